@@ -1,0 +1,44 @@
+"""snnspec: a declarative model spec compiler for spiking neural networks in JAX.
+
+Importing this package does not import JAX; :func:`compile` and :func:`simulate` do.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._errors import GraphError as GraphError
+from ._errors import InputError as InputError
+from ._errors import LoadError as LoadError
+from ._errors import ParamsError as ParamsError
+from ._errors import SchemaError as SchemaError
+from ._errors import ShapeError as ShapeError
+from ._errors import SpecError as SpecError
+from ._spec import ModelSpec as ModelSpec
+from ._spec import load as load
+
+if TYPE_CHECKING:
+    from ._compiler import compile as compile
+    from ._graph import GraphStructure as GraphStructure
+    from ._model import StatefulModel as StatefulModel
+    from ._model import simulate as simulate
+    from ._params import save_params as save_params
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "compile": "._compiler",
+    "simulate": "._model",
+    "StatefulModel": "._model",
+    "GraphStructure": "._graph",
+    "save_params": "._params",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the JAX-backed parts of the API on first use."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module 'snnspec' has no attribute {name!r}")

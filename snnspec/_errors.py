@@ -1,0 +1,79 @@
+"""User-facing errors.
+
+Every failure a user can cause is a :class:`SpecError` (or subclass). It carries the
+file, the 1-based line and column, and the dotted path of the offending field, and
+renders as ``FILE:LINE:COL: path.to.field: message``; parts that are unknown are left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+PathElement = str | int
+Path = tuple[PathElement, ...]
+
+
+def format_path(path: Sequence[PathElement]) -> str:
+    """Render ``("layers", 3, "inputs")`` as ``layers[3].inputs``."""
+    text = ""
+    for element in path:
+        if isinstance(element, int):
+            text += f"[{element}]"
+        else:
+            text += f".{element}" if text else str(element)
+    return text
+
+
+class SpecError(Exception):
+    """A problem in user input: a spec, a params file, an input file or a run request."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+        path: Sequence[PathElement] = (),
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.file = file
+        self.line = line
+        self.column = column
+        self.path: Path = tuple(path)
+
+    def __str__(self) -> str:
+        location = ""
+        if self.file is not None:
+            location = self.file
+            if self.line is not None:
+                location += f":{self.line}"
+                if self.column is not None:
+                    location += f":{self.column}"
+        parts = [part for part in (location, format_path(self.path)) if part]
+        return ": ".join([*parts, self.message])
+
+
+class LoadError(SpecError):
+    """The file cannot be read or parsed safely (syntax, encoding, size, YAML tags...)."""
+
+
+class SchemaError(SpecError):
+    """The document does not match the spec schema (unknown key, wrong type, bound)."""
+
+
+class GraphError(SpecError):
+    """The graph is malformed: an index out of range, an unknown name, a bad final layer."""
+
+
+class ShapeError(SpecError):
+    """Shapes cannot be inferred through the graph, or do not fit a layer."""
+
+
+class ParamsError(SpecError):
+    """A parameters file does not fit the model (unknown key, shape, dtype, format)."""
+
+
+class InputError(SpecError):
+    """Run inputs or options do not fit the model (missing array, wrong shape, bad option)."""

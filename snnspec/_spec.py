@@ -1,0 +1,274 @@
+"""The pydantic models of a spec file, and the translation of validation errors.
+
+``ModelSpec`` mirrors SPEC section 1. The layer union is built from the registry, so a new
+layer type is picked up here, in the JSON Schema and in the docs without edits to this file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, Field, PrivateAttr, ValidationError, model_validator
+
+from ._errors import PathElement, SchemaError, SpecError
+from ._loader import Document, load_document
+from ._registry import LAYER_TYPES
+from .layers.base import Count, Float, Int, Name, SpecModel
+
+FORMAT_VERSION = 1
+
+Layer = Annotated[
+    Union[tuple(LAYER_TYPES.values())],  # type: ignore[valid-type]  # noqa: UP007
+    Field(discriminator="type"),
+]
+"""Any registered layer, chosen by its ``type`` tag."""
+
+DType = Literal["float32", "float64", "bfloat16", "float16"]
+Timing = Literal["causal", "pipelined"]
+
+
+class InputSpec(SpecModel):
+    """An external input stream: its name and per-sample shape (no batch, no time axis)."""
+
+    name: Name
+    shape: tuple[Count, ...] = Field(max_length=8)
+
+
+class TimeSpec(SpecModel):
+    """Defaults for ``run`` when the input does not fix them."""
+
+    steps: Count = Field(100, description="Number of time steps.")
+    burnin: Annotated[int, Field(ge=0, strict=True)] = Field(
+        0, description="Leading steps whose outputs are dropped and whose state is detached."
+    )
+
+    @model_validator(mode="after")
+    def _burnin_below_steps(self) -> TimeSpec:
+        if self.burnin >= self.steps:
+            raise ValueError(f"burnin ({self.burnin}) must be smaller than steps ({self.steps})")
+        return self
+
+
+class GraphSpec(SpecModel):
+    """The SNNAX graph: per layer, its external inputs and its source layers."""
+
+    input_layer_ids: tuple[tuple[Int, ...], ...] | None = Field(
+        None, description="Per layer: the external inputs that feed it."
+    )
+    input_connectivity: tuple[tuple[Int, ...], ...] | None = Field(
+        None, description="Per layer: the layers that feed it."
+    )
+    final_layer_ids: tuple[Int, ...] | None = Field(
+        None, description="Layers whose outputs are returned; default: the last layer."
+    )
+    timing: Timing = Field(
+        "causal",
+        description="causal: an edge from a later layer (or a self loop) reads the previous "
+        "step; pipelined: every layer-to-layer edge reads the previous step (SNNAX's code).",
+    )
+
+    @model_validator(mode="after")
+    def _both_lists_or_neither(self) -> GraphSpec:
+        if (self.input_layer_ids is None) != (self.input_connectivity is None):
+            raise ValueError("give both input_layer_ids and input_connectivity, or neither")
+        return self
+
+    @property
+    def has_index_form(self) -> bool:
+        """True when the graph is given as index lists (rather than by names)."""
+        return self.input_connectivity is not None or self.final_layer_ids is not None
+
+
+class ModelSpec(SpecModel):
+    """A whole model: inputs, layers, graph and run defaults (SPEC section 1)."""
+
+    snnspec: Literal[1] = Field(description="Format version.")
+    name: Name
+    description: Annotated[str, Field(max_length=10_000, strict=True)] = ""
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1, strict=True)] = Field(
+        0, description="Parameter init: key = PRNGKey(seed), layer i uses fold_in(key, i)."
+    )
+    dtype: DType = "float32"
+    dt: Annotated[Float, Field(gt=0, le=1e6)] = Field(
+        1e-3, description="Seconds per step (for layers parameterised by time constants)."
+    )
+    time: TimeSpec = Field(default_factory=TimeSpec)
+    inputs: tuple[InputSpec, ...] = Field(min_length=1, max_length=1024)
+    layers: tuple[Layer, ...] = Field(min_length=1, max_length=10_000)
+    graph: GraphSpec | None = None
+    outputs: tuple[Name, ...] | None = Field(
+        None, description="Named form: the layers whose outputs are returned."
+    )
+    params: Annotated[str, Field(strict=True, min_length=1)] | None = Field(
+        None, description="Parameters file relative to the spec: .safetensors or .npz."
+    )
+
+    _document: Document | None = PrivateAttr(None)
+
+    @property
+    def document(self) -> Document | None:
+        """The parsed file this spec came from (None when built in Python)."""
+        return self._document
+
+    @property
+    def base_dir(self) -> Path:
+        """Folder that relative paths in the spec (``params``) are resolved against."""
+        if self._document is None:
+            return Path.cwd()
+        return Path(self._document.source).resolve().parent
+
+    @property
+    def uses_named_form(self) -> bool:
+        """True when the graph is given by ``inputs:`` on layers and top-level ``outputs:``."""
+        return self.outputs is not None or any(layer.inputs is not None for layer in self.layers)
+
+    def layer_names(self) -> tuple[str, ...]:
+        """Layer names, with the default ``<type>_<index>`` where none is given."""
+        return tuple(layer.name or f"{layer.type}_{i}" for i, layer in enumerate(self.layers))
+
+    def error(
+        self, path: Sequence[PathElement], message: str, kind: type[SpecError] = SpecError
+    ) -> SpecError:
+        """A ``kind`` error located at ``path`` of the source file when there is one."""
+        if self._document is None:
+            return kind(message, path=path)
+        return self._document.error(path, message, kind)
+
+
+def load(path: str | os.PathLike[str]) -> ModelSpec:
+    """Read, validate and analyse a spec file; raise :class:`SpecError` on any problem."""
+    from ._graph import plan_graph
+
+    spec = spec_from_document(load_document(path))
+    plan_graph(spec)
+    return spec
+
+
+def spec_from_document(document: Document) -> ModelSpec:
+    """Validate a parsed document against the schema (no graph analysis)."""
+    try:
+        spec = ModelSpec.model_validate(document.data)
+    except ValidationError as error:
+        raise _schema_error(error, document) from None
+    spec._document = document
+    return spec
+
+
+def _schema_error(error: ValidationError, document: Document) -> SpecError:
+    """The first problem of a pydantic error, in file order, as one located line."""
+    problems = []
+    for detail in error.errors(include_url=False):
+        path = _data_path(detail["loc"], document.data)
+        problems.append((document.locate(path), path, detail))
+    problems.sort(key=lambda item: (item[0][0] or 0, item[0][1] or 0))
+    _, path, detail = problems[0]
+    message = _message(detail, path, document.data)
+    if len(problems) > 1:
+        message += f" (and {len(problems) - 1} more problem{'s' * (len(problems) > 2)})"
+    return document.error(path, message, SchemaError)
+
+
+def _data_path(loc: tuple[int | str, ...], data: Any) -> tuple[PathElement, ...]:
+    """Drop the union tags pydantic inserts into ``loc`` so the path follows the file."""
+    path: list[PathElement] = []
+    node = data
+    for element in loc:
+        if (
+            isinstance(node, Mapping)
+            and isinstance(element, str)
+            and element not in node
+            and node.get("type") == element
+        ):
+            continue
+        path.append(element)
+        if isinstance(node, Mapping) and element in node:
+            node = node[element]
+        elif isinstance(node, list) and isinstance(element, int) and 0 <= element < len(node):
+            node = node[element]
+        else:
+            node = None
+    return tuple(path)
+
+
+def _message(detail: Mapping[str, Any], path: Sequence[PathElement], data: Any) -> str:
+    kind = detail["type"]
+    if kind == "extra_forbidden":
+        key = str(path[-1])
+        known = _allowed_keys(path[:-1], data)
+        return f"unknown key '{key}'" + _did_you_mean(key, known) + _choices(known)
+    if kind == "union_tag_invalid":
+        tag = detail["ctx"]["tag"]
+        expected = [name.strip(" '") for name in detail["ctx"]["expected_tags"].split(",")]
+        return f"unknown type '{tag}'" + _did_you_mean(tag, expected) + _choices(expected)
+    if kind == "union_tag_not_found":
+        return "missing key 'type' (the layer or surrogate type)"
+    if kind == "missing":
+        return f"missing required key '{path[-1]}'"
+    if kind == "literal_error" and tuple(path) == ("snnspec",):
+        return (
+            f"unsupported format version {detail['input']!r}; this snnspec reads "
+            f"version {FORMAT_VERSION} (write `snnspec: {FORMAT_VERSION}`)"
+        )
+    message = str(detail["msg"]).removeprefix("Value error, ")
+    if kind in ("string_pattern_mismatch",):
+        message = (
+            f"{detail['input']!r} is not a valid name: use letters, digits, '_', '.', '-', "
+            "starting with a letter or '_'"
+        )
+    elif "input" in detail and not isinstance(detail["input"], Mapping | list):
+        message += f", got {detail['input']!r}"
+    return message
+
+
+def _allowed_keys(path: Sequence[PathElement], data: Any) -> list[str]:
+    """The keys accepted at ``path``, found by walking the model annotations along the data."""
+    annotation: Any = ModelSpec
+    node = data
+    for element in path:
+        if isinstance(element, str):
+            model = _model_in(annotation, node)
+            info = model.model_fields.get(element) if model is not None else None
+            if info is None:
+                return []
+            annotation = info.annotation
+        node = node[element] if isinstance(node, Mapping | list) else None
+    model = _model_in(annotation, node)
+    return list(model.model_fields) if model is not None else []
+
+
+def _model_in(annotation: Any, node: Any) -> type[BaseModel] | None:
+    """The model class an annotation gives to ``node`` (through Optional, tuples, unions)."""
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _model_in(typing.get_args(annotation)[0], node)
+    if origin in (Union, types.UnionType, tuple, list):
+        candidates = [_model_in(arg, node) for arg in typing.get_args(annotation)]
+        models = [model for model in candidates if model is not None]
+        if isinstance(node, Mapping):
+            tagged = [model for model in models if _tag(model) == node.get("type")]
+            if tagged:
+                return tagged[0]
+        return models[0] if len(models) == 1 else None
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return None
+
+
+def _tag(model: type[BaseModel]) -> Any:
+    field = model.model_fields.get("type")
+    return field.default if field is not None else None
+
+
+def _did_you_mean(word: str, choices: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _choices(choices: Sequence[str]) -> str:
+    return f"; expected one of: {', '.join(choices)}" if choices else ""
