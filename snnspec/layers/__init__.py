@@ -1,0 +1,1 @@
+"""Layer specs: one module per layer family (pydantic models, no JAX)."""
