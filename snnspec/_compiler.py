@@ -13,7 +13,7 @@ from ._params import apply_params, load_params
 from ._spec import ModelSpec
 
 
-def compile(  # noqa: A001  (the public name of the operation)
+def compile(
     spec: ModelSpec,
     params: str | os.PathLike[str] | Mapping[str, np.ndarray] | None = None,
 ) -> StatefulModel:

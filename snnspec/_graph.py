@@ -52,6 +52,7 @@ class GraphPlan:
     input_names: tuple[str, ...]
     input_shapes: tuple[Shape, ...]
     layer_names: tuple[str, ...]
+    layer_types: tuple[str, ...]
     sources: tuple[tuple[Source, ...], ...]
     combine: tuple[str, ...]
     layer_input_shapes: tuple[Shape, ...]
@@ -104,6 +105,7 @@ def plan_graph(spec: ModelSpec) -> GraphPlan:
         input_names=tuple(item.name for item in spec.inputs),
         input_shapes=input_shapes,
         layer_names=names,
+        layer_types=tuple(layer.type for layer in spec.layers),
         sources=sources,
         combine=tuple(layer.combine for layer in spec.layers),
         layer_input_shapes=in_shapes,
@@ -144,7 +146,9 @@ def _check_names(spec: ModelSpec, names: tuple[str, ...]) -> None:
     seen: dict[str, tuple[PathElement, ...]] = {}
     for k, item in enumerate(spec.inputs):
         if item.name in seen:
-            raise spec.error(("inputs", k, "name"), f"duplicate input name '{item.name}'", GraphError)
+            raise spec.error(
+                ("inputs", k, "name"), f"duplicate input name '{item.name}'", GraphError
+            )
         seen[item.name] = ("inputs", k, "name")
     for i, name in enumerate(names):
         if name in seen:
@@ -165,8 +169,8 @@ def _index_sources(
     n = len(spec.layers)
     graph = spec.graph
     if graph is None or graph.input_connectivity is None or graph.input_layer_ids is None:
-        input_ids = tuple(((0,),) + ((),) * (n - 1))
-        connectivity = ((),) + tuple((i - 1,) for i in range(1, n))
+        input_ids = tuple((0,) if i == 0 else () for i in range(n))
+        connectivity = tuple(() if i == 0 else (i - 1,) for i in range(n))
     else:
         input_ids, connectivity = graph.input_layer_ids, graph.input_connectivity
         for key, lists in (("input_layer_ids", input_ids), ("input_connectivity", connectivity)):
@@ -177,14 +181,18 @@ def _index_sources(
                     GraphError,
                 )
         for i in range(n):
-            _check_ids(spec, ("graph", "input_layer_ids", i), input_ids[i], len(spec.inputs), "input")
+            _check_ids(
+                spec, ("graph", "input_layer_ids", i), input_ids[i], len(spec.inputs), "input"
+            )
             _check_ids(spec, ("graph", "input_connectivity", i), connectivity[i], n, "layer")
     finals = graph.final_layer_ids if graph is not None else None
     if finals is None:
         finals = (n - 1,)
     else:
         if not finals:
-            raise spec.error(("graph", "final_layer_ids"), "must name at least one layer", GraphError)
+            raise spec.error(
+                ("graph", "final_layer_ids"), "must name at least one layer", GraphError
+            )
         _check_ids(spec, ("graph", "final_layer_ids"), finals, n, "layer")
     structure = GraphStructure(n, tuple(input_ids), tuple(connectivity), tuple(finals))
     sources = tuple(
@@ -249,7 +257,9 @@ def _named_sources(
     finals = []
     for position, name in enumerate(spec.outputs or (names[-1],)):
         if name not in layer_ids:
-            raise spec.error(("outputs", position), _unknown_name(name, list(layer_ids)), GraphError)
+            raise spec.error(
+                ("outputs", position), _unknown_name(name, list(layer_ids)), GraphError
+            )
         if layer_ids[name] in finals:
             raise spec.error(("outputs", position), f"'{name}' is listed twice", GraphError)
         finals.append(layer_ids[name])
@@ -349,9 +359,7 @@ def _infer_shapes(
     out: list[Shape | None] = [None] * n
 
     def source_shapes(i: int) -> list[Shape | None]:
-        return [
-            input_shapes[s.index] if s.kind == "input" else out[s.index] for s in sources[i]
-        ]
+        return [input_shapes[s.index] if s.kind == "input" else out[s.index] for s in sources[i]]
 
     def infer(i: int, in_shape: Shape | None) -> Shape | None:
         try:

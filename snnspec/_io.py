@@ -30,7 +30,7 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
             os.unlink(temporary)
 
 
-def write_atomic(target: str | os.PathLike[str], write: Callable[[Path], None]) -> None:
+def write_atomic(target: str | os.PathLike[str], write: Callable[[Path], object]) -> None:
     """Call ``write(temporary_path)`` and move the result to ``target`` atomically."""
     with atomic_path(target) as temporary:
         write(temporary)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import equinox as eqx
 import jax
@@ -26,7 +26,7 @@ Inputs = Array | Sequence[Array]
 class LayerOutput(NamedTuple):
     """State of a stateless layer: its output at the last step."""
 
-    output: Float[Array, "..."]
+    output: Float[Array, ...]
 
 
 class StatefulModel(eqx.Module):
@@ -146,10 +146,16 @@ class StatefulModel(eqx.Module):
         return jnp.concatenate(values, axis=0)
 
     def _as_inputs(self, input_batch: Inputs) -> tuple[Array, ...]:
-        arrays = (input_batch,) if not isinstance(input_batch, list | tuple) else input_batch
+        arrays: tuple[Array, ...] = (
+            tuple(input_batch)
+            if isinstance(input_batch, list | tuple)
+            else (cast(Array, input_batch),)
+        )
         names = self.plan.input_names
         if len(arrays) != len(names):
-            raise InputError(f"expected {len(names)} input array(s) ({', '.join(names)}), got {len(arrays)}")
+            raise InputError(
+                f"expected {len(names)} input array(s) ({', '.join(names)}), got {len(arrays)}"
+            )
         steps = None
         for name, shape, x in zip(names, self.plan.input_shapes, arrays, strict=True):
             if tuple(x.shape[1:]) != shape or x.ndim != len(shape) + 1:
@@ -158,7 +164,9 @@ class StatefulModel(eqx.Module):
                     f"sample, got {tuple(x.shape)}"
                 )
             if steps is not None and x.shape[0] != steps:
-                raise InputError(f"all inputs need the same number of steps; '{name}' has {x.shape[0]}")
+                raise InputError(
+                    f"all inputs need the same number of steps; '{name}' has {x.shape[0]}"
+                )
             steps = x.shape[0]
         if steps == 0:
             raise InputError("the input has no time steps")
@@ -192,13 +200,13 @@ def simulate(
     layer.
     """
     batch = (inputs,) if not isinstance(inputs, list | tuple) else tuple(inputs)
-    return _simulate(model, tuple(jnp.asarray(x) for x in batch), key, burnin)
+    return _jitted_simulate_batch(model, tuple(jnp.asarray(x) for x in batch), key, burnin)
 
 
-@eqx.filter_jit
-def _simulate(
+def simulate_batch(
     model: StatefulModel, inputs: tuple[Array, ...], key: PRNGKeyArray | None, burnin: int
 ) -> list[Array]:
+    """:func:`simulate` without the jit: vmap of the single-sample call from rest."""
     sizes = {x.shape[0] for x in inputs}
     if len(sizes) != 1:
         raise InputError(f"all inputs need the same batch size, got {sorted(sizes)}")
@@ -210,3 +218,6 @@ def _simulate(
         return outputs
 
     return jax.vmap(one)(inputs, jnp.arange(batch_size))
+
+
+_jitted_simulate_batch = eqx.filter_jit(simulate_batch)

@@ -29,7 +29,7 @@ def parameter_arrays(model: StatefulModel) -> dict[str, np.ndarray]:
 
 def save_params(model: StatefulModel, path: str | os.PathLike[str]) -> None:
     """Write the model's arrays to ``path`` (.safetensors or .npz), atomically."""
-    arrays = {key: np.ascontiguousarray(value) for key, value in parameter_arrays(model).items()}
+    arrays = {key: np.asarray(value, order="C") for key, value in parameter_arrays(model).items()}
     suffix = _suffix(path)
     if suffix == ".safetensors":
         from safetensors.numpy import save_file
@@ -51,7 +51,7 @@ def read_params(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
             return dict(load_file(str(path)))
         with np.load(path, allow_pickle=False) as archive:
             return {key: archive[key] for key in archive.files}
-    except Exception as error:  # noqa: BLE001  (any reader failure means a bad file)
+    except Exception as error:
         raise ParamsError(f"cannot read params file: {error}", file=str(path)) from None
 
 
@@ -114,7 +114,7 @@ def _unknown_key(key: str, known: list[str]) -> str:
     return f"unknown parameter key{hint}; the model has: {', '.join(known) or 'no parameters'}"
 
 
-def _key(layer_name: str, path: tuple[object, ...]) -> str:
+def _key(layer_name: str, path: tuple[Any, ...]) -> str:
     """``fc1`` + ``.weight`` -> ``fc1.weight``; ``.layers[0].weight`` -> ``.0.weight``."""
     import jax
 

@@ -43,9 +43,10 @@ class InputSpec(SpecModel):
 class TimeSpec(SpecModel):
     """Defaults for ``run`` when the input does not fix them."""
 
-    steps: Count = Field(100, description="Number of time steps.")
+    steps: Count = Field(default=100, description="Number of time steps.")
     burnin: Annotated[int, Field(ge=0, strict=True)] = Field(
-        0, description="Leading steps whose outputs are dropped and whose state is detached."
+        default=0,
+        description="Leading steps whose outputs are dropped and whose state is detached.",
     )
 
     @model_validator(mode="after")
@@ -59,16 +60,16 @@ class GraphSpec(SpecModel):
     """The SNNAX graph: per layer, its external inputs and its source layers."""
 
     input_layer_ids: tuple[tuple[Int, ...], ...] | None = Field(
-        None, description="Per layer: the external inputs that feed it."
+        default=None, description="Per layer: the external inputs that feed it."
     )
     input_connectivity: tuple[tuple[Int, ...], ...] | None = Field(
-        None, description="Per layer: the layers that feed it."
+        default=None, description="Per layer: the layers that feed it."
     )
     final_layer_ids: tuple[Int, ...] | None = Field(
-        None, description="Layers whose outputs are returned; default: the last layer."
+        default=None, description="Layers whose outputs are returned; default: the last layer."
     )
     timing: Timing = Field(
-        "causal",
+        default="causal",
         description="causal: an edge from a later layer (or a self loop) reads the previous "
         "step; pipelined: every layer-to-layer edge reads the previous step (SNNAX's code).",
     )
@@ -92,21 +93,21 @@ class ModelSpec(SpecModel):
     name: Name
     description: Annotated[str, Field(max_length=10_000, strict=True)] = ""
     seed: Annotated[int, Field(ge=0, le=2**32 - 1, strict=True)] = Field(
-        0, description="Parameter init: key = PRNGKey(seed), layer i uses fold_in(key, i)."
+        default=0, description="Parameter init: key = PRNGKey(seed), layer i uses fold_in(key, i)."
     )
     dtype: DType = "float32"
     dt: Annotated[Float, Field(gt=0, le=1e6)] = Field(
-        1e-3, description="Seconds per step (for layers parameterised by time constants)."
+        default=1e-3, description="Seconds per step (for layers parameterised by time constants)."
     )
-    time: TimeSpec = Field(default_factory=TimeSpec)
+    time: TimeSpec = TimeSpec()
     inputs: tuple[InputSpec, ...] = Field(min_length=1, max_length=1024)
-    layers: tuple[Layer, ...] = Field(min_length=1, max_length=10_000)
+    layers: tuple[Layer, ...] = Field(min_length=1, max_length=10_000)  # pyright: ignore[reportInvalidTypeForm]
     graph: GraphSpec | None = None
     outputs: tuple[Name, ...] | None = Field(
-        None, description="Named form: the layers whose outputs are returned."
+        default=None, description="Named form: the layers whose outputs are returned."
     )
     params: Annotated[str, Field(strict=True, min_length=1)] | None = Field(
-        None, description="Parameters file relative to the spec: .safetensors or .npz."
+        default=None, description="Parameters file relative to the spec: .safetensors or .npz."
     )
 
     _document: Document | None = PrivateAttr(None)
@@ -139,6 +140,20 @@ class ModelSpec(SpecModel):
         if self._document is None:
             return kind(message, path=path)
         return self._document.error(path, message, kind)
+
+
+SCHEMA_ID = "https://snnspec.dev/schemas/snnspec.schema.json"
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of spec files (``schemas/snnspec.schema.json`` is this, committed)."""
+    schema = ModelSpec.model_json_schema()
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        "title": "snnspec model spec",
+        **{key: value for key, value in schema.items() if key != "title"},
+    }
 
 
 def load(path: str | os.PathLike[str]) -> ModelSpec:
@@ -187,9 +202,9 @@ def _data_path(loc: tuple[int | str, ...], data: Any) -> tuple[PathElement, ...]
         ):
             continue
         path.append(element)
-        if isinstance(node, Mapping) and element in node:
-            node = node[element]
-        elif isinstance(node, list) and isinstance(element, int) and 0 <= element < len(node):
+        if (isinstance(node, Mapping) and element in node) or (
+            isinstance(node, list) and isinstance(element, int) and 0 <= element < len(node)
+        ):
             node = node[element]
         else:
             node = None
@@ -229,7 +244,7 @@ def _message(detail: Mapping[str, Any], path: Sequence[PathElement], data: Any) 
 def _allowed_keys(path: Sequence[PathElement], data: Any) -> list[str]:
     """The keys accepted at ``path``, found by walking the model annotations along the data."""
     annotation: Any = ModelSpec
-    node = data
+    node: Any = data
     for element in path:
         if isinstance(element, str):
             model = _model_in(annotation, node)
@@ -237,7 +252,7 @@ def _allowed_keys(path: Sequence[PathElement], data: Any) -> list[str]:
             if info is None:
                 return []
             annotation = info.annotation
-        node = node[element] if isinstance(node, Mapping | list) else None
+        node = node[element] if isinstance(node, Mapping | list) else None  # pyright: ignore[reportCallIssue, reportArgumentType]
     model = _model_in(annotation, node)
     return list(model.model_fields) if model is not None else []
 

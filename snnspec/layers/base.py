@@ -46,13 +46,15 @@ class LayerSpec(SpecModel):
     """
 
     type: str
-    name: Name | None = Field(None, description="Unique layer name; default `<type>_<index>`.")
+    name: Name | None = Field(
+        default=None, description="Unique layer name; default `<type>_<index>`."
+    )
     inputs: tuple[Name, ...] | None = Field(
-        None,
+        default=None,
         description="Named form: the inputs or layers feeding this layer, in concat order.",
     )
     combine: Combine = Field(
-        "concat",
+        default="concat",
         description="How several sources merge: concatenated along axis 0, or summed.",
     )
 

@@ -18,8 +18,8 @@ class LinearSpec(LayerSpec):
 
     type: Literal["linear"] = "linear"
     out_features: Count = Field(description="Output size.")
-    in_features: Count | None = Field(None, description="Input size; inferred when absent.")
-    use_bias: Bool = Field(True, description="Add the bias b.")
+    in_features: Count | None = Field(default=None, description="Input size; inferred when absent.")
+    use_bias: Bool = Field(default=True, description="Add the bias b.")
 
     def infer_output_shape(self, input_shape: Shape | None) -> Shape | None:
         if input_shape is not None:
@@ -36,7 +36,7 @@ class LinearSpec(LayerSpec):
         return self.model_copy(update={"in_features": input_shape[0]})
 
     def parameter_shapes(self, input_shape: Shape) -> dict[str, Shape]:
-        shapes = {"weight": (self.out_features, input_shape[0])}
+        shapes: dict[str, Shape] = {"weight": (self.out_features, input_shape[0])}
         if self.use_bias:
             shapes["bias"] = (self.out_features,)
         return shapes

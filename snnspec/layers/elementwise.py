@@ -63,7 +63,7 @@ class DropoutSpec(LayerSpec):
     """
 
     type: Literal["dropout"] = "dropout"
-    p: Float = Field(0.5, ge=0.0, lt=1.0, description="Drop probability.")
+    p: Float = Field(default=0.5, ge=0.0, lt=1.0, description="Drop probability.")
     shape_preserving = True
 
     def build(self, input_shape: tuple[int, ...], dtype: str, key: jax.Array) -> Any:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import Field, field_validator, model_validator
 
 from .base import Bool, Float, LayerSpec, Shape
-from .surrogates import Surrogate, SuperSpikeSpec
+from .surrogates import SuperSpikeSpec, Surrogate
 
 if TYPE_CHECKING:
     import jax
@@ -33,10 +33,10 @@ class NeuronSpec(LayerSpec):
         description="Decay factors per step, each in [0.5, 1] (SNNAX clamps to this range)."
     )
     per_neuron: Bool = Field(
-        False, description="One trainable value per neuron instead of one shared value."
+        default=False, description="One trainable value per neuron instead of one shared value."
     )
     trainable: tuple[str, ...] | None = Field(
-        None,
+        default=None,
         description="Parameters that receive gradients; default: the decay constants. "
         "The others are frozen with stop_gradient.",
     )
@@ -104,8 +104,9 @@ class NeuronSpec(LayerSpec):
 
         neuron_shape = input_shape if self.per_neuron else ()
         decay = jnp.asarray(self.decay_constants, dtype=dtype)
-        decay = jnp.broadcast_to(decay.reshape(-1, *(1,) * len(neuron_shape)), 
-                                 (self.num_decay_constants, *neuron_shape))
+        decay = jnp.broadcast_to(
+            decay.reshape(-1, *(1,) * len(neuron_shape)), (self.num_decay_constants, *neuron_shape)
+        )
         module_class = getattr(neurons, self.module_name)
         return module_class(
             decay_constants=decay,
@@ -121,15 +122,17 @@ class NeuronSpec(LayerSpec):
 class SpikingNeuronSpec(NeuronSpec):
     """Base of neurons that spike: threshold, reset, surrogate gradient."""
 
-    threshold: Float = Field(1.0, description="Spike when v - threshold >= 0.")
+    threshold: Float = Field(default=1.0, description="Spike when v - threshold >= 0.")
     reset: ResetMode | None = Field(
-        None, description="zero | subtract | none | value; default: the type's SNNAX reset."
+        default=None, description="zero | subtract | none | value; default: the type's SNNAX reset."
     )
     reset_val: Float | None = Field(
-        None, description="`value`: v is set to it; `subtract`: the amount subtracted."
+        default=None, description="`value`: v is set to it; `subtract`: the amount subtracted."
     )
-    stop_reset_grad: Bool = Field(True, description="Stop the gradient through the reset term.")
-    surrogate: Surrogate = Field(
+    stop_reset_grad: Bool = Field(
+        default=True, description="Stop the gradient through the reset term."
+    )
+    surrogate: Surrogate = Field(  # pyright: ignore[reportInvalidTypeForm]
         default_factory=SuperSpikeSpec, description="Surrogate gradient of H."
     )
 

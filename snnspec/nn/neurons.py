@@ -10,14 +10,13 @@ Reset term R (subtracted as v ← v - sg(R·s), sg only when ``stop_reset_grad``
 ``none`` R = 0. Decay constants are clamped to [0.5, 1] at every step, as SNNAX does.
 """
 
-
 import abc
-from typing import Generic, NamedTuple, TypeVar
+from typing import Generic, NamedTuple, TypeVar, cast
 
 import equinox as eqx
-from equinox import AbstractVar
 import jax
 import jax.numpy as jnp
+from equinox import AbstractVar
 from jaxtyping import Array, Float
 
 from .surrogates import AbstractSurrogate, SuperSpike
@@ -28,28 +27,28 @@ StateT = TypeVar("StateT")
 class SimpleLIFState(NamedTuple):
     """State of a :class:`SimpleLIF`: membrane potential and last spikes."""
 
-    v: Float[Array, "*neurons"]
-    spikes: Float[Array, "*neurons"]
+    v: Float[Array, " *neurons"]
+    spikes: Float[Array, " *neurons"]
 
 
 class LIFState(NamedTuple):
     """State of a :class:`LIF`: membrane potential, synaptic current and last spikes."""
 
-    v: Float[Array, "*neurons"]
-    i: Float[Array, "*neurons"]
-    spikes: Float[Array, "*neurons"]
+    v: Float[Array, " *neurons"]
+    i: Float[Array, " *neurons"]
+    spikes: Float[Array, " *neurons"]
 
 
 class SimpleLIState(NamedTuple):
     """State of a :class:`SimpleLI`: membrane potential (which is also its output)."""
 
-    v: Float[Array, "*neurons"]
+    v: Float[Array, " *neurons"]
 
 
 class AbstractNeuron(eqx.Module, Generic[StateT]):
     """One step of a neuron layer: ``(state, x) -> (state, output)``."""
 
-    decay_constants: AbstractVar[Float[Array, "k *neurons"]]
+    decay_constants: AbstractVar[Float[Array, " k *neurons"]]
     trainable: AbstractVar[tuple[str, ...]]
 
     @abc.abstractmethod
@@ -58,12 +57,12 @@ class AbstractNeuron(eqx.Module, Generic[StateT]):
 
     @abc.abstractmethod
     def __call__(
-        self, state: StateT, x: Float[Array, "*neurons"], *, key: Array | None = None
-    ) -> tuple[StateT, Float[Array, "*neurons"]]:
+        self, state: StateT, x: Float[Array, " *neurons"], *, key: Array | None = None
+    ) -> tuple[StateT, Float[Array, " *neurons"]]:
         """Advance one step."""
 
     @abc.abstractmethod
-    def output(self, state: StateT) -> Float[Array, "*neurons"]:
+    def output(self, state: StateT) -> Float[Array, " *neurons"]:
         """The output this state shows to the layers that read it one step late."""
 
     def parameter(self, name: str) -> Array:
@@ -79,7 +78,7 @@ class AbstractNeuron(eqx.Module, Generic[StateT]):
 class AbstractSpikingNeuron(AbstractNeuron[StateT]):
     """A neuron that fires s = H(v - threshold) and resets by its reset mode."""
 
-    threshold: AbstractVar[Float[Array, "*neurons"]]
+    threshold: AbstractVar[Float[Array, " *neurons"]]
     surrogate: AbstractVar[AbstractSurrogate]
     reset: AbstractVar[str]
     reset_val: AbstractVar[float | None]
@@ -96,7 +95,7 @@ class AbstractSpikingNeuron(AbstractNeuron[StateT]):
         if self.reset == "zero":
             term = v
         elif self.reset == "value":
-            term = v - self.reset_val
+            term = v - cast(float, self.reset_val)
         else:
             term = self.reset_val if self.reset_val is not None else self.parameter("threshold")
         refractory = term * spikes
@@ -109,8 +108,8 @@ class AbstractSpikingNeuron(AbstractNeuron[StateT]):
 class SimpleLIF(AbstractSpikingNeuron[SimpleLIFState]):
     """v' = α·v + (1-α)·x;  s = H(v' - threshold);  v ← v' - sg(R·s)  (α = decay[0])."""
 
-    decay_constants: Float[Array, "1 *neurons"]
-    threshold: Float[Array, "*neurons"]
+    decay_constants: Float[Array, " 1 *neurons"]
+    threshold: Float[Array, " *neurons"]
     surrogate: AbstractSurrogate = SuperSpike()
     reset: str = eqx.field(static=True, default="zero")
     reset_val: float | None = eqx.field(static=True, default=None)
@@ -135,8 +134,8 @@ class LIF(AbstractSpikingNeuron[LIFState]):
     v ← v - sg(R·s_prev);  v' = α·v + (1-α)·i;  i' = β·i + (1-β)·x;  s = H(v' - threshold)
     """
 
-    decay_constants: Float[Array, "2 *neurons"]
-    threshold: Float[Array, "*neurons"]
+    decay_constants: Float[Array, " 2 *neurons"]
+    threshold: Float[Array, " *neurons"]
     surrogate: AbstractSurrogate = SuperSpike()
     reset: str = eqx.field(static=True, default="zero")
     reset_val: float | None = eqx.field(static=True, default=None)
@@ -160,7 +159,7 @@ class LIF(AbstractSpikingNeuron[LIFState]):
 class SimpleLI(AbstractNeuron[SimpleLIState]):
     """Leaky integrator: v' = α·v + (1-α)·x, output v'."""
 
-    decay_constants: Float[Array, "1 *neurons"]
+    decay_constants: Float[Array, " 1 *neurons"]
     trainable: tuple[str, ...] = eqx.field(static=True, default=("decay_constants",))
 
     def init_state(self, shape: tuple[int, ...], dtype: jnp.dtype) -> SimpleLIState:

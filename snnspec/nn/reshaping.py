@@ -9,5 +9,5 @@ from jaxtyping import Array, Shaped
 class Flatten(eqx.Module):
     """Flattens one sample to 1-D."""
 
-    def __call__(self, x: Shaped[Array, "..."], *, key: Array | None = None) -> Shaped[Array, " n"]:
+    def __call__(self, x: Shaped[Array, ...], *, key: Array | None = None) -> Shaped[Array, " n"]:
         return x.reshape(-1)

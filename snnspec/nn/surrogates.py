@@ -16,7 +16,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 
-def heaviside(x: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
+def heaviside(x: Float[Array, " *shape"]) -> Float[Array, " *shape"]:
     """H(x) = 1 for x >= 0, else 0, in the dtype of x."""
     return (x >= 0).astype(x.dtype)
 
@@ -25,10 +25,10 @@ class AbstractSurrogate(eqx.Module):
     """Heaviside step whose gradient is replaced by :meth:`derivative`."""
 
     @abc.abstractmethod
-    def derivative(self, x: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
+    def derivative(self, x: Float[Array, " *shape"]) -> Float[Array, " *shape"]:
         """The surrogate of dH/dx at x."""
 
-    def __call__(self, x: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
+    def __call__(self, x: Float[Array, " *shape"]) -> Float[Array, " *shape"]:
         return _heaviside_with_surrogate(self, x)
 
 

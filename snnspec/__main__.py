@@ -1,0 +1,5 @@
+"""``python -m snnspec``: the command line."""
+
+from snnspec.cli import main
+
+main()

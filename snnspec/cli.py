@@ -1,0 +1,429 @@
+"""The ``snnspec`` command line (Typer).
+
+JAX is imported inside the commands that run a model, never at module level, so
+``snnspec validate`` and ``snnspec schema`` start fast. Every user error is one line on
+stderr (``FILE:LINE:COL: path: message``) and exit code 1; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from ._errors import InputError, SpecError
+from ._graph import GraphPlan, layer_reports, plan_graph
+from ._spec import ModelSpec, load
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ._model import StatefulModel
+
+app = typer.Typer(
+    name="snnspec",
+    help="Validate, build and run spiking neural network specs (YAML, TOML or JSON).",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+MANIFEST = "manifest.json"
+BUILT_SPEC = "spec.yaml"
+BUILT_PARAMS = "params.safetensors"
+DEMO_SPIKE_RATE = 0.1
+
+
+_options = {"debug": False}
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+) -> None:
+    """snnspec: a declarative model spec compiler for spiking neural networks in JAX."""
+    _options["debug"] = debug
+
+
+@app.command()
+def validate(
+    specs: Annotated[list[Path], typer.Argument(help="Spec files to check.", show_default=False)],
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
+) -> None:
+    """Parse and check specs: schema, graph, shapes; print a per-layer table.
+
+    Exit code 0 when every spec is valid, 1 otherwise (one error line per invalid spec).
+    """
+    failures = 0
+    for path in specs:
+        try:
+            spec = load(path)
+        except SpecError as error:
+            if _options["debug"]:
+                raise
+            failures += 1
+            _error(str(error))
+            continue
+        if not quiet:
+            typer.echo(_describe(spec, plan_graph(spec), _plain(str(path))))
+    if failures:
+        raise typer.Exit(1)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of spec files."""
+    from ._spec import json_schema
+
+    typer.echo(json.dumps(json_schema(), indent=2))
+
+
+@app.command()
+def build(
+    spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="Spec file.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output folder.")],
+) -> None:
+    """Compile and initialise a spec; write DIR/spec.yaml, params.safetensors, manifest.json.
+
+    spec.yaml is the normalised spec (every name, inferred size and source explicit);
+    manifest.json records the sha256 of both files and the versions used, and ``snnspec
+    run DIR`` verifies them.
+    """
+    from ._dump import dumps, normalized_data
+    from ._io import write_text_atomic
+    from ._params import save_params
+
+    spec = load(spec_path)
+    plan = plan_graph(spec)
+    model = _compile(spec)
+    if output.exists() and not output.is_dir():
+        raise InputError(f"{output} exists and is not a folder; choose another --output")
+    data = normalized_data(spec, plan)
+    data["params"] = BUILT_PARAMS
+    spec_text = dumps(data)
+    save_params(model, output / BUILT_PARAMS)
+    write_text_atomic(output / BUILT_SPEC, spec_text)
+    manifest = {
+        "snnspec_format": 1,
+        "name": spec.name,
+        "source": str(spec_path),
+        "spec": BUILT_SPEC,
+        "spec_sha256": _sha256(output / BUILT_SPEC),
+        "params": BUILT_PARAMS,
+        "params_sha256": _sha256(output / BUILT_PARAMS),
+        **_environment(),
+    }
+    write_text_atomic(output / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    typer.echo(_describe(spec, plan, _plain(str(spec_path))))
+    typer.echo(_index_form(plan))
+    typer.echo(f"wrote {_plain(str(output))}/{{{BUILT_SPEC}, {BUILT_PARAMS}, {MANIFEST}}}")
+
+
+@app.command()
+def run(
+    target: Annotated[Path, typer.Argument(metavar="SPEC|DIR", help="Spec file or build folder.")],
+    input_path: Annotated[
+        Path | None, typer.Option("--input", "-i", help="npz: one (B, T, *shape) array per input.")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="npz to write, one array per output.")
+    ] = None,
+    steps: Annotated[int | None, typer.Option(help="Time steps (demo input).", min=1)] = None,
+    batch: Annotated[int, typer.Option(help="Batch size (demo input).", min=1)] = 1,
+    burnin: Annotated[int | None, typer.Option(help="Burn-in steps.", min=0)] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the demo input and run key.")] = None,
+) -> None:
+    """Compile, jit and run a model; print timings and per-layer spike rates.
+
+    Without --input the model is driven by seeded random spikes (Bernoulli, rate 0.1).
+    """
+    import jax
+    import numpy as np
+
+    spec = _load_target(target)
+    model = _compile(spec)
+    plan = model.plan
+    seed = spec.seed if seed is None else seed
+    if input_path is not None:
+        inputs = _read_inputs(input_path, plan)
+    else:
+        generator = np.random.default_rng(seed)
+        num_steps = steps or spec.time.steps
+        inputs = [
+            (generator.random((batch, num_steps, *shape)) < DEMO_SPIKE_RATE).astype(np.float32)
+            for shape in plan.input_shapes
+        ]
+    num_steps = inputs[0].shape[1]
+    if burnin is None and spec.time.burnin >= num_steps:
+        raise InputError(
+            f"the spec's time.burnin ({spec.time.burnin}) is not smaller than the {num_steps} "
+            "time steps; pass a smaller --burnin or more --steps"
+        )
+    burnin = spec.time.burnin if burnin is None else burnin
+    if burnin >= num_steps:
+        raise InputError(f"--burnin {burnin} must be smaller than the {num_steps} time steps")
+    outputs, rates, compile_seconds, run_seconds = _timed_run(
+        model, inputs, jax.random.PRNGKey(seed), burnin
+    )
+    batch_size = inputs[0].shape[0]
+    typer.echo(
+        f"{_plain(spec.name)}: batch {batch_size}, {num_steps} steps (burn-in {burnin}) on "
+        f"{jax.default_backend()}"
+    )
+    typer.echo(f"compile time  {compile_seconds:8.3f} s")
+    typer.echo(f"run time      {run_seconds:8.3f} s")
+    typer.echo(
+        f"steps/s       {num_steps / run_seconds:10.1f}   "
+        f"(sample-steps/s {batch_size * num_steps / run_seconds:.1f})"
+    )
+    if rates:
+        typer.echo("spike rates (spikes per neuron per step):")
+        width = max(len(name) for name in rates)
+        for name, rate in rates.items():
+            typer.echo(f"  {name:<{width}}  {rate:.4f}")
+    if output is not None:
+        from ._io import write_atomic
+
+        arrays = {plan.layer_names[i]: outputs[n] for n, i in enumerate(plan.final_layer_ids)}
+        write_atomic(output, lambda tmp: _save_npz(tmp, arrays))
+        typer.echo(f"wrote {_plain(str(output))}")
+
+
+def _timed_run(
+    model: StatefulModel, inputs: list[np.ndarray], key: Any, burnin: int
+) -> tuple[list[np.ndarray], dict[str, float], float, float]:
+    """Compile ahead of time, run once; outputs of the final layers and spike rates."""
+    import equinox as eqx
+    import jax
+    import numpy as np
+
+    from ._model import simulate_batch
+
+    plan = model.plan
+    spiking = [i for i, type_name in enumerate(plan.layer_types) if _is_spiking(type_name)]
+    recorded = list(dict.fromkeys([*plan.final_layer_ids, *spiking]))
+    recording = eqx.nn.inference_mode(model.with_outputs(recorded))
+    params, static = eqx.partition(recording, eqx.is_array)
+
+    def forward(params: Any, inputs: Any, key: Any) -> Any:
+        return simulate_batch(eqx.combine(params, static), inputs, key, burnin)
+
+    arrays = tuple(jax.numpy.asarray(x, dtype=model.dtype) for x in inputs)
+    start = time.perf_counter()
+    compiled = jax.jit(forward).lower(params, arrays, key).compile()
+    compile_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    results = jax.block_until_ready(compiled(params, arrays, key))
+    run_seconds = max(time.perf_counter() - start, 1e-9)
+    by_layer = dict(zip(recorded, results, strict=True))
+    outputs = [
+        np.asarray(by_layer[i], dtype=np.float32 if model.dtype == "bfloat16" else None)
+        for i in plan.final_layer_ids
+    ]
+    rates = {
+        plan.layer_names[i]: float(np.mean(np.asarray(by_layer[i], np.float32))) for i in spiking
+    }
+    return outputs, rates, compile_seconds, run_seconds
+
+
+def _is_spiking(type_name: str) -> bool:
+    from ._registry import LAYER_TYPES
+
+    return LAYER_TYPES[type_name].spiking
+
+
+def _compile(spec: ModelSpec) -> StatefulModel:
+    from ._compiler import compile as compile_spec
+
+    return compile_spec(spec)
+
+
+def _load_target(target: Path) -> ModelSpec:
+    """A spec file, or a build folder whose manifest hashes are verified first."""
+    if not target.is_dir():
+        return load(target)
+    manifest_path = target / MANIFEST
+    if not manifest_path.is_file():
+        raise InputError(
+            f"{target} is a folder without {MANIFEST}; pass a spec file or a `snnspec build` folder"
+        )
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        expected = {BUILT_SPEC: manifest["spec_sha256"], BUILT_PARAMS: manifest["params_sha256"]}
+    except (ValueError, KeyError, TypeError) as error:
+        raise InputError(f"{manifest_path}: not a valid snnspec manifest ({error})") from None
+    for name, digest in expected.items():
+        path = target / name
+        if not path.is_file():
+            raise InputError(f"{path}: missing; rebuild with `snnspec build`")
+        if _sha256(path) != digest:
+            raise InputError(
+                f"{path}: sha256 does not match {MANIFEST}; the build was modified, rebuild it"
+            )
+    return load(target / BUILT_SPEC)
+
+
+def _read_inputs(path: Path, plan: GraphPlan) -> list[np.ndarray]:
+    """Input arrays from an npz (one (B, T, *shape) array per input name), checked."""
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except Exception as error:
+        raise InputError(f"cannot read input npz: {error}", file=str(path)) from None
+    unknown = sorted(set(arrays) - set(plan.input_names))
+    if unknown:
+        raise InputError(
+            f"unknown input '{unknown[0]}'; the spec's inputs are {', '.join(plan.input_names)}",
+            file=str(path),
+        )
+    result = []
+    for name, shape in zip(plan.input_names, plan.input_shapes, strict=True):
+        if name not in arrays:
+            raise InputError(
+                f"missing array '{name}' of shape (B, T, {_dims(shape)})", file=str(path)
+            )
+        array = arrays[name]
+        if array.ndim != len(shape) + 2 or tuple(array.shape[2:]) != shape or 0 in array.shape[:2]:
+            raise InputError(
+                f"array shape {list(array.shape)} does not fit (B, T, {_dims(shape)})",
+                file=str(path),
+                path=(name,),
+            )
+        if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
+            raise InputError(f"dtype {array.dtype} is not numeric", file=str(path), path=(name,))
+        result.append(array)
+    if len({a.shape[:2] for a in result}) > 1:
+        raise InputError(
+            "all input arrays need the same batch size and number of steps", file=str(path)
+        )
+    return result
+
+
+def _save_npz(path: Path, arrays: dict[str, Any]) -> None:
+    import numpy as np
+
+    with path.open("wb") as handle:
+        np.savez(handle, **arrays)
+
+
+def _describe(spec: ModelSpec, plan: GraphPlan, source: str) -> str:
+    """The per-layer table of ``validate``: name, type, sources, output shape, parameters."""
+    reports = layer_reports(spec, plan)
+    rows = [("layer", "type", "inputs", "output", "params")]
+    rows += [
+        (
+            r.name,
+            r.type,
+            ", ".join(r.sources),
+            "x".join(map(str, r.output_shape)) or "()",
+            f"{r.parameter_count:,}",
+        )
+        for r in reports
+    ]
+    widths = [max(len(row[c]) for row in rows) for c in range(5)]
+    lines = [f"{source}: {spec.name} (valid)"]
+    for n, row in enumerate(rows):
+        cells = [
+            cell.ljust(widths[c]) if c < 4 else cell.rjust(widths[c]) for c, cell in enumerate(row)
+        ]
+        lines.append("  " + "  ".join(cells))
+        if n == 0:
+            lines.append("  " + "  ".join("-" * w for w in widths))
+    total = sum(r.parameter_count for r in reports)
+    step_bytes = sum(r.step_bytes for r in reports)
+    inputs = ", ".join(
+        f"{n} {list(s)}" for n, s in zip(plan.input_names, plan.input_shapes, strict=True)
+    )
+    lines.append(f"  inputs: {inputs}; timing: {plan.timing}; dtype: {spec.dtype}")
+    lines.append(
+        f"  parameters: {total:,}; memory for one step of one sample: {_bytes(step_bytes)}"
+    )
+    return "\n".join(lines)
+
+
+def _index_form(plan: GraphPlan) -> str:
+    s = plan.structure
+    return (
+        "graph (index form):\n"
+        f"  input_layer_ids:    {json.dumps([list(x) for x in s.input_layer_ids])}\n"
+        f"  input_connectivity: {json.dumps([list(x) for x in s.input_connectivity])}\n"
+        f"  final_layer_ids:    {json.dumps(list(s.final_layer_ids))}"
+    )
+
+
+def _bytes(count: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if count < 1024 or unit == "GiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024  # type: ignore[assignment]
+    return f"{count} B"
+
+
+def _dims(shape: tuple[int, ...]) -> str:
+    return ", ".join(map(str, shape))
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _environment() -> dict[str, Any]:
+    import platform
+    from importlib import metadata
+
+    import jax
+
+    versions = {
+        package: metadata.version(package)
+        for package in ("snnspec", "jax", "jaxlib", "equinox", "numpy", "pydantic")
+    }
+    return {
+        "versions": {"python": platform.python_version(), **versions},
+        "backend": jax.default_backend(),
+        "devices": [str(device) for device in jax.devices()],
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def _plain(text: str) -> str:
+    """Text safe to print: control characters (terminal escapes) shown as escapes."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _error(message: str) -> None:
+    typer.echo(_plain(message), err=True)
+
+
+def main() -> None:
+    """Console entry point: SpecError -> one line on stderr and exit 1."""
+    debug = "--debug" in sys.argv[1:]
+    try:
+        app(prog_name="snnspec")
+    except SpecError as error:
+        if debug:
+            raise
+        _error(str(error))
+        sys.exit(1)
+    except KeyboardInterrupt:
+        _error("interrupted")
+        sys.exit(130)
+    except Exception as error:
+        if debug:
+            raise
+        _error(f"error: {type(error).__name__}: {error} (rerun with --debug for the traceback)")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

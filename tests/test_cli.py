@@ -1,0 +1,195 @@
+"""The command line: validate, build, run, schema; exit codes; atomic outputs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from snnspec import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIGS = sorted((ROOT / "configs").glob("*.*"))
+
+
+def run_cli(*args: str | Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """Run ``snnspec ARGS`` in-process through the real entry point."""
+    argv = sys.argv
+    sys.argv = ["snnspec", *map(str, args)]
+    try:
+        cli.main()
+        code = 0
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else 1
+    finally:
+        sys.argv = argv
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_configs_exist() -> None:
+    assert len(CONFIGS) >= 5
+    assert {path.suffix for path in CONFIGS} >= {".yaml", ".toml"}
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.name)
+def test_validate_every_example(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli("validate", config, capsys=capsys)
+    assert (code, err) == (0, "")
+    assert "(valid)" in out
+    assert "parameters:" in out
+
+
+def test_validate_does_not_import_jax() -> None:
+    code = (
+        "import sys\n"
+        "from snnspec.cli import main\n"
+        f"sys.argv = ['snnspec', 'validate', {str(CONFIGS[0])!r}]\n"
+        "try:\n    main()\nexcept SystemExit as stop:\n    assert stop.code in (0, None), stop.code\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'jaxlib', 'equinox'))\n"
+        "assert not heavy, heavy\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.name)
+def test_run_every_example(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "out.npz"
+    code, out, err = run_cli(
+        "run",
+        config,
+        "--steps",
+        "12",
+        "--batch",
+        "2",
+        "--burnin",
+        "2",
+        "-o",
+        output,
+        capsys=capsys,
+    )
+    assert (code, err) == (0, "")
+    for line in ("compile time", "run time", "steps/s", "spike rates"):
+        assert line in out
+    with np.load(output) as result:
+        assert all(array.shape[:2] == (2, 10) for array in result.values())
+        assert all(np.isfinite(array).all() for array in result.values())
+
+
+def test_run_with_input_file_matches_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = ROOT / "configs" / "snnax_five_layer.yaml"
+    rng = np.random.default_rng(0)
+    inputs = tmp_path / "in.npz"
+    np.savez(
+        inputs,
+        events=(rng.random((3, 7, 32)) < 0.2).astype(np.float32),
+        context=(rng.random((3, 7, 16)) < 0.2).astype(np.float32),
+    )
+    output = tmp_path / "out.npz"
+    code, _, err = run_cli("run", config, "--input", inputs, "--output", output, capsys=capsys)
+    assert (code, err) == (0, "")
+    with np.load(output) as result:
+        assert list(result.files) == ["lif_out"]
+        assert result["lif_out"].shape == (3, 7, 20)
+
+
+@pytest.mark.parametrize(
+    ("arrays", "message"),
+    [
+        ({"events": np.zeros((1, 5, 32))}, "in.npz: missing array 'context' of shape (B, T, 16)"),
+        (
+            {"events": np.zeros((1, 5, 31)), "context": np.zeros((1, 5, 16))},
+            "in.npz: events: array shape [1, 5, 31] does not fit (B, T, 32)",
+        ),
+        (
+            {"events": np.zeros((1, 5, 32)), "context": np.zeros((1, 5, 16)), "x": np.zeros(1)},
+            "in.npz: unknown input 'x'; the spec's inputs are events, context",
+        ),
+    ],
+)
+def test_bad_input_file_is_one_line(
+    arrays: dict[str, np.ndarray],
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    np.savez("in.npz", **arrays)
+    config = ROOT / "configs" / "snnax_five_layer.yaml"
+    code, _, err = run_cli("run", config, "--input", "in.npz", "-o", "out.npz", capsys=capsys)
+    assert (code, err) == (1, message + "\n")
+    assert not Path("out.npz").exists()
+
+
+def test_build_then_run_dir_reproduces_outputs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = ROOT / "configs" / "named_recurrent.yaml"
+    build_dir = tmp_path / "build"
+    code, out, err = run_cli("build", config, "-o", build_dir, capsys=capsys)
+    assert (code, err) == (0, "")
+    assert "input_connectivity" in out
+    manifest = json.loads((build_dir / "manifest.json").read_text())
+    assert {"spec_sha256", "params_sha256", "versions", "backend"} <= set(manifest)
+    assert {"snnspec", "jax", "equinox"} <= set(manifest["versions"])
+    args = ("--steps", "15", "--batch", "2", "--seed", "4")
+    assert run_cli("run", config, *args, "-o", tmp_path / "a.npz", capsys=capsys)[0] == 0
+    assert run_cli("run", build_dir, *args, "-o", tmp_path / "b.npz", capsys=capsys)[0] == 0
+    with np.load(tmp_path / "a.npz") as a, np.load(tmp_path / "b.npz") as b:
+        assert a.files == b.files == ["out", "lif1"]
+        for name in a.files:
+            np.testing.assert_array_equal(a[name], b[name])
+
+
+def test_run_dir_detects_tampering(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    build_dir = tmp_path / "build"
+    assert (
+        run_cli("build", ROOT / "configs" / "shd_mlp.yaml", "-o", build_dir, capsys=capsys)[0] == 0
+    )
+    spec_file = build_dir / "spec.yaml"
+    spec_file.write_text(spec_file.read_text().replace("seed: 0", "seed: 1"))
+    assert "seed: 1" in spec_file.read_text()
+    code, _, err = run_cli("run", build_dir, "--steps", "3", capsys=capsys)
+    assert code == 1
+    assert (
+        err
+        == f"{spec_file}: sha256 does not match manifest.json; the build was modified, rebuild it\n"
+    )
+
+
+def test_schema_command_matches_committed_file(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli("schema", capsys=capsys)
+    committed = (ROOT / "schemas" / "snnspec.schema.json").read_text()
+    assert code == 0
+    assert json.loads(out) == json.loads(committed), (
+        "schemas/snnspec.schema.json is stale: regenerate with "
+        "`snnspec schema > schemas/snnspec.schema.json`"
+    )
+
+
+def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli("run", capsys=capsys)[0] == 2
+    assert run_cli("frobnicate", capsys=capsys)[0] == 2
+
+
+def test_errors_have_no_traceback_unless_debug(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("snnspec: 1\nname: x\ninputs: [{name: a, shape: [3]}]\nlayers: [{type: lfi}]\n")
+    command = [sys.executable, "-m", "snnspec", "validate", str(bad)]
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr
+    debug = subprocess.run([*command[:3], "--debug", *command[3:]], capture_output=True, text=True)
+    assert debug.returncode == 1
+    assert "Traceback" in debug.stderr
