@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from ._graph import GraphStructure as GraphStructure
     from ._model import StatefulModel as StatefulModel
     from ._model import simulate as simulate
+    from ._params import parameter_arrays as parameter_arrays
     from ._params import save_params as save_params
 
 __version__ = "0.1.0"
@@ -32,6 +33,7 @@ _LAZY = {
     "StatefulModel": "._model",
     "GraphStructure": "._graph",
     "save_params": "._params",
+    "parameter_arrays": "._params",
 }
 
 

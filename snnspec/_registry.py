@@ -16,7 +16,6 @@ from .layers.neurons import LIFSoftResetSpec, LIFSpec, SimpleLIFSpec, SimpleLISp
 from .layers.reshaping import FlattenSpec
 from .layers.surrogates import SURROGATE_TYPES as SURROGATE_TYPES
 
-
 T = TypeVar("T", bound=type)
 
 

@@ -64,6 +64,10 @@ class LayerSpec(SpecModel):
     """True for layers whose output is a spike train (used for spike-rate reports)."""
     shape_preserving: ClassVar[bool] = False
     """True when the output shape is always the input shape."""
+    example: ClassVar[dict[str, Any]]
+    """A minimal valid entry of ``layers:`` (used by the docs and the registry tests)."""
+    example_input_shape: ClassVar[Shape] = (6,)
+    """A per-sample input shape that fits ``example``."""
 
     def infer_output_shape(self, input_shape: Shape | None) -> Shape | None:
         """Output shape for ``input_shape``.

@@ -21,6 +21,8 @@ class LinearSpec(LayerSpec):
     in_features: Count | None = Field(default=None, description="Input size; inferred when absent.")
     use_bias: Bool = Field(default=True, description="Add the bias b.")
 
+    example = {"type": "linear", "out_features": 4}
+
     def infer_output_shape(self, input_shape: Shape | None) -> Shape | None:
         if input_shape is not None:
             require_rank(input_shape, 1, "linear", "add a `flatten` layer before it")

@@ -34,6 +34,7 @@ class LambdaSpec(LayerSpec):
     type: Literal["lambda"] = "lambda"
     fn: Activation = Field(description="Activation name (H(0) = 1 for `heaviside`).")
     shape_preserving = True
+    example = {"type": "lambda", "fn": "tanh"}
 
     def build(self, input_shape: tuple[int, ...], dtype: str, key: jax.Array) -> Any:
         import equinox as eqx
@@ -48,6 +49,7 @@ class IdentitySpec(LayerSpec):
 
     type: Literal["identity"] = "identity"
     shape_preserving = True
+    example = {"type": "identity"}
 
     def build(self, input_shape: tuple[int, ...], dtype: str, key: jax.Array) -> Any:
         import equinox as eqx
@@ -65,6 +67,7 @@ class DropoutSpec(LayerSpec):
     type: Literal["dropout"] = "dropout"
     p: Float = Field(default=0.5, ge=0.0, lt=1.0, description="Drop probability.")
     shape_preserving = True
+    example = {"type": "dropout", "p": 0.25}
 
     def build(self, input_shape: tuple[int, ...], dtype: str, key: jax.Array) -> Any:
         import equinox as eqx

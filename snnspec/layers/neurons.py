@@ -171,8 +171,9 @@ class SimpleLIFSpec(SpikingNeuronSpec):
 
     type: Literal["simple_lif"] = "simple_lif"
     module_name = "SimpleLIF"
+    example = {"type": "simple_lif", "decay_constants": [0.9], "threshold": 0.5}
     equations = (
-        "v' = α·v + (1-α)·x;  s = H(v' - threshold);  v ← v' - sg(R(v'))·s   "
+        "v' = α·v + (1-α)·x;  s = H(v' - threshold);  v ← v' - sg(R(v')·s)   "
         "(α = decay_constants[0]; the reset uses this step's spike)"
     )
 
@@ -181,11 +182,12 @@ class LIFSpec(SpikingNeuronSpec):
     """Current-based leaky integrate-and-fire (SNNAX ``LIF``); resets with the last spike."""
 
     type: Literal["lif"] = "lif"
+    example = {"type": "lif", "decay_constants": [0.9, 0.8], "threshold": 0.5}
     num_decay_constants = 2
     state_names = ("v", "i", "spikes")
     module_name = "LIF"
     equations = (
-        "v ← v - sg(R(v))·s_prev;  v' = α·v + (1-α)·i;  i' = β·i + (1-β)·x;  "
+        "v ← v - sg(R(v)·s_prev);  v' = α·v + (1-α)·i;  i' = β·i + (1-β)·x;  "
         "s = H(v' - threshold)   (α, β = decay_constants; v' uses the old current i)"
     )
 
@@ -195,6 +197,7 @@ class LIFSoftResetSpec(LIFSpec):
 
     type: Literal["lif_soft_reset"] = "lif_soft_reset"  # type: ignore[assignment]
     default_reset = "subtract"
+    example = {"type": "lif_soft_reset", "decay_constants": [0.9, 0.8], "threshold": 0.5}
 
 
 class SimpleLISpec(NeuronSpec):
@@ -202,4 +205,5 @@ class SimpleLISpec(NeuronSpec):
 
     type: Literal["simple_li"] = "simple_li"
     module_name = "SimpleLI"
+    example = {"type": "simple_li", "decay_constants": [0.9]}
     equations = "v' = α·v + (1-α)·x;  output v'   (α = decay_constants[0])"

@@ -14,6 +14,8 @@ class FlattenSpec(LayerSpec):
     """Flattens the per-sample input to 1-D (the batch and time axes are untouched)."""
 
     type: Literal["flatten"] = "flatten"
+    example = {"type": "flatten"}
+    example_input_shape = (2, 3)
 
     def infer_output_shape(self, input_shape: Shape | None) -> Shape | None:
         return None if input_shape is None else (shape_size(input_shape),)

@@ -1,0 +1,135 @@
+"""Checks every registered layer type gets, driven by the registry (a new type is included)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import snnspec
+from snnspec._docs import layers_markdown
+from snnspec._registry import LAYER_TYPES, SURROGATE_TYPES
+from snnspec.layers.elementwise import ACTIVATIONS
+from snnspec.nn.elementwise import ACTIVATION_FUNCTIONS
+from snnspec.nn.surrogates import SURROGATE_MODULES
+
+ROOT = Path(__file__).resolve().parent.parent
+TYPES = sorted(LAYER_TYPES)
+STEPS, BATCH = 5, 2
+
+
+def single_layer_spec(type_name: str, **overrides: Any) -> snnspec.ModelSpec:
+    """A spec with one input feeding the example layer of ``type_name``."""
+    cls = LAYER_TYPES[type_name]
+    return snnspec.ModelSpec.model_validate(
+        {
+            "snnspec": 1,
+            "name": f"example-{type_name}",
+            "inputs": [{"name": "x", "shape": list(cls.example_input_shape)}],
+            "layers": [{**cls.example, **overrides}],
+        }
+    )
+
+
+def example_input(type_name: str, seed: int = 0) -> jax.Array:
+    shape = (BATCH, STEPS, *LAYER_TYPES[type_name].example_input_shape)
+    return jax.random.normal(jax.random.PRNGKey(seed), shape)
+
+
+@pytest.fixture(scope="module", params=TYPES)
+def compiled(request: pytest.FixtureRequest) -> tuple[str, snnspec.ModelSpec, Any]:
+    spec = single_layer_spec(request.param)
+    return request.param, spec, snnspec.compile(spec)
+
+
+@pytest.mark.parametrize("type_name", TYPES)
+def test_example_is_valid_and_round_trips(type_name: str) -> None:
+    cls = LAYER_TYPES[type_name]
+    layer = cls.model_validate(cls.example)
+    assert cls.model_validate(layer.model_dump()) == layer
+    assert layer.type == type_name == cls.type_name()
+    assert cls.summary(), f"{type_name} needs a docstring (its first line is the summary)"
+
+
+def test_runs_under_jit_and_vmap(compiled: tuple[str, snnspec.ModelSpec, Any]) -> None:
+    type_name, _, model = compiled
+    (output,) = snnspec.simulate(model, example_input(type_name), key=jax.random.PRNGKey(1))
+    expected = model.plan.layer_output_shapes[0]
+    assert output.shape == (BATCH, STEPS, *expected)
+    assert bool(jnp.all(jnp.isfinite(output)))
+
+
+def test_state_structure_is_stable(compiled: tuple[str, snnspec.ModelSpec, Any]) -> None:
+    type_name, _, model = compiled
+    states = model.init_state()
+    final, _ = eqx.filter_jit(model)(states, example_input(type_name)[0], jax.random.PRNGKey(2))
+    assert jax.tree_util.tree_structure(final) == jax.tree_util.tree_structure(states)
+    for before, after in zip(jax.tree.leaves(states), jax.tree.leaves(final), strict=True):
+        assert (before.shape, before.dtype) == (after.shape, after.dtype)
+
+
+def test_parameter_shapes_match_the_module(
+    compiled: tuple[str, snnspec.ModelSpec, Any],
+) -> None:
+    _, spec, model = compiled
+    layer = spec.layers[0]
+    declared = layer.parameter_shapes(model.plan.layer_input_shapes[0])
+    name = model.plan.layer_names[0]
+    actual = {
+        key.removeprefix(f"{name}."): value.shape
+        for key, value in snnspec.parameter_arrays(model).items()
+    }
+    assert actual == declared
+
+
+def test_gradients_are_finite(compiled: tuple[str, snnspec.ModelSpec, Any]) -> None:
+    type_name, _, model = compiled
+    x = example_input(type_name, seed=3)[0]
+
+    @eqx.filter_jit
+    @eqx.filter_grad
+    def grad(m: Any) -> jax.Array:
+        _, (y,) = m(m.init_state(), x, jax.random.PRNGKey(4))
+        return jnp.sum(jnp.tanh(y))
+
+    leaves = jax.tree.leaves(eqx.filter(grad(model), eqx.is_array))
+    assert all(bool(jnp.all(jnp.isfinite(leaf))) for leaf in leaves)
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".npz"])
+def test_params_round_trip(
+    compiled: tuple[str, snnspec.ModelSpec, Any], suffix: str, tmp_path: Path
+) -> None:
+    type_name, spec, model = compiled
+    perturbed = jax.tree.map(
+        lambda a: a + 0.125 if eqx.is_inexact_array(a) else a, model, is_leaf=eqx.is_array
+    )
+    path = tmp_path / f"params{suffix}"
+    snnspec.save_params(perturbed, path)
+    reloaded = snnspec.compile(spec, params=path)
+    for key, value in snnspec.parameter_arrays(perturbed).items():
+        np.testing.assert_array_equal(snnspec.parameter_arrays(reloaded)[key], value)
+    x = example_input(type_name, seed=5)
+    key = jax.random.PRNGKey(6)
+    for a, b in zip(
+        snnspec.simulate(perturbed, x, key=key), snnspec.simulate(reloaded, x, key=key), strict=True
+    ):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_runtime_tables_match_the_spec_registry() -> None:
+    assert set(SURROGATE_MODULES) == set(SURROGATE_TYPES)
+    assert set(ACTIVATION_FUNCTIONS) == set(ACTIVATIONS)
+
+
+def test_layer_reference_is_in_sync() -> None:
+    committed = (ROOT / "docs" / "layers.md").read_text(encoding="utf-8")
+    assert committed == layers_markdown(), (
+        "docs/layers.md is stale: regenerate with `python -m snnspec._docs > docs/layers.md`"
+    )
+    assert all(f"## {name}\n" in committed for name in LAYER_TYPES)
