@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from ._errors import GraphError, PathElement, ShapeError
+from ._errors import GraphError, PathElement, ShapeError, format_path
 from ._spec import ModelSpec
 from .layers.base import LayerSpec, Shape
 
@@ -152,7 +152,7 @@ def _check_names(spec: ModelSpec, names: tuple[str, ...]) -> None:
         seen[item.name] = ("inputs", k, "name")
     for i, name in enumerate(names):
         if name in seen:
-            first = ".".join(str(p) for p in seen[name][:2])
+            first = format_path(seen[name][:2])
             raise spec.error(
                 ("layers", i, "name") if spec.layers[i].name else ("layers", i),
                 f"name '{name}' is already used by {first}; names of inputs and layers "
@@ -208,11 +208,9 @@ def _check_ids(
 ) -> None:
     for position, index in enumerate(ids):
         if not 0 <= index < count:
+            valid = f"the only {what} id is 0" if count == 1 else f"{what} ids are 0 to {count - 1}"
             raise spec.error(
-                (*path, position),
-                f"{what} id {index} is out of range; there are {count} {what}s (ids 0 to "
-                f"{count - 1})",
-                GraphError,
+                (*path, position), f"{what} id {index} is out of range; {valid}", GraphError
             )
         if index in ids[:position]:
             raise spec.error((*path, position), f"{what} id {index} is listed twice", GraphError)

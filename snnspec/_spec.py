@@ -181,7 +181,11 @@ def _schema_error(error: ValidationError, document: Document) -> SpecError:
     for detail in error.errors(include_url=False):
         path = _data_path(detail["loc"], document.data)
         problems.append((document.locate(path), path, detail))
-    problems.sort(key=lambda item: (item[0][0] or 0, item[0][1] or 0))
+    # An error on a container that also has errors inside it (a tuple "too short" because its
+    # items failed) only repeats them; an unknown key usually explains a missing one.
+    paths = [path for _, path, _ in problems]
+    problems = [p for p in problems if not any(q[: len(p[1])] == p[1] and q != p[1] for q in paths)]
+    problems.sort(key=lambda p: (p[2]["type"] != "extra_forbidden", p[0][0] or 0, p[0][1] or 0))
     _, path, detail = problems[0]
     message = _message(detail, path, document.data)
     if len(problems) > 1:
@@ -216,11 +220,11 @@ def _message(detail: Mapping[str, Any], path: Sequence[PathElement], data: Any) 
     if kind == "extra_forbidden":
         key = str(path[-1])
         known = _allowed_keys(path[:-1], data)
-        return f"unknown key '{key}'" + _did_you_mean(key, known) + _choices(known)
+        return f"unknown key '{key}'" + _hint(key, known)
     if kind == "union_tag_invalid":
         tag = detail["ctx"]["tag"]
         expected = [name.strip(" '") for name in detail["ctx"]["expected_tags"].split(",")]
-        return f"unknown type '{tag}'" + _did_you_mean(tag, expected) + _choices(expected)
+        return f"unknown type '{tag}'" + _hint(tag, expected)
     if kind == "union_tag_not_found":
         return "missing key 'type' (the layer or surrogate type)"
     if kind == "missing":
@@ -280,10 +284,9 @@ def _tag(model: type[BaseModel]) -> Any:
     return field.default if field is not None else None
 
 
-def _did_you_mean(word: str, choices: Sequence[str]) -> str:
+def _hint(word: str, choices: Sequence[str]) -> str:
+    """`` (did you mean 'x'?)`` when a choice is close, else the list of choices."""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
-def _choices(choices: Sequence[str]) -> str:
+    if close:
+        return f" (did you mean '{close[0]}'?)"
     return f"; expected one of: {', '.join(choices)}" if choices else ""
