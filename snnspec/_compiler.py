@@ -32,7 +32,7 @@ def compile(
     root = jax.random.PRNGKey(spec.seed)
     layers = tuple(
         layer.build(plan.layer_input_shapes[i], spec.dtype, jax.random.fold_in(root, i))
-        for i, layer in enumerate(spec.layers)
+        for i, layer in enumerate(plan.layers)
     )
     model = StatefulModel(layers, plan, spec.dtype)
     if spec.params is not None:

@@ -9,6 +9,7 @@ import types
 import typing
 from typing import Any
 
+from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
@@ -41,7 +42,9 @@ def layers_markdown() -> str:
         if issubclass(cls, NeuronSpec):
             lines += [f"Equations: `{cls.equations}`", ""]
             lines += [f"State: {', '.join(f'`{s}`' for s in cls.state_names)}.", ""]
-            lines += [f"Parameters (params-file fields): {', '.join(cls.parameter_names)}.", ""]
+            if cls.parameter_names:
+                fields = ", ".join(f"`{name}`" for name in cls.parameter_names)
+                lines += [f"Parameters (params-file fields): {fields}.", ""]
         fields = [(k, v) for k, v in cls.model_fields.items() if k not in COMMON_FIELDS]
         if fields:
             lines += ["| field | type | default | description |", "|---|---|---|---|"]
@@ -100,9 +103,10 @@ def _type_name(annotation: Any) -> str:
         return f"list of {_type_name(args[0])}"
     if origin in (typing.Union, types.UnionType):
         names = [_type_name(a) for a in args if a is not type(None)]
-        if len(names) > 3:
-            return "surrogate"
         return " \\| ".join(names) + (" \\| none" if type(None) in args else "")
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        tag = annotation.model_fields.get("type")
+        return f"`{{type: {tag.default}}}`" if tag is not None else annotation.__name__
     return getattr(annotation, "__name__", str(annotation))
 
 

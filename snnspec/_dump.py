@@ -25,9 +25,10 @@ def normalized_data(spec: ModelSpec, plan: GraphPlan | None = None) -> dict[str,
     plan = plan or plan_graph(spec)
     data = spec.model_dump(mode="json", exclude={"layers", "graph", "outputs"}, exclude_none=True)
     layers = []
-    for layer, sources in zip(resolved_layers(spec, plan), plan.sources, strict=True):
+    for layer, sources in zip(resolved_layers(plan), plan.sources, strict=True):
         entry = layer.model_dump(mode="json", exclude_none=True)
         entry["inputs"] = [plan.source_name(s).removesuffix("@t-1") for s in sources]
+        entry["feedback"] = False  # a feedback edge is now listed in `inputs`
         layers.append(entry)
     data["layers"] = layers
     data["outputs"] = [plan.layer_names[i] for i in plan.final_layer_ids]

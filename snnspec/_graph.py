@@ -15,9 +15,11 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from ._errors import GraphError, PathElement, ShapeError, format_path
+from ._errors import GraphError, PathElement, ShapeError, SpecError, format_path
 from ._spec import ModelSpec
 from .layers.base import LayerSpec, Shape
+from .layers.composite import CompositeSpec
+from .layers.elementwise import IdentitySpec
 
 SourceKind = Literal["input", "layer"]
 
@@ -45,22 +47,36 @@ class GraphStructure:
 
 @dataclass(frozen=True)
 class GraphPlan:
-    """Everything the forward pass needs to know about the graph; hashable (static)."""
+    """Everything the forward pass needs to know about the graph; hashable (static).
+
+    ``layers`` are the layer specs after compositions are lowered, with their names set; layer
+    i of the model is built from ``layers[i]``.
+    """
 
     structure: GraphStructure
     timing: str
     input_names: tuple[str, ...]
     input_shapes: tuple[Shape, ...]
-    layer_names: tuple[str, ...]
-    layer_types: tuple[str, ...]
+    layers: tuple[LayerSpec, ...]
     sources: tuple[tuple[Source, ...], ...]
-    combine: tuple[str, ...]
     layer_input_shapes: tuple[Shape, ...]
     layer_output_shapes: tuple[Shape, ...]
 
     @property
     def final_layer_ids(self) -> tuple[int, ...]:
         return self.structure.final_layer_ids
+
+    @property
+    def layer_names(self) -> tuple[str, ...]:
+        return tuple(layer.name or "" for layer in self.layers)
+
+    @property
+    def layer_types(self) -> tuple[str, ...]:
+        return tuple(layer.type for layer in self.layers)
+
+    @property
+    def combine(self) -> tuple[str, ...]:
+        return tuple(layer.combine for layer in self.layers)
 
     def source_name(self, source: Source) -> str:
         """Readable name of a source; a delayed one is marked ``name@t-1``."""
@@ -80,44 +96,84 @@ class LayerReport:
     step_bytes: int
 
 
+@dataclass(frozen=True)
+class _Lowered:
+    """The layer list after compositions are expanded.
+
+    ``origins[i]`` is where layer i is written in the file (for error locations);
+    ``inputs`` holds every layer's sources by name when the graph is given by names.
+    """
+
+    layers: tuple[LayerSpec, ...]
+    origins: tuple[tuple[PathElement, ...], ...]
+    inputs: tuple[tuple[str, ...] | None, ...] | None
+    outputs: tuple[str, ...] | None
+
+
+class _Context:
+    """The spec being analysed and where each lowered layer came from."""
+
+    def __init__(self, spec: ModelSpec, origins: tuple[tuple[PathElement, ...], ...]) -> None:
+        self.spec = spec
+        self.origins = origins
+
+    def error(
+        self, path: tuple[PathElement, ...], message: str, kind: type[SpecError]
+    ) -> SpecError:
+        """A located error; ``("layers", i, ...)`` of a lowered layer maps to its origin."""
+        if len(path) >= 2 and path[0] == "layers" and isinstance(path[1], int):
+            path = (*self.origins[path[1]], *path[2:])
+        return self.spec.error(path, message, kind)
+
+
 def plan_graph(spec: ModelSpec) -> GraphPlan:
     """Check the graph of ``spec`` and infer every shape; raise a located SpecError if not."""
-    names = spec.layer_names()
-    _check_names(spec, names)
-    if spec.uses_named_form:
-        structure, sources = _named_sources(spec, names)
+    lowered = _lower(spec)
+    context = _Context(spec, lowered.origins)
+    layers = lowered.layers
+    _check_names(context, spec, layers)
+    if lowered.inputs is not None:
+        sources, finals = _named_sources(context, lowered)
     else:
-        structure, sources = _index_sources(spec)
+        sources, finals = _index_sources(context, spec)
+    sources = [
+        (*layer_sources, Source("layer", i)) if layers[i].feedback else layer_sources
+        for i, layer_sources in enumerate(sources)
+    ]
     timing = spec.graph.timing if spec.graph is not None else "causal"
-    sources = tuple(
+    planned = tuple(
         tuple(
             Source(s.kind, s.index, s.kind == "layer" and (timing == "pipelined" or s.index >= i))
             for s in layer_sources
         )
         for i, layer_sources in enumerate(sources)
     )
-    _check_inputs_used(spec, sources)
+    _check_inputs_used(context, planned)
     input_shapes = tuple(tuple(item.shape) for item in spec.inputs)
-    in_shapes, out_shapes = _infer_shapes(spec, sources, input_shapes)
+    in_shapes, out_shapes = _infer_shapes(context, layers, planned, input_shapes)
+    structure = GraphStructure(
+        len(layers),
+        tuple(tuple(s.index for s in layer if s.kind == "input") for layer in planned),
+        tuple(tuple(s.index for s in layer if s.kind == "layer") for layer in planned),
+        finals,
+    )
     return GraphPlan(
         structure=structure,
         timing=timing,
         input_names=tuple(item.name for item in spec.inputs),
         input_shapes=input_shapes,
-        layer_names=names,
-        layer_types=tuple(layer.type for layer in spec.layers),
-        sources=sources,
-        combine=tuple(layer.combine for layer in spec.layers),
+        layers=layers,
+        sources=planned,
         layer_input_shapes=in_shapes,
         layer_output_shapes=out_shapes,
     )
 
 
-def resolved_layers(spec: ModelSpec, plan: GraphPlan) -> tuple[LayerSpec, ...]:
-    """The layer specs with names and inferred fields written out."""
+def resolved_layers(plan: GraphPlan) -> tuple[LayerSpec, ...]:
+    """The (lowered) layer specs with every inferred field written out."""
     return tuple(
-        layer.resolve(plan.layer_input_shapes[i]).model_copy(update={"name": plan.layer_names[i]})
-        for i, layer in enumerate(spec.layers)
+        layer.resolve(shape)
+        for layer, shape in zip(plan.layers, plan.layer_input_shapes, strict=True)
     )
 
 
@@ -125,7 +181,7 @@ def layer_reports(spec: ModelSpec, plan: GraphPlan) -> tuple[LayerReport, ...]:
     """Name, type, sources, output shape, parameter count and bytes per step of each layer."""
     itemsize = DTYPE_BYTES[spec.dtype]
     reports = []
-    for i, layer in enumerate(spec.layers):
+    for i, layer in enumerate(plan.layers):
         in_shape, out_shape = plan.layer_input_shapes[i], plan.layer_output_shapes[i]
         parameters = sum(math.prod(s) for s in layer.parameter_shapes(in_shape).values())
         state = sum(math.prod(s) for s in layer.state_shapes(in_shape).values())
@@ -142,29 +198,99 @@ def layer_reports(spec: ModelSpec, plan: GraphPlan) -> tuple[LayerReport, ...]:
     return tuple(reports)
 
 
-def _check_names(spec: ModelSpec, names: tuple[str, ...]) -> None:
+def _lower(spec: ModelSpec) -> _Lowered:
+    """Name every layer and expand ``residual``/``parallel`` blocks into plain layers.
+
+    A block ``b`` becomes ``b.input`` (an identity holding the block's sources and
+    ``combine``), its members ``b.<i>`` (or ``b.<branch>.<i>``) chained from it, and ``b``
+    itself, an identity summing the branch ends (and the input, for ``residual``).
+    """
+    names = spec.layer_names()
+    named = spec.uses_named_form
+    if not any(layer.composite for layer in spec.layers):
+        layers = tuple(
+            layer.model_copy(update={"name": name})
+            for layer, name in zip(spec.layers, names, strict=True)
+        )
+        origins = tuple(("layers", i) for i in range(len(layers)))
+        inputs = tuple(layer.inputs for layer in spec.layers) if named else None
+        return _Lowered(layers, origins, inputs, spec.outputs)
+    if spec.graph is not None and spec.graph.has_index_form:
+        first = next(i for i, layer in enumerate(spec.layers) if layer.composite)
+        raise spec.error(
+            ("layers", first),
+            f"a {spec.layers[first].type} block needs the named form (`inputs:`/`outputs:`) "
+            "or no graph: expanding it would shift the layer ids of an index graph",
+            GraphError,
+        )
+    out: list[tuple[LayerSpec, tuple[PathElement, ...], tuple[str, ...]]] = []
+    for i, (layer, name) in enumerate(zip(spec.layers, names, strict=True)):
+        if layer.inputs is not None:
+            sources = tuple(layer.inputs)
+        else:
+            sources = (spec.inputs[0].name,) if i == 0 else (names[i - 1],)
+        _expand(layer, name, sources, ("layers", i), out)
+    return _Lowered(
+        tuple(layer for layer, _, _ in out),
+        tuple(origin for _, origin, _ in out),
+        tuple(inputs for _, _, inputs in out),
+        spec.outputs or (names[-1],),
+    )
+
+
+def _expand(
+    layer: LayerSpec,
+    name: str,
+    sources: tuple[str, ...],
+    origin: tuple[PathElement, ...],
+    out: list[tuple[LayerSpec, tuple[PathElement, ...], tuple[str, ...]]],
+) -> None:
+    if not layer.composite:
+        out.append((layer.model_copy(update={"name": name, "inputs": None}), origin, sources))
+        return
+    entry = f"{name}.input"
+    out.append((IdentitySpec(name=entry, combine=layer.combine), origin, sources))
+    assert isinstance(layer, CompositeSpec)
+    ends = []
+    for b, branch in enumerate(layer.branches_of()):
+        previous = entry
+        for j, member in enumerate(branch):
+            member_path = layer.member_path(b, j)
+            member_name = ".".join([name, *map(str, member_path[1:])])
+            _expand(member, member_name, (previous,), (*origin, *member_path), out)
+            previous = member_name
+        ends.append(previous)
+    if layer.includes_skip():
+        ends.append(entry)
+    out.append((IdentitySpec(name=name, combine="sum"), origin, tuple(ends)))
+
+
+def _check_names(context: _Context, spec: ModelSpec, layers: tuple[LayerSpec, ...]) -> None:
     seen: dict[str, tuple[PathElement, ...]] = {}
     for k, item in enumerate(spec.inputs):
         if item.name in seen:
             raise spec.error(
                 ("inputs", k, "name"), f"duplicate input name '{item.name}'", GraphError
             )
-        seen[item.name] = ("inputs", k, "name")
-    for i, name in enumerate(names):
+        seen[item.name] = ("inputs", k)
+    for i, layer in enumerate(layers):
+        name = layer.name or ""
         if name in seen:
-            first = format_path(seen[name][:2])
-            raise spec.error(
-                ("layers", i, "name") if spec.layers[i].name else ("layers", i),
-                f"name '{name}' is already used by {first}; names of inputs and layers "
-                "must be unique",
+            origin = context.origins[i]
+            top_level = len(origin) == 2 and isinstance(origin[1], int)
+            written = top_level and spec.layers[origin[1]].name is not None  # type: ignore[index]
+            raise context.error(
+                ("layers", i, "name") if written else ("layers", i),
+                f"name '{name}' is already used by {format_path(seen[name])}; names of inputs "
+                "and layers must be unique",
                 GraphError,
             )
-        seen[name] = ("layers", i)
+        seen[name] = context.origins[i]
 
 
 def _index_sources(
-    spec: ModelSpec,
-) -> tuple[GraphStructure, tuple[tuple[Source, ...], ...]]:
+    context: _Context, spec: ModelSpec
+) -> tuple[list[tuple[Source, ...]], tuple[int, ...]]:
     """Sources from the index form (or the default chain when ``graph`` is omitted)."""
     n = len(spec.layers)
     graph = spec.graph
@@ -194,13 +320,12 @@ def _index_sources(
                 ("graph", "final_layer_ids"), "must name at least one layer", GraphError
             )
         _check_ids(spec, ("graph", "final_layer_ids"), finals, n, "layer")
-    structure = GraphStructure(n, tuple(input_ids), tuple(connectivity), tuple(finals))
-    sources = tuple(
+    sources = [
         tuple(Source("layer", j) for j in connectivity[i])
         + tuple(Source("input", k) for k in input_ids[i])
         for i in range(n)
-    )
-    return structure, sources
+    ]
+    return sources, tuple(finals)
 
 
 def _check_ids(
@@ -217,12 +342,13 @@ def _check_ids(
 
 
 def _named_sources(
-    spec: ModelSpec, names: tuple[str, ...]
-) -> tuple[GraphStructure, tuple[tuple[Source, ...], ...]]:
-    """Sources from ``inputs:`` on layers and top-level ``outputs:``.
+    context: _Context, lowered: _Lowered
+) -> tuple[list[tuple[Source, ...]], tuple[int, ...]]:
+    """Sources from names (``inputs:`` on layers, top-level ``outputs:``).
 
     A layer without ``inputs:`` reads the previous layer (the first input for layer 0).
     """
+    spec = context.spec
     if spec.graph is not None and spec.graph.has_index_form:
         raise spec.error(
             ("graph",),
@@ -230,30 +356,36 @@ def _named_sources(
             "`inputs:`/`outputs:` names, not both",
             GraphError,
         )
+    assert lowered.inputs is not None
+    names = [layer.name or "" for layer in lowered.layers]
     layer_ids = {name: i for i, name in enumerate(names)}
     input_ids = {item.name: k for k, item in enumerate(spec.inputs)}
     known = [*input_ids, *layer_ids]
     sources = []
-    for i, layer in enumerate(spec.layers):
-        if layer.inputs is None:
+    for i, inputs in enumerate(lowered.inputs):
+        if inputs is None:
             sources.append((Source("input", 0),) if i == 0 else (Source("layer", i - 1),))
             continue
-        if not layer.inputs:
-            raise spec.error(("layers", i, "inputs"), "must name at least one source", GraphError)
+        if not inputs:
+            raise context.error(
+                ("layers", i, "inputs"), "must name at least one source", GraphError
+            )
         resolved = []
-        for position, name in enumerate(layer.inputs):
+        for position, name in enumerate(inputs):
             path = ("layers", i, "inputs", position)
-            if name in layer.inputs[:position]:
-                raise spec.error(path, f"'{name}' is listed twice", GraphError)
+            if name in inputs[:position]:
+                raise context.error(path, f"'{name}' is listed twice", GraphError)
             if name in input_ids:
                 resolved.append(Source("input", input_ids[name]))
             elif name in layer_ids:
                 resolved.append(Source("layer", layer_ids[name]))
             else:
-                raise spec.error(path, _unknown_name(name, known), GraphError)
+                raise context.error(path, _unknown_name(name, known), GraphError)
         sources.append(tuple(resolved))
-    finals = []
-    for position, name in enumerate(spec.outputs or (names[-1],)):
+    if spec.outputs is not None and not spec.outputs:
+        raise spec.error(("outputs",), "must name at least one layer", GraphError)
+    finals: list[int] = []
+    for position, name in enumerate(lowered.outputs or (names[-1],)):
         if name not in layer_ids:
             raise spec.error(
                 ("outputs", position), _unknown_name(name, list(layer_ids)), GraphError
@@ -261,15 +393,7 @@ def _named_sources(
         if layer_ids[name] in finals:
             raise spec.error(("outputs", position), f"'{name}' is listed twice", GraphError)
         finals.append(layer_ids[name])
-    if spec.outputs is not None and not spec.outputs:
-        raise spec.error(("outputs",), "must name at least one layer", GraphError)
-    structure = GraphStructure(
-        len(names),
-        tuple(tuple(s.index for s in layer if s.kind == "input") for layer in sources),
-        tuple(tuple(s.index for s in layer if s.kind == "layer") for layer in sources),
-        tuple(finals),
-    )
-    return structure, tuple(sources)
+    return sources, tuple(finals)
 
 
 def _unknown_name(name: str, known: list[str]) -> str:
@@ -280,7 +404,8 @@ def _unknown_name(name: str, known: list[str]) -> str:
     return f"unknown input or layer '{name}'{hint}"
 
 
-def _check_inputs_used(spec: ModelSpec, sources: tuple[tuple[Source, ...], ...]) -> None:
+def _check_inputs_used(context: _Context, sources: tuple[tuple[Source, ...], ...]) -> None:
+    spec = context.spec
     used = {s.index for layer in sources for s in layer if s.kind == "input"}
     for k, item in enumerate(spec.inputs):
         if k not in used:
@@ -291,7 +416,7 @@ def _check_inputs_used(spec: ModelSpec, sources: tuple[tuple[Source, ...], ...])
             )
     for i, layer_sources in enumerate(sources):
         if not layer_sources:
-            raise spec.error(
+            raise context.error(
                 _sources_path(spec, i), "this layer has no sources; give it an input", GraphError
             )
 
@@ -305,32 +430,35 @@ def _sources_path(spec: ModelSpec, i: int) -> tuple[PathElement, ...]:
 
 
 def _combined_shape(
-    spec: ModelSpec, i: int, shapes: list[Shape | None], *, partial: bool
+    context: _Context,
+    layer: LayerSpec,
+    i: int,
+    shapes: list[Shape | None],
+    *,
+    partial: bool,
 ) -> Shape | None:
     """Input shape of layer i from its source shapes (None while a needed one is unknown).
 
     ``concat`` joins along axis 0 and needs every source; ``sum`` needs one known source
     when ``partial`` (during the fixed point), and all of them to agree otherwise.
     """
-    layer = spec.layers[i]
     known = [s for s in shapes if s is not None]
     if len(known) < len(shapes) and (layer.combine == "concat" or not partial or not known):
         return None
     if len(known) == 1:
         return known[0]
-    path = _combine_path(spec, i)
     if layer.combine == "sum":
         if any(s != known[0] for s in known):
-            raise spec.error(
-                path,
+            raise context.error(
+                ("layers", i, "combine"),
                 f"combine: sum needs equal source shapes, got {[list(s) for s in known]}",
                 ShapeError,
             )
         return known[0]
     trailing = {s[1:] for s in known}
     if len(trailing) > 1 or any(len(s) == 0 for s in known):
-        raise spec.error(
-            path,
+        raise context.error(
+            _sources_path(context.spec, i),
             "combine: concat joins sources along axis 0, so all other axes must agree; got "
             f"{[list(s) for s in known]} (use combine: sum, or reshape a source)",
             ShapeError,
@@ -338,12 +466,9 @@ def _combined_shape(
     return (sum(s[0] for s in known), *known[0][1:])
 
 
-def _combine_path(spec: ModelSpec, i: int) -> tuple[PathElement, ...]:
-    return ("layers", i, "combine") if spec.layers[i].combine == "sum" else _sources_path(spec, i)
-
-
 def _infer_shapes(
-    spec: ModelSpec,
+    context: _Context,
+    layers: tuple[LayerSpec, ...],
     sources: tuple[tuple[Source, ...], ...],
     input_shapes: tuple[Shape, ...],
 ) -> tuple[tuple[Shape, ...], tuple[Shape, ...]]:
@@ -353,30 +478,32 @@ def _infer_shapes(
     that is known, or from the layer alone when its output does not depend on the input
     (``linear``). A final pass checks every layer against its complete input.
     """
-    n = len(spec.layers)
+    n = len(layers)
     out: list[Shape | None] = [None] * n
 
     def source_shapes(i: int) -> list[Shape | None]:
         return [input_shapes[s.index] if s.kind == "input" else out[s.index] for s in sources[i]]
 
+    def combined(i: int, *, partial: bool) -> Shape | None:
+        return _combined_shape(context, layers[i], i, source_shapes(i), partial=partial)
+
     def infer(i: int, in_shape: Shape | None) -> Shape | None:
         try:
-            return spec.layers[i].infer_output_shape(in_shape)
+            return layers[i].infer_output_shape(in_shape)
         except ShapeError as error:
-            raise spec.error(("layers", i, *error.path), error.message, ShapeError) from None
+            raise context.error(("layers", i, *error.path), error.message, ShapeError) from None
 
     changed = True
     while changed:
         changed = False
         for i in range(n):
             if out[i] is None:
-                out[i] = infer(i, _combined_shape(spec, i, source_shapes(i), partial=True))
+                out[i] = infer(i, combined(i, partial=True))
                 changed = changed or out[i] is not None
-    unknown = [spec.layer_names()[i] for i in range(n) if out[i] is None]
+    unknown = [layers[i].name or "" for i in range(n) if out[i] is None]
     if unknown:
-        first = out.index(None)
-        raise spec.error(
-            ("layers", first),
+        raise context.error(
+            ("layers", out.index(None)),
             f"cannot infer the shapes of {', '.join(unknown)}: they sit on a cycle whose "
             "size depends on itself (e.g. a concat that includes the layer's own output); "
             "use combine: sum or put a layer of fixed size (linear) on the cycle",
@@ -384,11 +511,11 @@ def _infer_shapes(
         )
     in_shapes = []
     for i in range(n):
-        in_shape = _combined_shape(spec, i, source_shapes(i), partial=False)
+        in_shape = combined(i, partial=False)
         assert in_shape is not None, "every source shape is known after the fixed point"
         final = infer(i, in_shape)
         if final != out[i]:
-            raise spec.error(
+            raise context.error(
                 ("layers", i),
                 f"output shape {list(final or ())} disagrees with {list(out[i] or ())}, the "
                 "shape its cycle needs; check the sizes around the cycle",

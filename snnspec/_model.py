@@ -14,19 +14,37 @@ from typing import Any, NamedTuple, cast
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from ._errors import InputError
 from ._graph import GraphPlan, GraphStructure
+from .layers.batch_norm import BATCH_AXIS
 from .nn.neurons import AbstractNeuron
 
-Inputs = Array | Sequence[Array]
+Inputs = ArrayLike | Sequence[ArrayLike]
+
+
+INIT_STREAM = 2**32 - 1
+"""``simulate`` draws sample b's initial state from ``fold_in(fold_in(key, b), INIT_STREAM)``,
+a stream no time step uses (step t uses ``fold_in(fold_in(key, b), t)``)."""
 
 
 class LayerOutput(NamedTuple):
     """State of a stateless layer: its output at the last step."""
 
-    output: Float[Array, ...]
+    output: Float[Array, "..."]
+
+
+class EquinoxLayerState(NamedTuple):
+    """State of an Equinox ``StatefulLayer`` (``batch_norm``, a block holding one)."""
+
+    state: eqx.nn.State
+    output: Float[Array, "..."]
+
+
+def uses_equinox_state(layer: Any) -> bool:
+    """True for Equinox layers that keep an ``eqx.nn.State`` (``StatefulLayer.is_stateful``)."""
+    return isinstance(layer, eqx.nn.StatefulLayer) and layer.is_stateful()
 
 
 class StatefulModel(eqx.Module):
@@ -63,14 +81,23 @@ class StatefulModel(eqx.Module):
 
         ``in_shape`` (one input's shape, or a list per input) and ``shapes`` (per-layer output
         shapes) follow SNNAX's signature; the model knows both, so they are only checked.
-        Neurons start from zeros; a stateless layer shows its response to a zero input.
+        Neurons start from their ``init`` (zeros by default; a random ``init`` draws from
+        ``fold_in(key, i)`` for layer i); a stateless layer shows its response to a zero input; an
+        Equinox stateful layer (``batch_norm``) starts from its ``eqx.nn.State``.
         """
         self._check_shapes(in_shape, shapes)
         dtype = jnp.dtype(self.dtype)
         states = []
         for i, layer in enumerate(self.layers):
             if isinstance(layer, AbstractNeuron):
-                states.append(layer.init_state(self.plan.layer_output_shapes[i], dtype))
+                layer_key = None if key is None else jax.random.fold_in(key, i)
+                shape = self.plan.layer_output_shapes[i]
+                states.append(layer.init_state(shape, dtype, key=layer_key))
+            elif uses_equinox_state(layer):
+                state = eqx.nn.State(layer)
+                rest = jnp.zeros(self.plan.layer_input_shapes[i], dtype)
+                output, _ = eqx.nn.inference_mode(layer)(rest, state)
+                states.append(EquinoxLayerState(state, output))
             else:
                 rest = jnp.zeros(self.plan.layer_input_shapes[i], dtype)
                 states.append(LayerOutput(eqx.nn.inference_mode(layer)(rest)))
@@ -128,6 +155,9 @@ class StatefulModel(eqx.Module):
             layer_key = None if key is None else jax.random.fold_in(key, i)
             if isinstance(layer, AbstractNeuron):
                 new_states[i], y = layer(states[i], x, key=layer_key)
+            elif isinstance(states[i], EquinoxLayerState):
+                y, state = layer(x, states[i].state, key=layer_key)
+                new_states[i] = EquinoxLayerState(state, y)
             else:
                 y = layer(x, key=layer_key)
                 new_states[i] = LayerOutput(y)
@@ -197,7 +227,7 @@ def simulate(
     """Run a batch: ``inputs`` is ``(B, T, *shape)`` or a list per input; jitted and vmapped.
 
     Sample b uses ``fold_in(key, b)``; returns one ``(B, T - burnin, *shape)`` array per final
-    layer.
+    layer. The batch axis is named ``"batch"`` (what ``batch_norm`` reduces over).
     """
     batch = (inputs,) if not isinstance(inputs, list | tuple) else tuple(inputs)
     return _jitted_simulate_batch(model, tuple(jnp.asarray(x) for x in batch), key, burnin)
@@ -214,10 +244,11 @@ def simulate_batch(
 
     def one(sample: tuple[Array, ...], index: Array) -> list[Array]:
         sample_key = None if key is None else jax.random.fold_in(key, index)
-        _, outputs = model(model.init_state(), list(sample), sample_key, burnin)
+        init_key = None if sample_key is None else jax.random.fold_in(sample_key, INIT_STREAM)
+        _, outputs = model(model.init_state(key=init_key), list(sample), sample_key, burnin)
         return outputs
 
-    return jax.vmap(one)(inputs, jnp.arange(batch_size))
+    return jax.vmap(one, axis_name=BATCH_AXIS)(inputs, jnp.arange(batch_size))
 
 
 _jitted_simulate_batch = eqx.filter_jit(simulate_batch)

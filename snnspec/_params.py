@@ -132,15 +132,24 @@ def _key(layer_name: str, path: tuple[Any, ...]) -> str:
 
 
 def _parameter_entries(model: StatefulModel) -> dict[str, tuple[int, tuple[Any, ...], Any]]:
-    """Key -> (layer index, path of the array inside the layer, the array)."""
+    """Key -> (layer index, path of the array inside the layer, the array).
+
+    The initial values inside an ``eqx.nn.StateIndex`` (``batch_norm``'s running statistics)
+    are state, not parameters, and are left out.
+    """
     import equinox as eqx
     import jax
 
+    def is_state(node: Any) -> bool:
+        return isinstance(node, eqx.nn.StateIndex)
+
     entries = {}
     for index, (name, layer) in enumerate(zip(model.plan.layer_names, model.layers, strict=True)):
-        flat, _ = jax.tree_util.tree_flatten_with_path(eqx.filter(layer, eqx.is_array))
+        arrays = eqx.filter(layer, eqx.is_array)
+        flat, _ = jax.tree_util.tree_flatten_with_path(arrays, is_leaf=is_state)
         for path, leaf in flat:
-            entries[_key(name, path)] = (index, tuple(path), leaf)
+            if not is_state(leaf):
+                entries[_key(name, path)] = (index, tuple(path), leaf)
     return entries
 
 

@@ -10,10 +10,44 @@ from __future__ import annotations
 from typing import TypeVar
 
 from .layers.base import LayerSpec
+from .layers.batch_norm import BatchNormSpec
+from .layers.composite import ParallelSpec, ResidualSpec
+from .layers.continuous import (
+    NIRCubaLIFSpec,
+    NIRCubaLISpec,
+    NIRDelaySpec,
+    NIRIFSpec,
+    NIRISpec,
+    NIRLIFSpec,
+    NIRLISpec,
+    NIRThresholdSpec,
+)
+from .layers.conv import Conv1dSpec, Conv2dSpec, Conv3dSpec
 from .layers.dense import LinearSpec
-from .layers.elementwise import DropoutSpec, IdentitySpec, LambdaSpec
-from .layers.neurons import LIFSoftResetSpec, LIFSpec, SimpleLIFSpec, SimpleLISpec
-from .layers.reshaping import FlattenSpec
+from .layers.elementwise import DropoutSpec, IdentitySpec, LambdaSpec, ScaleSpec
+from .layers.neurons import (
+    AdaptiveLIFSpec,
+    IAFSpec,
+    LIFSoftResetSpec,
+    LIFSpec,
+    SigmaDeltaSpec,
+    SimpleIAFSpec,
+    SimpleLIFSpec,
+    SimpleLISpec,
+    SpikeCounterSpec,
+    SpikingMaxPool2dSpec,
+    SRMSpec,
+)
+from .layers.normalization import GroupNormSpec, LayerNormSpec
+from .layers.pooling import (
+    AvgPool1dSpec,
+    AvgPool2dSpec,
+    MaxPool1dSpec,
+    MaxPool2dSpec,
+    SumPool2dSpec,
+)
+from .layers.reshaping import FlattenSpec, ReshapeSpec
+from .layers.sequential import SequentialSpec
 from .layers.surrogates import SURROGATE_TYPES as SURROGATE_TYPES
 
 T = TypeVar("T", bound=type)
@@ -29,8 +63,39 @@ LAYER_TYPES: dict[str, type[LayerSpec]] = _by_type_name(
     IdentitySpec,
     LambdaSpec,
     DropoutSpec,
+    ScaleSpec,
+    ReshapeSpec,
+    Conv1dSpec,
+    Conv2dSpec,
+    Conv3dSpec,
+    MaxPool1dSpec,
+    MaxPool2dSpec,
+    AvgPool1dSpec,
+    AvgPool2dSpec,
+    SumPool2dSpec,
+    LayerNormSpec,
+    GroupNormSpec,
     SimpleLIFSpec,
     LIFSpec,
     LIFSoftResetSpec,
     SimpleLISpec,
+    AdaptiveLIFSpec,
+    IAFSpec,
+    SimpleIAFSpec,
+    SigmaDeltaSpec,
+    SRMSpec,
+    SpikingMaxPool2dSpec,
+    SpikeCounterSpec,
+    BatchNormSpec,
+    SequentialSpec,
+    ResidualSpec,
+    ParallelSpec,
+    NIRLISpec,
+    NIRLIFSpec,
+    NIRCubaLISpec,
+    NIRCubaLIFSpec,
+    NIRIFSpec,
+    NIRISpec,
+    NIRThresholdSpec,
+    NIRDelaySpec,
 )

@@ -41,6 +41,16 @@ def example_input(type_name: str, seed: int = 0) -> jax.Array:
     return jax.random.normal(jax.random.PRNGKey(seed), shape)
 
 
+def batched_call(model: Any, states: Any, x: jax.Array, key: jax.Array) -> Any:
+    """The single-sample call vmapped over a batch axis named "batch" (batch_norm needs it)."""
+    keys = jax.random.split(key, x.shape[0])
+    return jax.vmap(lambda s, xi, k: model(s, xi, k), axis_name="batch")(states, x, keys)
+
+
+def batched_init(model: Any, batch: int = BATCH) -> Any:
+    return jax.vmap(lambda _: model.init_state())(jnp.arange(batch))
+
+
 @pytest.fixture(scope="module", params=TYPES)
 def compiled(request: pytest.FixtureRequest) -> tuple[str, snnspec.ModelSpec, Any]:
     spec = single_layer_spec(request.param)
@@ -59,15 +69,17 @@ def test_example_is_valid_and_round_trips(type_name: str) -> None:
 def test_runs_under_jit_and_vmap(compiled: tuple[str, snnspec.ModelSpec, Any]) -> None:
     type_name, _, model = compiled
     (output,) = snnspec.simulate(model, example_input(type_name), key=jax.random.PRNGKey(1))
-    expected = model.plan.layer_output_shapes[0]
+    expected = model.plan.layer_output_shapes[model.plan.final_layer_ids[0]]
     assert output.shape == (BATCH, STEPS, *expected)
     assert bool(jnp.all(jnp.isfinite(output)))
 
 
 def test_state_structure_is_stable(compiled: tuple[str, snnspec.ModelSpec, Any]) -> None:
     type_name, _, model = compiled
-    states = model.init_state()
-    final, _ = eqx.filter_jit(model)(states, example_input(type_name)[0], jax.random.PRNGKey(2))
+    states = batched_init(model)
+    final, _ = eqx.filter_jit(batched_call)(
+        model, states, example_input(type_name), jax.random.PRNGKey(2)
+    )
     assert jax.tree_util.tree_structure(final) == jax.tree_util.tree_structure(states)
     for before, after in zip(jax.tree.leaves(states), jax.tree.leaves(final), strict=True):
         assert (before.shape, before.dtype) == (after.shape, after.dtype)
@@ -76,25 +88,25 @@ def test_state_structure_is_stable(compiled: tuple[str, snnspec.ModelSpec, Any])
 def test_parameter_shapes_match_the_module(
     compiled: tuple[str, snnspec.ModelSpec, Any],
 ) -> None:
-    _, spec, model = compiled
-    layer = spec.layers[0]
-    declared = layer.parameter_shapes(model.plan.layer_input_shapes[0])
-    name = model.plan.layer_names[0]
-    actual = {
-        key.removeprefix(f"{name}."): value.shape
-        for key, value in snnspec.parameter_arrays(model).items()
+    _, _, model = compiled
+    plan = model.plan
+    declared = {
+        f"{layer.name}.{key}": shape
+        for layer, in_shape in zip(plan.layers, plan.layer_input_shapes, strict=True)
+        for key, shape in layer.parameter_shapes(in_shape).items()
     }
+    actual = {key: value.shape for key, value in snnspec.parameter_arrays(model).items()}
     assert actual == declared
 
 
 def test_gradients_are_finite(compiled: tuple[str, snnspec.ModelSpec, Any]) -> None:
     type_name, _, model = compiled
-    x = example_input(type_name, seed=3)[0]
+    x = example_input(type_name, seed=3)
 
     @eqx.filter_jit
     @eqx.filter_grad
     def grad(m: Any) -> jax.Array:
-        _, (y,) = m(m.init_state(), x, jax.random.PRNGKey(4))
+        _, (y,) = batched_call(m, batched_init(m), x, jax.random.PRNGKey(4))
         return jnp.sum(jnp.tanh(y))
 
     leaves = jax.tree.leaves(eqx.filter(grad(model), eqx.is_array))

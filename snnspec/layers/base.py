@@ -53,11 +53,17 @@ class LayerSpec(SpecModel):
         default=None,
         description="Named form: the inputs or layers feeding this layer, in concat order.",
     )
+    feedback: Bool = Field(
+        default=False,
+        description="Add the layer's own output (of the previous step) to its sources.",
+    )
     combine: Combine = Field(
         default="concat",
         description="How several sources merge: concatenated along axis 0, or summed.",
     )
 
+    composite: ClassVar[bool] = False
+    """True for blocks (``residual``, ``parallel``) that lower to several graph layers."""
     stateful: ClassVar[bool] = False
     """True for layers that carry state from one step to the next (neurons)."""
     spiking: ClassVar[bool] = False

@@ -1,4 +1,4 @@
-"""Elementwise layers without parameters: ``lambda``, ``identity``, ``dropout``."""
+"""Elementwise layers: ``lambda``, ``identity``, ``dropout`` and the trainable ``scale``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from pydantic import Field
 
-from .base import Float, LayerSpec
+from .base import Bool, Float, LayerSpec, Shape
 
 if TYPE_CHECKING:
     import jax
@@ -29,7 +29,11 @@ ACTIVATIONS: tuple[str, ...] = get_args(Activation)
 
 
 class LambdaSpec(LayerSpec):
-    """An elementwise activation function from a fixed table, as ``eqx.nn.Lambda``."""
+    """An elementwise activation function from a fixed table, as ``eqx.nn.Lambda``.
+
+    The functions are JAX's defaults: ``gelu`` is the tanh approximation, ``leaky_relu`` has
+    slope 0.01 below zero, ``elu`` has alpha 1, ``heaviside`` is H(x) with H(0) = 1.
+    """
 
     type: Literal["lambda"] = "lambda"
     fn: Activation = Field(description="Activation name (H(0) = 1 for `heaviside`).")
@@ -73,3 +77,27 @@ class DropoutSpec(LayerSpec):
         import equinox as eqx
 
         return eqx.nn.Dropout(self.p)
+
+
+class ScaleSpec(LayerSpec):
+    """Multiplies the input by one trainable scalar: y = scale · x.
+
+    The params-file field is `scale`, an array of shape (); `trainable: false` freezes it
+    with stop_gradient.
+    """
+
+    type: Literal["scale"] = "scale"
+    scale: Float = Field(default=1.0, description="Initial value of the factor.")
+    trainable: Bool = Field(default=True, description="Whether `scale` receives gradients.")
+    shape_preserving = True
+    example = {"type": "scale", "scale": 0.5}
+
+    def parameter_shapes(self, input_shape: Shape) -> dict[str, Shape]:
+        return {"scale": ()}
+
+    def build(self, input_shape: Shape, dtype: str, key: jax.Array) -> Any:
+        import jax.numpy as jnp
+
+        from ..nn.elementwise import Scale
+
+        return Scale(jnp.asarray(self.scale, dtype=dtype), trainable=self.trainable)

@@ -1,23 +1,40 @@
-"""Spiking and integrating neurons with SNNAX's discrete-time equations.
+"""Spiking, integrating and counting neurons with SNNAX's discrete-time equations.
 
 Notation for one step: x is the combined input, v the membrane potential, i the synaptic
-current, s the spike output, H the Heaviside step with H(0) = 1, and sg the stop-gradient
-(applied to the reset term when ``stop_reset_grad``). Decay constants are clamped to
-[0.5, 1] at every step, exactly as SNNAX does; values outside that range are rejected here.
+current, s the spike output, H the Heaviside step with H(0) = 1 (its gradient is the
+``surrogate``), and sg the stop-gradient (applied to the reset term when
+``stop_reset_grad``). Parameters are clamped at every step exactly as SNNAX does (decay
+constants to [0.5, 1]); values outside those ranges are rejected here.
 
-Reset modes (``reset``), with R the reset term subtracted from v where the neuron spiked:
-``zero`` R = v, ``value`` R = v - reset_val, ``subtract`` R = reset_val if given else
-threshold, ``none`` R = 0. Each type's default is SNNAX's behaviour: ``value`` when
-``reset_val`` is given, else ``zero`` (``subtract`` for ``lif_soft_reset``).
+Reset modes (``reset``, on the LIF and IAF families), with R the reset term subtracted as
+v ← v - sg(R·s) where the neuron spiked: ``zero`` R = v, ``value`` R = v - reset_val (v
+becomes reset_val), ``subtract`` R = reset_val if given, else threshold, ``none`` R = 0.
+Without ``reset`` each type behaves as its SNNAX class:
+
+==============  ====================  ==========================
+type            no ``reset_val``      with ``reset_val``
+==============  ====================  ==========================
+simple_lif      zero                  value (SNNAX: subtract softplus(reset_val))
+lif             zero                  value
+lif_soft_reset  subtract (threshold)  subtract
+adaptive_lif    zero                  subtract
+iaf             zero                  subtract
+simple_iaf      zero                  subtract
+==============  ====================  ==========================
+
+``init`` sets the initial membrane-like state variable (named in each type's docs): zeros
+(default), or seeded draws from a uniform or normal distribution; the other state variables
+start at zero.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import Field, field_validator, model_validator
 
-from .base import Bool, Float, LayerSpec, Shape
+from .base import Bool, Float, LayerSpec, Shape, SpecModel
+from .pooling import AbstractPoolSpec
 from .surrogates import SuperSpikeSpec, Surrogate
 
 if TYPE_CHECKING:
@@ -25,45 +42,108 @@ if TYPE_CHECKING:
 
 ResetMode = Literal["zero", "subtract", "none", "value"]
 
+# --- the initial membrane state --------------------------------------------------------------
+
+
+class ZerosInitSpec(SpecModel):
+    """All zeros (the default, as SNNAX)."""
+
+    type: Literal["zeros"] = "zeros"
+
+    def build(self) -> Any:
+        from ..nn.neurons import ZerosInit
+
+        return ZerosInit()
+
+
+class UniformInitSpec(SpecModel):
+    """Independent draws from U[low, high), seeded by the key given to ``init_state``."""
+
+    type: Literal["uniform"] = "uniform"
+    low: Float = Field(default=0.0, description="Lower bound (inclusive).")
+    high: Float = Field(default=1.0, description="Upper bound (exclusive).")
+
+    @model_validator(mode="after")
+    def _check_bounds(self) -> UniformInitSpec:
+        if not self.low < self.high:
+            raise ValueError(f"low ({self.low}) must be smaller than high ({self.high})")
+        return self
+
+    def build(self) -> Any:
+        from ..nn.neurons import UniformInit
+
+        return UniformInit(self.low, self.high)
+
+
+class NormalInitSpec(SpecModel):
+    """Independent draws from N(mean, std²), seeded by the key given to ``init_state``."""
+
+    type: Literal["normal"] = "normal"
+    mean: Float = Field(default=0.0, description="Mean.")
+    std: Annotated[Float, Field(ge=0)] = Field(default=1.0, description="Standard deviation.")
+
+    def build(self) -> Any:
+        from ..nn.neurons import NormalInit
+
+        return NormalInit(self.mean, self.std)
+
+
+InitSpec = Annotated[
+    Union[ZerosInitSpec, UniformInitSpec, NormalInitSpec],  # noqa: UP007
+    Field(discriminator="type"),
+]
+"""``{type: zeros}``, ``{type: uniform, low, high}`` or ``{type: normal, mean, std}``."""
+
+
+# --- bases -----------------------------------------------------------------------------------
+
 
 class NeuronSpec(LayerSpec):
-    """Base of the neuron specs: decay constants, per-neuron parameters, trainability."""
+    """Base of the stateful layers: a typed state advanced once per step, and its equations."""
 
-    decay_constants: tuple[Float, ...] = Field(
-        description="Decay factors per step, each in [0.5, 1] (SNNAX clamps to this range)."
-    )
+    stateful = True
+    shape_preserving = True
+    parameter_names: ClassVar[tuple[str, ...]] = ()
+    """The parameter arrays (params-file fields), in order."""
+    default_trainable: ClassVar[tuple[str, ...]] = ()
+    state_names: ClassVar[tuple[str, ...]] = ("v",)
+    equations: ClassVar[str] = ""
+    module_name: ClassVar[str]
+
+    def state_shapes(self, input_shape: Shape) -> dict[str, Shape]:
+        return {name: input_shape for name in self.state_names}
+
+    def module_options(self) -> dict[str, Any]:
+        """Static options passed to the runtime module besides the parameter arrays."""
+        return {}
+
+    def parameter_arrays(self, input_shape: Shape, dtype: str) -> dict[str, Any]:
+        """The initial parameter arrays of the module."""
+        return {}
+
+    def build(self, input_shape: Shape, dtype: str, key: jax.Array) -> Any:
+        from ..nn import neurons
+
+        module_class = getattr(neurons, self.module_name)
+        return module_class(**self.parameter_arrays(input_shape, dtype), **self.module_options())
+
+
+class ParametricNeuronSpec(NeuronSpec):
+    """Base of neurons with parameters and a membrane: per-neuron values, trainability, init."""
+
     per_neuron: Bool = Field(
         default=False, description="One trainable value per neuron instead of one shared value."
     )
     trainable: tuple[str, ...] | None = Field(
         default=None,
-        description="Parameters that receive gradients; default: the decay constants. "
-        "The others are frozen with stop_gradient.",
+        description="Parameters that receive gradients; default: the type's (see its docs). "
+        "The others are frozen with stop_gradient (their gradients are exactly zero).",
     )
-
-    stateful = True
-    shape_preserving = True
-    num_decay_constants: ClassVar[int] = 1
-    parameter_names: ClassVar[tuple[str, ...]] = ("decay_constants",)
-    default_trainable: ClassVar[tuple[str, ...]] = ("decay_constants",)
-    state_names: ClassVar[tuple[str, ...]] = ("v",)
-    equations: ClassVar[str] = ""
-    module_name: ClassVar[str]
-
-    @field_validator("decay_constants")
-    @classmethod
-    def _check_decay_constants(cls, values: tuple[float, ...]) -> tuple[float, ...]:
-        if len(values) != cls.num_decay_constants:
-            raise ValueError(
-                f"expected {cls.num_decay_constants} decay constant(s), got {len(values)}"
-            )
-        for value in values:
-            if not 0.5 <= value <= 1.0:
-                raise ValueError(
-                    f"decay constant {value} is outside [0.5, 1] (SNNAX's equations clamp "
-                    "to this range)"
-                )
-        return values
+    init: Literal["zeros"] | InitSpec = Field(  # pyright: ignore[reportInvalidTypeForm]
+        default="zeros",
+        description="Initial membrane state: `zeros`, `{type: uniform, low, high}` or "
+        "`{type: normal, mean, std}` (seeded by the key passed to init_state).",
+    )
 
     @field_validator("trainable")
     @classmethod
@@ -83,46 +163,76 @@ class NeuronSpec(LayerSpec):
         """The parameters that receive gradients."""
         return self.default_trainable if self.trainable is None else self.trainable
 
+    def _values(self) -> dict[str, float | tuple[float, ...]]:
+        return {name: getattr(self, name) for name in self.parameter_names}
+
     def parameter_shapes(self, input_shape: Shape) -> dict[str, Shape]:
         neuron_shape = input_shape if self.per_neuron else ()
         return {
-            "decay_constants": (self.num_decay_constants, *neuron_shape),
-            **{name: neuron_shape for name in self.parameter_names[1:]},
+            name: (len(value), *neuron_shape) if isinstance(value, tuple) else neuron_shape
+            for name, value in self._values().items()
         }
 
-    def state_shapes(self, input_shape: Shape) -> dict[str, Shape]:
-        return {name: input_shape for name in self.state_names}
-
-    def module_options(self) -> dict[str, Any]:
-        """Static options passed to the runtime module besides the parameter arrays."""
-        return {}
-
-    def build(self, input_shape: Shape, dtype: str, key: jax.Array) -> Any:
+    def parameter_arrays(self, input_shape: Shape, dtype: str) -> dict[str, Any]:
         import jax.numpy as jnp
 
-        from ..nn import neurons
-
         neuron_shape = input_shape if self.per_neuron else ()
-        decay = jnp.asarray(self.decay_constants, dtype=dtype)
-        decay = jnp.broadcast_to(
-            decay.reshape(-1, *(1,) * len(neuron_shape)), (self.num_decay_constants, *neuron_shape)
-        )
-        module_class = getattr(neurons, self.module_name)
-        return module_class(
-            decay_constants=decay,
-            trainable=self.trainable_parameters(),
-            **self.module_options(),
-            **{
-                name: jnp.full(neuron_shape, getattr(self, name), dtype=dtype)
-                for name in self.parameter_names[1:]
-            },
-        )
+        arrays = {}
+        for name, value in self._values().items():
+            array = jnp.asarray(value, dtype=dtype)
+            if isinstance(value, tuple):
+                array = array.reshape(-1, *(1,) * len(neuron_shape))
+                arrays[name] = jnp.broadcast_to(array, (len(value), *neuron_shape))
+            else:
+                arrays[name] = jnp.full(neuron_shape, value, dtype=dtype)
+        return arrays
+
+    def module_options(self) -> dict[str, Any]:
+        init = ZerosInitSpec() if self.init == "zeros" else self.init
+        return {"trainable": self.trainable_parameters(), "init": init.build()}
 
 
-class SpikingNeuronSpec(NeuronSpec):
-    """Base of neurons that spike: threshold, reset, surrogate gradient."""
+class DecayConstantsMixin(SpecModel):
+    """The ``decay_constants`` field of the leaky neurons."""
 
-    threshold: Float = Field(default=1.0, description="Spike when v - threshold >= 0.")
+    decay_constants: tuple[Float, ...] = Field(
+        description="Decay factors per step, each in [0.5, 1] (SNNAX clamps to this range)."
+    )
+    num_decay_constants: ClassVar[int] = 1
+
+    @field_validator("decay_constants")
+    @classmethod
+    def _check_decay_constants(cls, values: tuple[float, ...]) -> tuple[float, ...]:
+        if len(values) != cls.num_decay_constants:
+            raise ValueError(
+                f"expected {cls.num_decay_constants} decay constant(s), got {len(values)}"
+            )
+        for value in values:
+            if not 0.5 <= value <= 1.0:
+                raise ValueError(
+                    f"decay constant {value} is outside [0.5, 1] (SNNAX's equations clamp "
+                    "to this range)"
+                )
+        return values
+
+
+class FiringNeuronSpec(ParametricNeuronSpec):
+    """Base of neurons that emit s = H(· - threshold): threshold and surrogate gradient."""
+
+    threshold: Float = Field(default=1.0, description="Spike when the potential reaches it.")
+    surrogate: Surrogate = Field(  # pyright: ignore[reportInvalidTypeForm]
+        default_factory=SuperSpikeSpec, description="Surrogate gradient of H."
+    )
+
+    spiking = True
+
+    def module_options(self) -> dict[str, Any]:
+        return {**super().module_options(), "surrogate": self.surrogate.build()}
+
+
+class SpikingNeuronSpec(FiringNeuronSpec):
+    """Base of the LIF and IAF families: a membrane v that resets after a spike."""
+
     reset: ResetMode | None = Field(
         default=None, description="zero | subtract | none | value; default: the type's SNNAX reset."
     )
@@ -132,14 +242,11 @@ class SpikingNeuronSpec(NeuronSpec):
     stop_reset_grad: Bool = Field(
         default=True, description="Stop the gradient through the reset term."
     )
-    surrogate: Surrogate = Field(  # pyright: ignore[reportInvalidTypeForm]
-        default_factory=SuperSpikeSpec, description="Surrogate gradient of H."
-    )
 
-    spiking = True
-    parameter_names = ("decay_constants", "threshold")
-    state_names = ("v", "spikes")
     default_reset: ClassVar[ResetMode] = "zero"
+    """SNNAX's reset of the type when neither ``reset`` nor ``reset_val`` is given."""
+    reset_val_mode: ClassVar[ResetMode] = "value"
+    """SNNAX's reset of the type when only ``reset_val`` is given."""
 
     @model_validator(mode="after")
     def _check_reset(self) -> SpikingNeuronSpec:
@@ -150,27 +257,36 @@ class SpikingNeuronSpec(NeuronSpec):
         return self
 
     def reset_mode(self) -> ResetMode:
-        """The effective reset mode (SNNAX's default for the type when not given)."""
+        """The effective reset mode (SNNAX's for the type when not given)."""
         if self.reset is not None:
             return self.reset
-        if self.reset_val is not None and self.default_reset == "zero":
-            return "value"
-        return self.default_reset
+        return self.default_reset if self.reset_val is None else self.reset_val_mode
 
     def module_options(self) -> dict[str, Any]:
         return {
-            "surrogate": self.surrogate.build(),
+            **super().module_options(),
             "reset": self.reset_mode(),
             "reset_val": self.reset_val,
             "stop_reset_grad": self.stop_reset_grad,
         }
 
 
-class SimpleLIFSpec(SpikingNeuronSpec):
-    """Leaky integrate-and-fire without synaptic current (SNNAX ``SimpleLIF``)."""
+# --- the LIF family --------------------------------------------------------------------------
+
+
+class SimpleLIFSpec(DecayConstantsMixin, SpikingNeuronSpec):
+    """Leaky integrate-and-fire without synaptic current (SNNAX ``SimpleLIF``).
+
+    ``init`` sets v. Default trainable: decay_constants. With only ``reset_val`` the neuron
+    resets to it (``value``); SNNAX instead subtracts softplus(reset_val), which is
+    ``reset: subtract`` with that amount.
+    """
 
     type: Literal["simple_lif"] = "simple_lif"
     module_name = "SimpleLIF"
+    parameter_names = ("decay_constants", "threshold")
+    default_trainable = ("decay_constants",)
+    state_names = ("v", "spikes")
     example = {"type": "simple_lif", "decay_constants": [0.9], "threshold": 0.5}
     equations = (
         "v' = α·v + (1-α)·x;  s = H(v' - threshold);  v ← v' - sg(R(v')·s)   "
@@ -178,12 +294,17 @@ class SimpleLIFSpec(SpikingNeuronSpec):
     )
 
 
-class LIFSpec(SpikingNeuronSpec):
-    """Current-based leaky integrate-and-fire (SNNAX ``LIF``); resets with the last spike."""
+class LIFSpec(DecayConstantsMixin, SpikingNeuronSpec):
+    """Current-based leaky integrate-and-fire (SNNAX ``LIF``); resets with the last spike.
+
+    ``init`` sets v. Default trainable: decay_constants.
+    """
 
     type: Literal["lif"] = "lif"
     example = {"type": "lif", "decay_constants": [0.9, 0.8], "threshold": 0.5}
     num_decay_constants = 2
+    parameter_names = ("decay_constants", "threshold")
+    default_trainable = ("decay_constants",)
     state_names = ("v", "i", "spikes")
     module_name = "LIF"
     equations = (
@@ -193,17 +314,243 @@ class LIFSpec(SpikingNeuronSpec):
 
 
 class LIFSoftResetSpec(LIFSpec):
-    """LIF whose reset subtracts a fixed amount (SNNAX ``LIFSoftReset``)."""
+    """LIF whose reset subtracts a fixed amount (SNNAX ``LIFSoftReset``).
+
+    Without ``reset_val`` the amount is the threshold (SNNAX subtracts 1, the default
+    threshold); with it, ``reset_val``.
+    """
 
     type: Literal["lif_soft_reset"] = "lif_soft_reset"  # type: ignore[assignment]
     default_reset = "subtract"
+    reset_val_mode = "subtract"
     example = {"type": "lif_soft_reset", "decay_constants": [0.9, 0.8], "threshold": 0.5}
 
 
-class SimpleLISpec(NeuronSpec):
-    """Leaky integrator; outputs its potential, never spikes (SNNAX ``SimpleLI``)."""
+class AdaptiveLIFSpec(DecayConstantsMixin, SpikingNeuronSpec):
+    """LIF with a spike-triggered adaptation variable a (SNNAX ``AdaptiveLIF``).
+
+    The adaptation a is added to the input; it follows v with coupling c and drops by b at
+    every spike (with c = 0 and b > 0 it is a spike-frequency adaptation). SNNAX's class
+    unpacks two state entries but returns three, so it fails on its second step; here the
+    state is (v, a, spikes) throughout. ``init`` sets v. Default trainable: decay_constants
+    and the three ``ada_*`` parameters; with only ``reset_val``, ``subtract`` (as SNNAX).
+    """
+
+    type: Literal["adaptive_lif"] = "adaptive_lif"
+    ada_decay_constant: Annotated[Float, Field(ge=0.5, le=1.0)] = Field(
+        default=0.8, description="ρ, decay of the adaptation per step."
+    )
+    ada_step_val: Annotated[Float, Field(ge=0.0, le=2.0)] = Field(
+        default=1.0, description="b, the drop of the adaptation at each spike."
+    )
+    ada_coupling_var: Annotated[Float, Field(ge=-1.0, le=1.0)] = Field(
+        default=0.5, description="c, the coupling of the adaptation to the potential."
+    )
+
+    module_name = "AdaptiveLIF"
+    parameter_names = (
+        "decay_constants",
+        "ada_decay_constant",
+        "ada_step_val",
+        "ada_coupling_var",
+        "threshold",
+    )
+    default_trainable = (
+        "decay_constants",
+        "ada_decay_constant",
+        "ada_step_val",
+        "ada_coupling_var",
+    )
+    state_names = ("v", "a", "spikes")
+    reset_val_mode = "subtract"
+    example = {
+        "type": "adaptive_lif",
+        "decay_constants": [0.8],
+        "threshold": 0.5,
+        "ada_coupling_var": 0.2,
+    }
+    equations = (
+        "v' = α·v + (1-α)·(x + a);  s = H(v' - threshold);  "
+        "a' = (1-ρ)·c·v' + ρ·a - b·sg(s);  v ← v' - sg(R(v')·s)   "
+        "(α = clamp(decay_constants[0], 0.5, 1), ρ = clamp(ada_decay_constant, 0.5, 1), "
+        "c = clamp(ada_coupling_var, -1, 1), b = clamp(ada_step_val, 0, 2))"
+    )
+
+
+class IAFSpec(DecayConstantsMixin, SpikingNeuronSpec):
+    """Current-based integrate-and-fire with a constant leak (SNNAX ``IAF``).
+
+    ``init`` sets v. Default trainable: decay_constants, leak; with only ``reset_val``,
+    ``subtract`` (as SNNAX).
+    """
+
+    type: Literal["iaf"] = "iaf"
+    leak: Float = Field(default=0.0, description="Constant subtracted from v every step.")
+
+    module_name = "IAF"
+    parameter_names = ("decay_constants", "leak", "threshold")
+    default_trainable = ("decay_constants", "leak")
+    state_names = ("v", "i", "spikes")
+    reset_val_mode = "subtract"
+    example = {"type": "iaf", "decay_constants": [0.8], "leak": 0.05, "threshold": 0.5}
+    equations = (
+        "v' = v - leak + i;  i' = β·i + (1-β)·x;  s = H(v' - threshold);  "
+        "v ← v' - sg(R(v')·s)   (β = clamp(decay_constants[0], 0.5, 1); v' uses the old "
+        "current i; the reset uses this step's spike)"
+    )
+
+
+class SimpleIAFSpec(SpikingNeuronSpec):
+    """Integrate-and-fire of the raw input with a constant leak (SNNAX ``SimpleIAF``).
+
+    ``init`` sets v. Default trainable: leak; with only ``reset_val``, ``subtract`` (as
+    SNNAX).
+    """
+
+    type: Literal["simple_iaf"] = "simple_iaf"
+    leak: Float = Field(default=0.0, description="Constant subtracted from v every step.")
+
+    module_name = "SimpleIAF"
+    parameter_names = ("leak", "threshold")
+    default_trainable = ("leak",)
+    state_names = ("v", "spikes")
+    reset_val_mode = "subtract"
+    example = {"type": "simple_iaf", "leak": 0.05}
+    equations = "v' = v - leak + x;  s = H(v' - threshold);  v ← v' - sg(R(v')·s)"
+
+
+class SimpleLISpec(DecayConstantsMixin, ParametricNeuronSpec):
+    """Leaky integrator; outputs its potential, never spikes (SNNAX ``SimpleLI``).
+
+    ``init`` sets v. Default trainable: decay_constants.
+    """
 
     type: Literal["simple_li"] = "simple_li"
     module_name = "SimpleLI"
+    parameter_names = ("decay_constants",)
+    default_trainable = ("decay_constants",)
+    state_names = ("v",)
     example = {"type": "simple_li", "decay_constants": [0.9]}
     equations = "v' = α·v + (1-α)·x;  output v'   (α = decay_constants[0])"
+
+
+# --- other spiking and counting layers -------------------------------------------------------
+
+
+class SigmaDeltaSpec(FiringNeuronSpec):
+    """Sigma-delta neuron: spikes when the input's change plus the residue reaches threshold.
+
+    SNNAX ``SigmaDelta`` (after Nair & Indiveri 2019 and Lava's SDN). The sigma decoder
+    sums the input (σ); the delta encoder adds the change of σ since the last step (that
+    is, x) to the residue e, spikes where the sum δ reaches the threshold, and keeps δ - s
+    as the new residue: each spike removes one unit whatever the threshold, so with
+    threshold 1 the spike count tracks Σx to within one unit. Negative changes never spike;
+    they lower the residue. SNNAX's separate activation variables always equal σ and are
+    not kept. ``init`` sets the residue e. No parameter is trainable by default (SNNAX's
+    threshold is a constant).
+    """
+
+    type: Literal["sigma_delta"] = "sigma_delta"
+    module_name = "SigmaDelta"
+    parameter_names = ("threshold",)
+    default_trainable = ()
+    state_names = ("sigma", "residue", "spikes")
+    example = {"type": "sigma_delta", "threshold": 0.5}
+    equations = (
+        "σ' = σ + x;  δ = (σ' - σ) + e = x + e;  s = H(δ - threshold);  e' = δ - s   "
+        "(no reset option and no stop-gradient on e, as SNNAX)"
+    )
+
+
+class SRMSpec(DecayConstantsMixin, FiringNeuronSpec):
+    """Spike response model: two synaptic filters and an exponential refractory kernel.
+
+    The input passes through two first-order filters in cascade (p, then q): their impulse
+    response is the difference of exponentials ε(d) = (1-α)(1-β)(α^(d+1) - β^(d+1)) / (α - β)
+    of unit area (an alpha kernel (1-α)²(d+1)α^d when α = β). Every spike adds 1 to the
+    refractory trace r, which decays by γ and is subtracted from the potential with
+    amplitude η: u(n) = Σ_k ε(n-k)·x(k) - η·Σ_{m<n} γ^(n-1-m)·s(m). There is no reset: the
+    refractory kernel takes its place (``stop_reset_grad`` detaches the spikes fed back).
+    SNNAX's ``SRM`` raises errors; this one follows its filters but scales the refractory
+    trace by η once (SNNAX scales it twice) and leaves the weights to a separate layer.
+    ``init`` sets q. Default trainable: decay_constants, r_decay_constant, r_amplitude.
+    """
+
+    type: Literal["srm"] = "srm"
+    r_decay_constant: Annotated[Float, Field(ge=0.5, le=1.0)] = Field(
+        default=0.9, description="γ, decay of the refractory trace per step."
+    )
+    r_amplitude: Annotated[Float, Field(ge=0.0, le=2.0)] = Field(
+        default=1.0, description="η, potential drop right after a spike."
+    )
+    stop_reset_grad: Bool = Field(
+        default=True, description="Stop the gradient through the refractory feedback."
+    )
+
+    num_decay_constants = 2
+    module_name = "SRM"
+    parameter_names = ("decay_constants", "r_decay_constant", "r_amplitude", "threshold")
+    default_trainable = ("decay_constants", "r_decay_constant", "r_amplitude")
+    state_names = ("p", "q", "r", "spikes")
+    example = {"type": "srm", "decay_constants": [0.8, 0.7], "threshold": 0.3}
+    equations = (
+        "p' = α·p + (1-α)·x;  q' = β·q + (1-β)·p';  r' = γ·r + sg(s);  "
+        "s' = H(q' - η·r' - threshold)   (α, β = clamp(decay_constants, 0.5, 1), "
+        "γ = clamp(r_decay_constant, 0.5, 1), η = clamp(r_amplitude, 0, 2); s is the "
+        "previous step's spike)"
+    )
+
+    def module_options(self) -> dict[str, Any]:
+        return {**super().module_options(), "stop_reset_grad": self.stop_reset_grad}
+
+
+class SpikeCounterSpec(NeuronSpec):
+    """Counts the spikes (or any input) received so far (SNNAX ``SpikeCounter``).
+
+    Outputs the running count by default; ``output: spikes`` passes the input through as
+    SNNAX's class does, the count then being read from the state. No parameters.
+    """
+
+    type: Literal["spike_counter"] = "spike_counter"
+    output: Literal["count", "spikes"] = Field(
+        default="count", description="`count`: the running count; `spikes`: the input (SNNAX)."
+    )
+
+    module_name = "SpikeCounter"
+    state_names = ("count", "spikes")
+    example = {"type": "spike_counter"}
+    equations = "c' = c + x;  output c' (output: count) or x (output: spikes)"
+
+    def module_options(self) -> dict[str, Any]:
+        return {"output_kind": self.output}
+
+
+class SpikingMaxPool2dSpec(AbstractPoolSpec):
+    """Max pooling of (C, H, W) samples followed by a spike threshold (SNNAX's layer).
+
+    Stateless: s = H(maxpool(x) - threshold), with the surrogate gradient of H. On spike
+    inputs and threshold in (0, 1] a window spikes when any of its inputs spiked; on
+    potentials it thresholds the largest one. Windows as ``max_pool2d`` (stride defaults to
+    kernel_size, padding with -inf). The threshold is a constant, not a parameter, as in
+    SNNAX.
+    """
+
+    type: Literal["spiking_max_pool2d"] = "spiking_max_pool2d"
+    threshold: Float = Field(default=1.0, description="Spike when the window maximum reaches it.")
+    surrogate: Surrogate = Field(  # pyright: ignore[reportInvalidTypeForm]
+        default_factory=SuperSpikeSpec, description="Surrogate gradient of H."
+    )
+
+    num_spatial_dims = 2
+    spiking = True
+    example = {"type": "spiking_max_pool2d", "kernel_size": 2, "threshold": 0.5}
+    example_input_shape = (2, 5, 6)
+
+    def build(self, input_shape: Shape, dtype: str, key: jax.Array) -> Any:
+        import equinox as eqx
+
+        from ..nn.neurons import SpikingMaxPool2d
+
+        return SpikingMaxPool2d(
+            eqx.nn.MaxPool2d(*self.window()), self.threshold, self.surrogate.build()
+        )

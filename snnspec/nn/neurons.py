@@ -2,12 +2,25 @@
 
 Every neuron is ``state, x -> state, output`` for one time step of one sample, with a typed
 state (a NamedTuple). Parameters not listed in ``trainable`` pass through ``stop_gradient``,
-so they receive zero gradients; partition them out with :func:`snnspec.trainable_filter`
-when an optimiser with weight decay must not touch them either.
+so they receive exactly zero gradients; partition them out of the optimiser state when an
+optimiser with weight decay must not touch them either.
 
-Reset term R (subtracted as v ← v - sg(R·s), sg only when ``stop_reset_grad``):
-``zero`` R = v, ``value`` R = v - reset_val, ``subtract`` R = reset_val or threshold,
-``none`` R = 0. Decay constants are clamped to [0.5, 1] at every step, as SNNAX does.
+Notation: x is the combined input of the step, H the Heaviside step with H(0) = 1 (its
+gradient is the surrogate's), sg the stop-gradient. Spiking neurons fire s = H(v - threshold)
+and reset by the reset term R, subtracted as v ← v - sg(R·s) (sg only when
+``stop_reset_grad``):
+
+- ``zero``: R = v (v becomes 0),
+- ``value``: R = v - reset_val (v becomes reset_val),
+- ``subtract``: R = reset_val if given, else threshold,
+- ``none``: R = 0.
+
+Parameters are clamped at every step exactly as SNNAX does (decay constants to [0.5, 1],
+see each class), so training may move them anywhere without breaking the dynamics.
+
+``init_state(shape, dtype, key=None)`` draws the membrane-like state variable (named by each
+class) from the neuron's ``init`` (zeros by default); the other state variables start at 0.
+A random ``init`` needs a ``key``.
 """
 
 import abc
@@ -22,6 +35,66 @@ from jaxtyping import Array, Float
 from .surrogates import AbstractSurrogate, SuperSpike
 
 StateT = TypeVar("StateT")
+
+
+# --- initial membrane state ------------------------------------------------------------------
+
+
+class AbstractInit(eqx.Module):
+    """How the membrane-like state variable of a neuron starts."""
+
+    @abc.abstractmethod
+    def __call__(
+        self, shape: tuple[int, ...], dtype: jnp.dtype, key: Array | None = None
+    ) -> Float[Array, " *neurons"]:
+        """An array of ``shape`` and ``dtype``."""
+
+
+class ZerosInit(AbstractInit):
+    """All zeros (SNNAX's default); needs no key."""
+
+    def __call__(
+        self, shape: tuple[int, ...], dtype: jnp.dtype, key: Array | None = None
+    ) -> Float[Array, " *neurons"]:
+        return jnp.zeros(shape, dtype)
+
+
+def _require_key(key: Array | None, name: str) -> Array:
+    if key is None:
+        raise ValueError(
+            f"init: {name} draws the initial membrane state at random and needs a key; call "
+            "init_state(shape, dtype, key=...)"
+        )
+    return key
+
+
+class UniformInit(AbstractInit):
+    """Independent draws from U[low, high), one per neuron."""
+
+    low: float = eqx.field(static=True, default=0.0)
+    high: float = eqx.field(static=True, default=1.0)
+
+    def __call__(
+        self, shape: tuple[int, ...], dtype: jnp.dtype, key: Array | None = None
+    ) -> Float[Array, " *neurons"]:
+        key = _require_key(key, "uniform")
+        return jax.random.uniform(key, shape, dtype, self.low, self.high)
+
+
+class NormalInit(AbstractInit):
+    """Independent draws from N(mean, std²), one per neuron."""
+
+    mean: float = eqx.field(static=True, default=0.0)
+    std: float = eqx.field(static=True, default=1.0)
+
+    def __call__(
+        self, shape: tuple[int, ...], dtype: jnp.dtype, key: Array | None = None
+    ) -> Float[Array, " *neurons"]:
+        key = _require_key(key, "normal")
+        return self.mean + self.std * jax.random.normal(key, shape, dtype)
+
+
+# --- states ----------------------------------------------------------------------------------
 
 
 class SimpleLIFState(NamedTuple):
@@ -39,21 +112,65 @@ class LIFState(NamedTuple):
     spikes: Float[Array, " *neurons"]
 
 
+class AdaptiveLIFState(NamedTuple):
+    """State of an :class:`AdaptiveLIF`: potential, adaptation variable and last spikes."""
+
+    v: Float[Array, " *neurons"]
+    a: Float[Array, " *neurons"]
+    spikes: Float[Array, " *neurons"]
+
+
+class IAFState(NamedTuple):
+    """State of an :class:`IAF`: membrane potential, synaptic current and last spikes."""
+
+    v: Float[Array, " *neurons"]
+    i: Float[Array, " *neurons"]
+    spikes: Float[Array, " *neurons"]
+
+
 class SimpleLIState(NamedTuple):
     """State of a :class:`SimpleLI`: membrane potential (which is also its output)."""
 
     v: Float[Array, " *neurons"]
 
 
-class AbstractNeuron(eqx.Module, Generic[StateT]):
-    """One step of a neuron layer: ``(state, x) -> (state, output)``."""
+class SigmaDeltaState(NamedTuple):
+    """State of a :class:`SigmaDelta`: running input sum, residue and last spikes."""
 
-    decay_constants: AbstractVar[Float[Array, " k *neurons"]]
+    sigma: Float[Array, " *neurons"]
+    residue: Float[Array, " *neurons"]
+    spikes: Float[Array, " *neurons"]
+
+
+class SRMState(NamedTuple):
+    """State of an :class:`SRM`: the two synaptic traces, the refractory trace, spikes."""
+
+    p: Float[Array, " *neurons"]
+    q: Float[Array, " *neurons"]
+    r: Float[Array, " *neurons"]
+    spikes: Float[Array, " *neurons"]
+
+
+class SpikeCounterState(NamedTuple):
+    """State of a :class:`SpikeCounter`: the running count and the last input."""
+
+    count: Float[Array, " *neurons"]
+    spikes: Float[Array, " *neurons"]
+
+
+# --- bases -----------------------------------------------------------------------------------
+
+
+class AbstractNeuron(eqx.Module, Generic[StateT]):
+    """One step of a stateful layer: ``(state, x) -> (state, output)``."""
+
     trainable: AbstractVar[tuple[str, ...]]
 
     @abc.abstractmethod
-    def init_state(self, shape: tuple[int, ...], dtype: jnp.dtype) -> StateT:
-        """The state before the first step (zeros)."""
+    def init_state(
+        self, shape: tuple[int, ...], dtype: jnp.dtype, key: Array | None = None
+    ) -> StateT:
+        """The state before the first step; ``key`` seeds a random ``init``."""
 
     @abc.abstractmethod
     def __call__(
@@ -70,23 +187,36 @@ class AbstractNeuron(eqx.Module, Generic[StateT]):
         value = getattr(self, name)
         return value if name in self.trainable else jax.lax.stop_gradient(value)
 
+    def clamped(self, name: str, low: float, high: float) -> Array:
+        """A parameter clamped to [low, high] (SNNAX's ``lax.clamp``)."""
+        return jnp.clip(self.parameter(name), low, high)
+
     def decay(self, index: int) -> Array:
         """Decay constant ``index``, clamped to [0.5, 1] as SNNAX does."""
         return jnp.clip(self.parameter("decay_constants")[index], 0.5, 1.0)
 
 
-class AbstractSpikingNeuron(AbstractNeuron[StateT]):
-    """A neuron that fires s = H(v - threshold) and resets by its reset mode."""
+class AbstractFiringNeuron(AbstractNeuron[StateT]):
+    """A neuron with a threshold whose output is the spike train s = H(· - threshold)."""
 
     threshold: AbstractVar[Float[Array, " *neurons"]]
     surrogate: AbstractVar[AbstractSurrogate]
-    reset: AbstractVar[str]
-    reset_val: AbstractVar[float | None]
-    stop_reset_grad: AbstractVar[bool]
+    init: AbstractVar[AbstractInit]
 
     def fire(self, v: Array) -> Array:
         """s = H(v - threshold), with the surrogate gradient."""
         return self.surrogate(v - self.parameter("threshold"))
+
+    def output(self, state: StateT) -> Array:
+        return state.spikes  # type: ignore[attr-defined]
+
+
+class AbstractSpikingNeuron(AbstractFiringNeuron[StateT]):
+    """A neuron that fires s = H(v - threshold) and resets v by its reset mode."""
+
+    reset: AbstractVar[str]
+    reset_val: AbstractVar[float | None]
+    stop_reset_grad: AbstractVar[bool]
 
     def after_reset(self, v: Array, spikes: Array) -> Array:
         """v - sg(R·s) for the reset term R of the reset mode."""
@@ -101,12 +231,19 @@ class AbstractSpikingNeuron(AbstractNeuron[StateT]):
         refractory = term * spikes
         return v - (jax.lax.stop_gradient(refractory) if self.stop_reset_grad else refractory)
 
-    def output(self, state: StateT) -> Array:
-        return state.spikes  # type: ignore[attr-defined]
+
+def _zeros(shape: tuple[int, ...], dtype: jnp.dtype) -> Array:
+    return jnp.zeros(shape, dtype)
+
+
+# --- the LIF family --------------------------------------------------------------------------
 
 
 class SimpleLIF(AbstractSpikingNeuron[SimpleLIFState]):
-    """v' = α·v + (1-α)·x;  s = H(v' - threshold);  v ← v' - sg(R·s)  (α = decay[0])."""
+    """LIF without synaptic current (SNNAX ``SimpleLIF``); ``init`` sets v.
+
+    v' = α·v + (1-α)·x;  s = H(v' - threshold);  v ← v' - sg(R·s)   (α = decay[0])
+    """
 
     decay_constants: Float[Array, " 1 *neurons"]
     threshold: Float[Array, " *neurons"]
@@ -114,10 +251,13 @@ class SimpleLIF(AbstractSpikingNeuron[SimpleLIFState]):
     reset: str = eqx.field(static=True, default="zero")
     reset_val: float | None = eqx.field(static=True, default=None)
     stop_reset_grad: bool = eqx.field(static=True, default=True)
+    init: AbstractInit = ZerosInit()
     trainable: tuple[str, ...] = eqx.field(static=True, default=("decay_constants",))
 
-    def init_state(self, shape: tuple[int, ...], dtype: jnp.dtype) -> SimpleLIFState:
-        return SimpleLIFState(jnp.zeros(shape, dtype), jnp.zeros(shape, dtype))
+    def init_state(
+        self, shape: tuple[int, ...], dtype: jnp.dtype, key: Array | None = None
+    ) -> SimpleLIFState:
+        return SimpleLIFState(self.init(shape, dtype, key), _zeros(shape, dtype))
 
     def __call__(
         self, state: SimpleLIFState, x: Array, *, key: Array | None = None
@@ -129,9 +269,11 @@ class SimpleLIF(AbstractSpikingNeuron[SimpleLIFState]):
 
 
 class LIF(AbstractSpikingNeuron[LIFState]):
-    """Current-based LIF; the reset uses the previous step's spike, before integrating.
+    """Current-based LIF (SNNAX ``LIF``, ``LIFSoftReset``); ``init`` sets v.
 
+    The reset uses the previous step's spike, before integrating:
     v ← v - sg(R·s_prev);  v' = α·v + (1-α)·i;  i' = β·i + (1-β)·x;  s = H(v' - threshold)
+    (α, β = decay[0], decay[1]; v' uses the old current i).
     """
 
     decay_constants: Float[Array, " 2 *neurons"]
@@ -140,10 +282,14 @@ class LIF(AbstractSpikingNeuron[LIFState]):
     reset: str = eqx.field(static=True, default="zero")
     reset_val: float | None = eqx.field(static=True, default=None)
     stop_reset_grad: bool = eqx.field(static=True, default=True)
+    init: AbstractInit = ZerosInit()
     trainable: tuple[str, ...] = eqx.field(static=True, default=("decay_constants",))
 
-    def init_state(self, shape: tuple[int, ...], dtype: jnp.dtype) -> LIFState:
-        return LIFState(*(jnp.zeros(shape, dtype) for _ in range(3)))
+    def init_state(
+        self, shape: tuple[int, ...], dtype: jnp.dtype, key: Array | None = None
+    ) -> LIFState:
+        zeros = _zeros(shape, dtype)
+        return LIFState(self.init(shape, dtype, key), zeros, zeros)
 
     def __call__(
         self, state: LIFState, x: Array, *, key: Array | None = None
@@ -156,14 +302,119 @@ class LIF(AbstractSpikingNeuron[LIFState]):
         return LIFState(v, current, spikes), spikes
 
 
-class SimpleLI(AbstractNeuron[SimpleLIState]):
-    """Leaky integrator: v' = α·v + (1-α)·x, output v'."""
+class AdaptiveLIF(AbstractSpikingNeuron[AdaptiveLIFState]):
+    """LIF with an adaptation variable a (SNNAX ``AdaptiveLIF``); ``init`` sets v.
+
+    v' = α·v + (1-α)·(x + a);  s = H(v' - threshold);
+    a' = (1-ρ)·c·v' + ρ·a - b·sg(s);  v ← v' - sg(R·s)
+    with α = clamp(decay[0], 0.5, 1), ρ = clamp(ada_decay_constant, 0.5, 1),
+    c = clamp(ada_coupling_var, -1, 1), b = clamp(ada_step_val, 0, 2). The adaptation reads
+    v' before the reset, and the spike's step b is always detached (as in SNNAX).
+    """
 
     decay_constants: Float[Array, " 1 *neurons"]
+    ada_decay_constant: Float[Array, " *neurons"]
+    ada_step_val: Float[Array, " *neurons"]
+    ada_coupling_var: Float[Array, " *neurons"]
+    threshold: Float[Array, " *neurons"]
+    surrogate: AbstractSurrogate = SuperSpike()
+    reset: str = eqx.field(static=True, default="zero")
+    reset_val: float | None = eqx.field(static=True, default=None)
+    stop_reset_grad: bool = eqx.field(static=True, default=True)
+    init: AbstractInit = ZerosInit()
     trainable: tuple[str, ...] = eqx.field(static=True, default=("decay_constants",))
 
-    def init_state(self, shape: tuple[int, ...], dtype: jnp.dtype) -> SimpleLIState:
-        return SimpleLIState(jnp.zeros(shape, dtype))
+    def init_state(
+        self, shape: tuple[int, ...], dtype: jnp.dtype, key: Array | None = None
+    ) -> AdaptiveLIFState:
+        zeros = _zeros(shape, dtype)
+        return AdaptiveLIFState(self.init(shape, dtype, key), zeros, zeros)
+
+    def __call__(
+        self, state: AdaptiveLIFState, x: Array, *, key: Array | None = None
+    ) -> tuple[AdaptiveLIFState, Array]:
+        alpha = self.decay(0)
+        rho = self.clamped("ada_decay_constant", 0.5, 1.0)
+        coupling = self.clamped("ada_coupling_var", -1.0, 1.0)
+        step = self.clamped("ada_step_val", 0.0, 2.0)
+        v = alpha * state.v + (1.0 - alpha) * (x + state.a)
+        spikes = self.fire(v)
+        a = (1.0 - rho) * coupling * v + rho * state.a - step * jax.lax.stop_gradient(spikes)
+        return AdaptiveLIFState(self.after_reset(v, spikes), a, spikes), spikes
+
+
+class IAF(AbstractSpikingNeuron[IAFState]):
+    """Current-based integrate-and-fire with a constant leak (SNNAX ``IAF``); ``init`` sets v.
+
+    v' = v - leak + i;  i' = β·i + (1-β)·x;  s = H(v' - threshold);  v ← v' - sg(R·s)
+    (β = clamp(decay[0], 0.5, 1); v' uses the old current i; the reset uses this step's spike).
+    """
+
+    decay_constants: Float[Array, " 1 *neurons"]
+    leak: Float[Array, " *neurons"]
+    threshold: Float[Array, " *neurons"]
+    surrogate: AbstractSurrogate = SuperSpike()
+    reset: str = eqx.field(static=True, default="zero")
+    reset_val: float | None = eqx.field(static=True, default=None)
+    stop_reset_grad: bool = eqx.field(static=True, default=True)
+    init: AbstractInit = ZerosInit()
+    trainable: tuple[str, ...] = eqx.field(static=True, default=("decay_constants", "leak"))
+
+    def init_state(
+        self, shape: tuple[int, ...], dtype: jnp.dtype, key: Array | None = None
+    ) -> IAFState:
+        zeros = _zeros(shape, dtype)
+        return IAFState(self.init(shape, dtype, key), zeros, zeros)
+
+    def __call__(
+        self, state: IAFState, x: Array, *, key: Array | None = None
+    ) -> tuple[IAFState, Array]:
+        beta = self.decay(0)
+        v = state.v - self.parameter("leak") + state.i
+        current = beta * state.i + (1.0 - beta) * x
+        spikes = self.fire(v)
+        return IAFState(self.after_reset(v, spikes), current, spikes), spikes
+
+
+class SimpleIAF(AbstractSpikingNeuron[SimpleLIFState]):
+    """Integrate-and-fire of the raw input with a constant leak (SNNAX ``SimpleIAF``).
+
+    v' = v - leak + x;  s = H(v' - threshold);  v ← v' - sg(R·s)   (``init`` sets v)
+    """
+
+    leak: Float[Array, " *neurons"]
+    threshold: Float[Array, " *neurons"]
+    surrogate: AbstractSurrogate = SuperSpike()
+    reset: str = eqx.field(static=True, default="zero")
+    reset_val: float | None = eqx.field(static=True, default=None)
+    stop_reset_grad: bool = eqx.field(static=True, default=True)
+    init: AbstractInit = ZerosInit()
+    trainable: tuple[str, ...] = eqx.field(static=True, default=("leak",))
+
+    def init_state(
+        self, shape: tuple[int, ...], dtype: jnp.dtype, key: Array | None = None
+    ) -> SimpleLIFState:
+        return SimpleLIFState(self.init(shape, dtype, key), _zeros(shape, dtype))
+
+    def __call__(
+        self, state: SimpleLIFState, x: Array, *, key: Array | None = None
+    ) -> tuple[SimpleLIFState, Array]:
+        v = state.v - self.parameter("leak") + x
+        spikes = self.fire(v)
+        return SimpleLIFState(self.after_reset(v, spikes), spikes), spikes
+
+
+class SimpleLI(AbstractNeuron[SimpleLIState]):
+    """Leaky integrator (SNNAX ``SimpleLI``): v' = α·v + (1-α)·x, output v'; ``init`` sets v."""
+
+    decay_constants: Float[Array, " 1 *neurons"]
+    init: AbstractInit = ZerosInit()
+    trainable: tuple[str, ...] = eqx.field(static=True, default=("decay_constants",))
+
+    def init_state(
+        self, shape: tuple[int, ...], dtype: jnp.dtype, key: Array | None = None
+    ) -> SimpleLIState:
+        return SimpleLIState(self.init(shape, dtype, key))
 
     def __call__(
         self, state: SimpleLIState, x: Array, *, key: Array | None = None
@@ -174,3 +425,112 @@ class SimpleLI(AbstractNeuron[SimpleLIState]):
 
     def output(self, state: SimpleLIState) -> Array:
         return state.v
+
+
+# --- other spiking and counting layers -------------------------------------------------------
+
+
+class SigmaDelta(AbstractFiringNeuron[SigmaDeltaState]):
+    """Sigma-delta neuron (SNNAX ``SigmaDelta``); ``init`` sets the residue.
+
+    σ' = σ + x;  δ = (σ' - σ) + e = x + e;  s = H(δ - threshold);  e' = δ - s
+    The sigma decoder σ sums the input; the delta encoder spikes when the change since the
+    last step plus the residue e reaches the threshold, and each spike removes one unit from
+    the residue whatever the threshold (no stop-gradient, as in SNNAX).
+    """
+
+    threshold: Float[Array, " *neurons"]
+    surrogate: AbstractSurrogate = SuperSpike()
+    init: AbstractInit = ZerosInit()
+    trainable: tuple[str, ...] = eqx.field(static=True, default=())
+
+    def init_state(
+        self, shape: tuple[int, ...], dtype: jnp.dtype, key: Array | None = None
+    ) -> SigmaDeltaState:
+        zeros = _zeros(shape, dtype)
+        return SigmaDeltaState(zeros, self.init(shape, dtype, key), zeros)
+
+    def __call__(
+        self, state: SigmaDeltaState, x: Array, *, key: Array | None = None
+    ) -> tuple[SigmaDeltaState, Array]:
+        sigma = state.sigma + x
+        delta = x + state.residue
+        spikes = self.fire(delta)
+        return SigmaDeltaState(sigma, delta - spikes, spikes), spikes
+
+
+class SRM(AbstractFiringNeuron[SRMState]):
+    """Spike response model: two cascaded synaptic filters and a refractory kernel.
+
+    p' = α·p + (1-α)·x;  q' = β·q + (1-β)·p';  r' = γ·r + sg(s);
+    u = q' - η·r';  s' = H(u - threshold)
+    with α, β = clamp(decay[0..1], 0.5, 1), γ = clamp(r_decay_constant, 0.5, 1),
+    η = clamp(r_amplitude, 0, 2); s is the previous step's spike, sg only when
+    ``stop_reset_grad``. Closed form: u(n) = Σ_k ε(n-k)·x(k) - η·Σ_{m<n} γ^(n-1-m)·s(m),
+    with the PSP kernel ε(d) = (1-α)(1-β)(α^(d+1) - β^(d+1)) / (α - β) (a difference of
+    exponentials of unit area; (1-α)²(d+1)α^d when α = β). ``init`` sets q.
+    """
+
+    decay_constants: Float[Array, " 2 *neurons"]
+    r_decay_constant: Float[Array, " *neurons"]
+    r_amplitude: Float[Array, " *neurons"]
+    threshold: Float[Array, " *neurons"]
+    surrogate: AbstractSurrogate = SuperSpike()
+    stop_reset_grad: bool = eqx.field(static=True, default=True)
+    init: AbstractInit = ZerosInit()
+    trainable: tuple[str, ...] = eqx.field(
+        static=True, default=("decay_constants", "r_decay_constant", "r_amplitude")
+    )
+
+    def init_state(
+        self, shape: tuple[int, ...], dtype: jnp.dtype, key: Array | None = None
+    ) -> SRMState:
+        zeros = _zeros(shape, dtype)
+        return SRMState(zeros, self.init(shape, dtype, key), zeros, zeros)
+
+    def __call__(
+        self, state: SRMState, x: Array, *, key: Array | None = None
+    ) -> tuple[SRMState, Array]:
+        alpha, beta = self.decay(0), self.decay(1)
+        gamma = self.clamped("r_decay_constant", 0.5, 1.0)
+        eta = self.clamped("r_amplitude", 0.0, 2.0)
+        p = alpha * state.p + (1.0 - alpha) * x
+        q = beta * state.q + (1.0 - beta) * p
+        last = jax.lax.stop_gradient(state.spikes) if self.stop_reset_grad else state.spikes
+        r = gamma * state.r + last
+        spikes = self.fire(q - eta * r)
+        return SRMState(p, q, r, spikes), spikes
+
+
+class SpikeCounter(AbstractNeuron[SpikeCounterState]):
+    """Running spike count: c' = c + x; outputs c' (``output: count``) or x (``spikes``)."""
+
+    output_kind: str = eqx.field(static=True, default="count")
+    trainable: tuple[str, ...] = eqx.field(static=True, default=())
+
+    def init_state(
+        self, shape: tuple[int, ...], dtype: jnp.dtype, key: Array | None = None
+    ) -> SpikeCounterState:
+        return SpikeCounterState(_zeros(shape, dtype), _zeros(shape, dtype))
+
+    def __call__(
+        self, state: SpikeCounterState, x: Array, *, key: Array | None = None
+    ) -> tuple[SpikeCounterState, Array]:
+        new = SpikeCounterState(state.count + x, x)
+        return new, self.output(new)
+
+    def output(self, state: SpikeCounterState) -> Array:
+        return state.count if self.output_kind == "count" else state.spikes
+
+
+class SpikingMaxPool2d(eqx.Module):
+    """Stateless: s = H(maxpool(x) - threshold) on a (C, H, W) sample (SNNAX's layer)."""
+
+    pool: eqx.nn.MaxPool2d
+    threshold: float = eqx.field(static=True, default=1.0)
+    surrogate: AbstractSurrogate = SuperSpike()
+
+    def __call__(
+        self, x: Float[Array, "c h w"], *, key: Array | None = None
+    ) -> Float[Array, "c h2 w2"]:
+        return self.surrogate(self.pool(x) - self.threshold)

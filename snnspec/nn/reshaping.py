@@ -11,3 +11,12 @@ class Flatten(eqx.Module):
 
     def __call__(self, x: Shaped[Array, ...], *, key: Array | None = None) -> Shaped[Array, " n"]:
         return x.reshape(-1)
+
+
+class Reshape(eqx.Module):
+    """Reshapes one sample to ``shape`` (fully known: no -1)."""
+
+    shape: tuple[int, ...] = eqx.field(static=True)
+
+    def __call__(self, x: Shaped[Array, ...], *, key: Array | None = None) -> Shaped[Array, ...]:
+        return x.reshape(self.shape)
