@@ -1,0 +1,39 @@
+"""``snnspec export``: write a spec as a self-contained Python module (no JAX at import)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ._errors import InputError
+
+
+def export(
+    spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="Spec file.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Python file to write.")],
+    python: Annotated[
+        bool, typer.Option("--python", help="Write a Python module (the only format so far).")
+    ] = False,
+    params: Annotated[
+        Path | None,
+        typer.Option("--params", help="Params file whose arrays the module loads (.safetensors)."),
+    ] = None,
+) -> None:
+    """Write a Python module that rebuilds the spec's Equinox model without the spec file.
+
+    The module builds every layer with snnspec's layer classes and the graph as a literal
+    plan; parameters follow the spec's seed rule. With a params file (the spec's `params:`
+    or --params) its arrays are written beside the module as <name>.safetensors and loaded.
+    """
+    from ._export import export_python
+    from ._spec import load
+
+    if not python:
+        raise InputError("choose an export format: --python")
+    if output.suffix != ".py":
+        raise InputError(f"--output must be a .py file, got {output}")
+    spec = load(spec_path)
+    written = export_python(spec, output, params=params, source=spec_path.name)
+    typer.echo("wrote " + ", ".join(str(path) for path in written))
