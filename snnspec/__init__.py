@@ -19,9 +19,14 @@ from ._spec import load as load
 
 if TYPE_CHECKING:
     from ._compiler import compile as compile
+    from ._dump import dump as dump
+    from ._equinox import as_equinox as as_equinox
+    from ._equinox import from_equinox as from_equinox
     from ._graph import GraphStructure as GraphStructure
     from ._model import StatefulModel as StatefulModel
     from ._model import simulate as simulate
+    from ._nir import from_nir as from_nir
+    from ._nir import to_nir as to_nir
     from ._params import parameter_arrays as parameter_arrays
     from ._params import save_params as save_params
 
@@ -34,6 +39,11 @@ _LAZY = {
     "GraphStructure": "._graph",
     "save_params": "._params",
     "parameter_arrays": "._params",
+    "as_equinox": "._equinox",
+    "from_equinox": "._equinox",
+    "dump": "._dump",
+    "from_nir": "._nir",
+    "to_nir": "._nir",
 }
 
 

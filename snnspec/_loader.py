@@ -46,7 +46,7 @@ PathKey = tuple[str | int, ...]
 
 MAX_SPEC_BYTES: int = 1 << 20
 MAX_DEPTH: int = 64
-MAX_NODES: int = 100_000
+MAX_NODES: int = 20_000
 MAX_INT_DIGITS: int = 30
 
 _SUFFIXES: dict[str, Format] = {".yaml": "yaml", ".yml": "yaml", ".toml": "toml", ".json": "json"}
@@ -693,7 +693,7 @@ class _JsonParser:
 
 # --- TOML ---------------------------------------------------------------------------------
 
-_TOML_SPECIAL = re.compile(r"[\"'#\[\]{}]")
+_TOML_SPECIAL = re.compile(r"[\"'#\[\]{}.=,\n]")
 _TOML_STRINGS = {
     '"""': re.compile(r'"""(?:[^"\\]|\\.|"(?!""))*"""(?:"{0,2})', re.S),
     "'''": re.compile(r"'''(?:[^']|'(?!''))*'''(?:'{0,2})"),
@@ -746,27 +746,43 @@ def _toml_float(text: str) -> float | _Overflow:
 
 
 def _check_toml_depth(ctx: _Context) -> None:
-    """Refuse arrays and inline tables nested too deeply before tomllib recurses into them."""
-    text, depth, pos = ctx.text, 0, 0
+    """Refuse deep nesting before tomllib sees it: arrays and inline tables (tomllib recurses
+    into them) and dotted keys with too many parts (tomllib's cost grows with the square of
+    their length: 20,000 parts take seconds).
+
+    A dotted key lies on one line, between a line start, ``[``, ``{`` or ``,`` and the next
+    ``=`` or ``]``; a value has at most one dot (``1.5``, ``12:30:00.5``). So any run of more
+    than MAX_DEPTH dots outside strings and comments, with none of ``= , [ ] { }`` or a newline
+    in between, is a key nested too deeply.
+    """
+    text, depth, dots, pos = ctx.text, 0, 0, 0
     while match := _TOML_SPECIAL.search(text, pos):
         pos, char = match.start(), match.group()
+        if char == ".":
+            dots += 1
+            if dots >= MAX_DEPTH:
+                raise ctx.too_deep(ctx.position(pos), ())
+            pos += 1
+            continue
         if char == "#":
             pos = text.find("\n", pos)
             if pos < 0:
                 return
-        elif char in "\"'":
+            continue
+        if char in "\"'":
             end = _toml_string_end(text, pos)
             if end is None:  # tomllib stops at the unclosed string
                 return
             pos = end
-        elif char in "[{":
+            continue
+        dots = 0
+        if char in "[{":
             depth += 1
             if depth > MAX_DEPTH:
                 raise ctx.too_deep(ctx.position(pos), ())
-            pos += 1
-        else:
+        elif char in "]}":
             depth = max(depth - 1, 0)
-            pos += 1
+        pos += 1
 
 
 def _toml_plain(ctx: _Context, value: Any, path: PathKey, depth: int) -> Any:

@@ -19,7 +19,10 @@ from pydantic import BaseModel, Field, PrivateAttr, ValidationError, model_valid
 from ._errors import PathElement, SchemaError, SpecError
 from ._loader import Document, load_document
 from ._registry import LAYER_TYPES
+from ._train_spec import TrainSpec
 from .layers.base import Count, Float, Int, Name, SpecModel
+from .layers.composite import ParallelSpec, ResidualSpec
+from .layers.sequential import SequentialSpec
 
 FORMAT_VERSION = 1
 
@@ -28,6 +31,9 @@ Layer = Annotated[
     Field(discriminator="type"),
 ]
 """Any registered layer, chosen by its ``type`` tag."""
+
+for _block in (SequentialSpec, ResidualSpec, ParallelSpec):
+    _block.model_rebuild(_types_namespace={"Layer": Layer})
 
 DType = Literal["float32", "float64", "bfloat16", "float16"]
 Timing = Literal["causal", "pipelined"]
@@ -109,6 +115,9 @@ class ModelSpec(SpecModel):
     params: Annotated[str, Field(strict=True, min_length=1)] | None = Field(
         default=None, description="Parameters file relative to the spec: .safetensors or .npz."
     )
+    train: TrainSpec | None = Field(
+        default=None, description="Training recipe and data for `snnspec train`."
+    )
 
     _document: Document | None = PrivateAttr(None)
 
@@ -187,23 +196,38 @@ def _schema_error(error: ValidationError, document: Document) -> SpecError:
     problems = [p for p in problems if not any(q[: len(p[1])] == p[1] and q != p[1] for q in paths)]
     problems.sort(key=lambda p: (p[2]["type"] != "extra_forbidden", p[0][0] or 0, p[0][1] or 0))
     _, path, detail = problems[0]
-    message = _message(detail, path, document.data)
-    if len(problems) > 1:
-        message += f" (and {len(problems) - 1} more problem{'s' * (len(problems) > 2)})"
+    # A value that fits no member of a union fails once per member, all at the same path.
+    alternatives = [d for _, p, d in problems if p == path and d["type"] != "extra_forbidden"]
+    others = len({p for _, p, _ in problems} - {path})
+    if len(alternatives) > 1:
+        options = dict.fromkeys(
+            str(d["msg"]).removeprefix("Input should be ").removeprefix("Value error, ")
+            for d in alternatives
+        )
+        message = f"expected {' or '.join(options)}, got {detail['input']!r}"
+    else:
+        message = _message(detail, path, document.data)
+    if others:
+        message += f" (and {others} more problem{'s' * (others > 1)})"
     return document.error(path, message, SchemaError)
 
 
 def _data_path(loc: tuple[int | str, ...], data: Any) -> tuple[PathElement, ...]:
-    """Drop the union tags pydantic inserts into ``loc`` so the path follows the file."""
+    """The path in the file: ``loc`` without the entries pydantic adds for unions.
+
+    A discriminated union adds the tag (``layers.0.lif.threshold``); a plain union adds the
+    member's type (``padding.constrained-int``). Neither is a key of the data.
+    """
     path: list[PathElement] = []
     node = data
+    tag_seen = None
     for element in loc:
-        if (
-            isinstance(node, Mapping)
-            and isinstance(element, str)
-            and element not in node
-            and node.get("type") == element
-        ):
+        if isinstance(node, Mapping) and element == node.get("type") and tag_seen is not node:
+            tag_seen = node
+            continue
+        if node is not None and not isinstance(node, Mapping | list):
+            break
+        if isinstance(node, list) and not isinstance(element, int):
             continue
         path.append(element)
         if (isinstance(node, Mapping) and element in node) or (

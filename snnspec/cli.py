@@ -16,8 +16,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ._cli_export import export
+from ._cli_nir import nir_app
+from ._cli_train import SetOption, evaluate, graph, resolve, train
 from ._errors import InputError, SpecError
 from ._graph import GraphPlan, layer_reports, plan_graph
+from ._overrides import load_spec
 from ._spec import ModelSpec, load
 
 if TYPE_CHECKING:
@@ -54,6 +58,7 @@ def _root(
 def validate(
     specs: Annotated[list[Path], typer.Argument(help="Spec files to check.", show_default=False)],
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
+    overrides: SetOption = None,
 ) -> None:
     """Parse and check specs: schema, graph, shapes; print a per-layer table.
 
@@ -62,7 +67,7 @@ def validate(
     failures = 0
     for path in specs:
         try:
-            spec = load(path)
+            spec = load_spec(path, overrides or ())
         except SpecError as error:
             if _options["debug"]:
                 raise
@@ -87,6 +92,7 @@ def schema() -> None:
 def build(
     spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="Spec file.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Output folder.")],
+    overrides: SetOption = None,
 ) -> None:
     """Compile and initialise a spec; write DIR/spec.yaml, params.safetensors, manifest.json.
 
@@ -98,7 +104,7 @@ def build(
     from ._io import write_text_atomic
     from ._params import save_params
 
-    spec = load(spec_path)
+    spec = load_spec(spec_path, overrides or ())
     plan = plan_graph(spec)
     model = _compile(spec)
     if output.exists() and not output.is_dir():
@@ -137,6 +143,10 @@ def run(
     batch: Annotated[int, typer.Option(help="Batch size (demo input).", min=1)] = 1,
     burnin: Annotated[int | None, typer.Option(help="Burn-in steps.", min=0)] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the demo input and run key.")] = None,
+    plot: Annotated[
+        Path | None, typer.Option(help="Draw spike rasters and membrane traces (.png).")
+    ] = None,
+    overrides: SetOption = None,
 ) -> None:
     """Compile, jit and run a model; print timings and per-layer spike rates.
 
@@ -145,7 +155,7 @@ def run(
     import jax
     import numpy as np
 
-    spec = _load_target(target)
+    spec = load_spec(target, overrides) if overrides else _load_target(target)
     model = _compile(spec)
     plan = model.plan
     seed = spec.seed if seed is None else seed
@@ -192,6 +202,11 @@ def run(
         arrays = {plan.layer_names[i]: outputs[n] for n, i in enumerate(plan.final_layer_ids)}
         write_atomic(output, lambda tmp: _save_npz(tmp, arrays))
         typer.echo(f"wrote {_plain(str(output))}")
+    if plot is not None:
+        from ._plots import plot_run
+
+        plot_run(plot, model, inputs, jax.random.PRNGKey(seed), burnin)
+        typer.echo(f"wrote {_plain(str(plot))}")
 
 
 def _timed_run(
@@ -205,7 +220,7 @@ def _timed_run(
     from ._model import simulate_batch
 
     plan = model.plan
-    spiking = [i for i, type_name in enumerate(plan.layer_types) if _is_spiking(type_name)]
+    spiking = [i for i, layer in enumerate(plan.layers) if layer.spiking]
     recorded = list(dict.fromkeys([*plan.final_layer_ids, *spiking]))
     recording = eqx.nn.inference_mode(model.with_outputs(recorded))
     params, static = eqx.partition(recording, eqx.is_array)
@@ -229,12 +244,6 @@ def _timed_run(
         plan.layer_names[i]: float(np.mean(np.asarray(by_layer[i], np.float32))) for i in spiking
     }
     return outputs, rates, compile_seconds, run_seconds
-
-
-def _is_spiking(type_name: str) -> bool:
-    from ._registry import LAYER_TYPES
-
-    return LAYER_TYPES[type_name].spiking
 
 
 def _compile(spec: ModelSpec) -> StatefulModel:
@@ -403,6 +412,14 @@ def _plain(text: str) -> str:
 
 def _error(message: str) -> None:
     typer.echo(_plain(message), err=True)
+
+
+app.command()(train)
+app.command()(evaluate)
+app.command()(resolve)
+app.command()(graph)
+app.command()(export)
+app.add_typer(nir_app, name="nir")
 
 
 def main() -> None:

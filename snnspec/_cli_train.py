@@ -1,0 +1,177 @@
+"""Commands ``train``, ``evaluate``, ``resolve`` and ``graph`` (registered in :mod:`.cli`).
+
+JAX is imported inside ``train`` and ``evaluate`` only; ``resolve`` and ``graph`` work on the
+spec and its graph plan.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ._errors import InputError
+from ._overrides import load_spec, resolved_text, sha256_text
+
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        metavar="PATH=VALUE",
+        help="Override a spec value, e.g. --set train.epochs=3 --set layers.1.threshold=0.5 "
+        "(repeatable; the value is YAML; the spec is validated again).",
+        show_default=False,
+    ),
+]
+
+
+class DiagramFormat(enum.StrEnum):
+    mermaid = "mermaid"
+    dot = "dot"
+
+
+def train(
+    spec_path: Annotated[
+        Path, typer.Argument(metavar="SPEC|DIR", help="Spec file, or a run folder to resume.")
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Run folder; default runs/<name>-<timestamp>."),
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option("--resume", help="Continue the run in the folder from its last checkpoint."),
+    ] = False,
+    overrides: SetOption = None,
+    progress: Annotated[
+        bool, typer.Option("--progress/--no-progress", help="Show a progress bar on terminals.")
+    ] = True,
+) -> None:
+    """Train a spec's model with its `train:` section; write a reproducible run folder.
+
+    The folder holds metrics.jsonl, checkpoints (every epoch and the best), the resolved
+    spec, the trained model (`snnspec run DIR` runs it), results.json and manifest.json.
+    Ctrl-C keeps the last finished epoch's checkpoint; continue with --resume.
+    """
+    from ._train import RESOLVED, read_manifest
+    from ._train import train as run_training
+
+    data_root = None
+    if spec_path.is_dir():
+        if overrides:
+            raise InputError("--set applies to a spec file, not to a run folder")
+        if not resume:
+            raise InputError(f"{spec_path} is a run folder; pass --resume to continue it")
+        if output is not None and output.resolve() != spec_path.resolve():
+            raise InputError("a run folder resumes in place; leave out -o")
+        manifest = read_manifest(spec_path)
+        output, data_root = spec_path, Path(manifest.get("data_root") or spec_path)
+        overrides = list(manifest.get("overrides") or [])
+        spec = load_spec(spec_path / RESOLVED)
+        source = manifest.get("source")
+    else:
+        spec = load_spec(spec_path, overrides or ())
+        source = str(spec_path)
+    if spec.train is None:
+        raise spec.error((), "the spec has no `train:` section; add one (see README: Training)")
+    if output is None:
+        if resume:
+            raise InputError("--resume needs the run folder: pass -o DIR (or SPEC=DIR)")
+        output = Path("runs") / f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_training(
+        spec,
+        output,
+        resume=resume,
+        overrides=overrides or (),
+        source=source,
+        data_root=data_root,
+        progress=progress,
+        echo=typer.echo,
+    )
+
+
+def evaluate(
+    run_dir: Annotated[Path, typer.Argument(metavar="DIR", help="A `snnspec train` folder.")],
+    checkpoint: Annotated[
+        str,
+        typer.Option(help="final (params.safetensors), best, or epoch-NNNN."),
+    ] = "final",
+) -> None:
+    """Rescore a training run on its test set (exit 1 if it differs from the report).
+
+    With the final parameters the test accuracy must equal the one the run reported,
+    exactly; --checkpoint best or epoch-NNNN rescores another checkpoint.
+    """
+    from ._train import evaluate_run, read_manifest
+
+    manifest = read_manifest(run_dir)
+    scores = evaluate_run(run_dir, checkpoint)
+    typer.echo(f"{scores['checkpoint']}")
+    typer.echo(f"test accuracy {scores['test_accuracy']:.6f}  test loss {scores['test_loss']:.6f}")
+    if "test_spike_rate" in scores:
+        for name, rate in scores["test_spike_rate"].items():
+            typer.echo(f"  spike rate {name}: {rate:.4f}")
+    reported = (manifest.get("results") or {}).get("test_accuracy")
+    if checkpoint != "final":
+        return
+    if reported is None:
+        typer.echo("the run has not finished: no reported test accuracy to compare with")
+    elif reported == scores["test_accuracy"]:
+        typer.echo(f"reproduces the reported test accuracy {reported:.6f} exactly")
+    else:
+        raise InputError(
+            f"test accuracy {scores['test_accuracy']!r} differs from the reported {reported!r}"
+        )
+
+
+def resolve(
+    spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="Spec file.")],
+    overrides: SetOption = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Also write the spec text here.")
+    ] = None,
+) -> None:
+    """Print the final spec (overrides applied, every default explicit) and its sha256.
+
+    The hash is that of the printed YAML (without the trailing comment); `snnspec train`
+    records it in its manifest as resolved_spec_sha256.
+    """
+    from ._io import write_text_atomic
+
+    spec = load_spec(spec_path, overrides or ())
+    text = resolved_text(spec)
+    typer.echo(text, nl=False)
+    typer.echo(f"# sha256: {sha256_text(text)}")
+    if output is not None:
+        write_text_atomic(output, text)
+
+
+def graph(
+    spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="Spec file.")],
+    fmt: Annotated[
+        DiagramFormat, typer.Option("--format", "-f", help="Diagram language.")
+    ] = DiagramFormat.mermaid,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the diagram to a file.")
+    ] = None,
+    overrides: SetOption = None,
+) -> None:
+    """Print the graph as a Mermaid or Graphviz dot diagram.
+
+    Edges are labelled `same step` or `delayed (t-1)` (back edges and self loops under causal
+    timing, every layer edge under pipelined); final layers are drawn bold.
+    """
+    from ._graph import plan_graph
+    from ._io import write_text_atomic
+    from ._plots import graph_diagram
+
+    spec = load_spec(spec_path, overrides or ())
+    text = graph_diagram(plan_graph(spec), fmt.value, spec.name)
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        write_text_atomic(output, text)
+        typer.echo(f"wrote {output}")
