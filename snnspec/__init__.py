@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from ._nir import to_nir as to_nir
     from ._params import parameter_arrays as parameter_arrays
     from ._params import save_params as save_params
+    from ._trainable import trainable_filter as trainable_filter
 
 __version__ = "0.1.0"
 
@@ -44,6 +45,7 @@ _LAZY = {
     "dump": "._dump",
     "from_nir": "._nir",
     "to_nir": "._nir",
+    "trainable_filter": "._trainable",
 }
 
 

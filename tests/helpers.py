@@ -14,14 +14,34 @@ numerics tests are parametrised over the registry and fail for a type missing he
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 Shape = tuple[int, ...]
 F64 = np.float64
+
+
+def run_cli(*args: str | Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """Run ``snnspec ARGS`` in-process through the real entry point: (exit code, out, err)."""
+    from snnspec import cli
+
+    argv = sys.argv
+    sys.argv = ["snnspec", *map(str, args)]
+    try:
+        cli.main()
+        code = 0
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else 1
+    finally:
+        sys.argv = argv
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
 
 
 # --- elementwise functions ---------------------------------------------------------------
@@ -491,21 +511,25 @@ class LayerCase:
     spiking: bool = False
 
 
-REFERENCED_ELSEWHERE: dict[str, str] = {
-    "sigma_delta": "test_neurons.py",
-    "srm": "test_neurons.py",
-    "spike_counter": "test_neurons.py",
-    "spiking_max_pool2d": "test_neurons.py",
-    "residual": "test_compositions.py",
-    "parallel": "test_compositions.py",
-    **{
-        name: "test_nir.py"
-        for name in ("nir_lif", "nir_cuba_lif", "nir_li", "nir_cuba_li", "nir_if", "nir_i")
-    },
-    "nir_threshold": "test_nir.py",
-    "nir_delay": "test_nir.py",
+REFERENCED_ELSEWHERE: dict[str, tuple[str, str]] = {
+    "sigma_delta": ("test_neurons.py", "sigma_delta"),
+    "srm": ("test_neurons.py", "srm"),
+    "spike_counter": ("test_neurons.py", "spike_counter"),
+    "spiking_max_pool2d": ("test_neurons.py", "spiking_max_pool2d"),
+    "residual": ("test_compositions.py", "residual"),
+    "parallel": ("test_compositions.py", "parallel"),
+    "nir_lif": ("test_nir.py", "nir.LIF("),
+    "nir_cuba_lif": ("test_nir.py", "nir.CubaLIF("),
+    "nir_li": ("test_nir.py", "nir.LI("),
+    "nir_cuba_li": ("test_nir.py", "nir.CubaLI("),
+    "nir_if": ("test_nir.py", "nir.IF("),
+    "nir_i": ("test_nir.py", "nir.I("),
+    "nir_threshold": ("test_nir.py", "nir.Threshold("),
+    "nir_delay": ("test_nir.py", "nir.Delay("),
 }
-"""Types whose independent reference lives in another test module (named here)."""
+"""Types whose independent reference lives in another test module: (module, what it uses).
+
+The NIR types are checked there against a NumPy simulation of graphs built with NIR's API."""
 
 LAYER_CASES: dict[str, LayerCase] = {
     "linear": LayerCase({"type": "linear", "out_features": 5}, _linear),

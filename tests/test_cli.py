@@ -9,26 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from snnspec import cli
+from helpers import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = sorted((ROOT / "configs").glob("*.*"))
-
-
-def run_cli(*args: str | Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """Run ``snnspec ARGS`` in-process through the real entry point."""
-    argv = sys.argv
-    sys.argv = ["snnspec", *map(str, args)]
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as stop:
-        code = stop.code if isinstance(stop.code, int) else 1
-    finally:
-        sys.argv = argv
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_configs_exist() -> None:

@@ -68,8 +68,8 @@ def is_spiking(spec: dict[str, Any]) -> list[bool]:
 @pytest.mark.parametrize("layer_type", sorted(LAYER_TYPES))
 def test_every_registered_type_has_a_reference(layer_type: str) -> None:
     if layer_type in REFERENCED_ELSEWHERE:
-        module = Path(__file__).parent / REFERENCED_ELSEWHERE[layer_type]
-        assert layer_type in module.read_text(encoding="utf-8")
+        module, token = REFERENCED_ELSEWHERE[layer_type]
+        assert token in (Path(__file__).parent / module).read_text(encoding="utf-8")
         return
     assert layer_type in LAYER_CASES, f"add '{layer_type}' to tests/helpers.py LAYER_CASES"
     example = LAYER_CASES[layer_type].example

@@ -3,32 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import run_cli
 
-from snnspec import cli
 from snnspec._errors import LoadError, SchemaError, SpecError
 from snnspec._overrides import apply_overrides, load_spec, parse_override, resolved_text
 
 ROOT = Path(__file__).resolve().parent.parent
 DIGITS = ROOT / "configs" / "digits.yaml"
 RECURRENT = ROOT / "configs" / "shd_recurrent.yaml"
-
-
-def run_cli(*args: str | Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    argv = sys.argv
-    sys.argv = ["snnspec", *map(str, args)]
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as stop:
-        code = stop.code if isinstance(stop.code, int) else 1
-    finally:
-        sys.argv = argv
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.mark.parametrize(

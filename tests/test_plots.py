@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import run_cli
 
-from snnspec import cli
 from snnspec._errors import SpecError
 from snnspec._graph import plan_graph
 from snnspec._overrides import load_spec
@@ -17,20 +17,6 @@ from snnspec._plots import graph_diagram, plot_training
 ROOT = Path(__file__).resolve().parent.parent
 FIVE = ROOT / "configs" / "snnax_five_layer.yaml"
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-def run_cli(*args: str | Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    argv = sys.argv
-    sys.argv = ["snnspec", *map(str, args)]
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as stop:
-        code = stop.code if isinstance(stop.code, int) else 1
-    finally:
-        sys.argv = argv
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def assert_drawn(path: Path) -> None:

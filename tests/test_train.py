@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from helpers import run_cli
 from safetensors.numpy import load_file
 
-from snnspec import cli
 from snnspec._errors import SpecError
 from snnspec._overrides import load_spec, resolved_text, sha256_text
 from snnspec._params import read_params
@@ -42,20 +41,6 @@ train:
   batch_size: 12
   metrics: [accuracy, spike_rate]
 """
-
-
-def run_cli(*args: str | Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    argv = sys.argv
-    sys.argv = ["snnspec", *map(str, args)]
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as stop:
-        code = stop.code if isinstance(stop.code, int) else 1
-    finally:
-        sys.argv = argv
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def without_times(records: list[dict[str, Any]]) -> list[dict[str, Any]]:

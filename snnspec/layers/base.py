@@ -62,6 +62,8 @@ class LayerSpec(SpecModel):
         description="How several sources merge: concatenated along axis 0, or summed.",
     )
 
+    uses_dt: ClassVar[bool] = False
+    """True for layers parameterised by time constants: ``build`` then takes ``dt=``."""
     composite: ClassVar[bool] = False
     """True for blocks (``residual``, ``parallel``) that lower to several graph layers."""
     stateful: ClassVar[bool] = False

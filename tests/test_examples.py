@@ -1,0 +1,48 @@
+"""The example configs train: every trainable parameter gets a finite, non-zero gradient."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import snnspec
+
+CONFIGS = sorted((Path(__file__).resolve().parent.parent / "configs").glob("*.*"))
+STEPS, BATCH, RATE = 30, 4, 0.5
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.name)
+def test_every_trainable_parameter_gets_a_gradient(config: Path) -> None:
+    spec = snnspec.load(config)
+    model = snnspec.compile(spec)
+    keys = jax.random.split(jax.random.PRNGKey(0), len(model.plan.input_shapes))
+    inputs = [
+        jax.random.bernoulli(k, RATE, (BATCH, STEPS, *shape)).astype(jnp.float32)
+        for k, shape in zip(keys, model.plan.input_shapes, strict=True)
+    ]
+    trained, frozen = eqx.partition(model, snnspec.trainable_filter(model))
+
+    @eqx.filter_jit
+    def value_and_grad(trained: Any) -> Any:
+        def loss(trained: Any) -> jax.Array:
+            outputs = snnspec.simulate(
+                eqx.combine(trained, frozen), inputs, key=jax.random.PRNGKey(1)
+            )
+            return sum(jnp.mean(jnp.tanh(y) ** 2) for y in outputs)
+
+        return eqx.filter_value_and_grad(loss)(trained)
+
+    value, grads = value_and_grad(trained)
+    assert np.isfinite(float(value))
+    named = jax.tree_util.tree_leaves_with_path(eqx.filter(grads, eqx.is_array))
+    assert named, "the example has no trainable parameter"
+    for path, grad in named:
+        name = jax.tree_util.keystr(path)
+        assert bool(jnp.all(jnp.isfinite(grad))), f"{config.name}: {name} is not finite"
+        assert bool(jnp.any(grad != 0)), f"{config.name}: {name} gets no gradient"
