@@ -31,7 +31,12 @@ def compile(
     plan = plan_graph(spec)
     root = jax.random.PRNGKey(spec.seed)
     layers = tuple(
-        layer.build(plan.layer_input_shapes[i], spec.dtype, jax.random.fold_in(root, i))
+        layer.build(
+            plan.layer_input_shapes[i],
+            spec.dtype,
+            jax.random.fold_in(root, i),
+            **({"dt": spec.dt} if layer.uses_dt else {}),
+        )
         for i, layer in enumerate(plan.layers)
     )
     model = StatefulModel(layers, plan, spec.dtype)
