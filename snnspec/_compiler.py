@@ -22,7 +22,8 @@ def compile(
     Layer i is initialised from ``fold_in(PRNGKey(spec.seed), i)``, so adding a layer leaves
     the others' initial values unchanged. Then the spec's ``params`` file (relative to the
     spec) and the ``params`` argument (a path or a mapping of arrays) overwrite what they
-    name. ``dtype: float64`` turns on JAX's 64-bit mode for the process.
+    name. ``dtype: float64`` turns on JAX's 64-bit mode for the process. ``schedule`` and
+    ``remat`` are passed to the model.
     """
     import jax
 
@@ -39,7 +40,7 @@ def compile(
         )
         for i, layer in enumerate(plan.layers)
     )
-    model = StatefulModel(layers, plan, spec.dtype)
+    model = StatefulModel(layers, plan, spec.dtype, spec.schedule, spec.remat)
     if spec.params is not None:
         model = load_params(model, spec.base_dir / spec.params)
     if isinstance(params, Mapping):

@@ -756,13 +756,18 @@ def _check_toml_depth(ctx: _Context) -> None:
     in between, is a key nested too deeply.
     """
     text, depth, dots, pos = ctx.text, 0, 0, 0
+    key_start = part_start = 0
     while match := _TOML_SPECIAL.search(text, pos):
         pos, char = match.start(), match.group()
         if char == ".":
             dots += 1
             if dots >= MAX_DEPTH:
-                raise ctx.too_deep(ctx.position(pos), ())
+                segment = text[key_start:pos]
+                parts = [part.strip() for part in segment.split(".")]
+                path = () if any(q in segment for q in "\"'") else tuple(parts)
+                raise ctx.too_deep(ctx.position(part_start), path)
             pos += 1
+            part_start = pos + len(text[pos : pos + 64]) - len(text[pos : pos + 64].lstrip(" \t"))
             continue
         if char == "#":
             pos = text.find("\n", pos)
@@ -776,6 +781,7 @@ def _check_toml_depth(ctx: _Context) -> None:
             pos = end
             continue
         dots = 0
+        key_start = part_start = pos + 1
         if char in "[{":
             depth += 1
             if depth > MAX_DEPTH:

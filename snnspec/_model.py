@@ -1,15 +1,21 @@
-"""The compiled model: an Equinox module whose forward pass scans over time.
+"""The compiled model: an Equinox module whose forward pass runs the graph over time.
 
-At every step the layers run in index order; layer i combines its sources (see
-:mod:`snnspec._graph` for the timing rule), then advances. A neuron advances its typed
-state; a stateless layer's state is its last output (what delayed edges read).
+The semantics are step-major: at every step the layers run in index order; layer i combines
+its sources (see :mod:`snnspec._graph` for the timing rule), then advances. A neuron advances
+its typed state; a stateless layer's state is its last output (what delayed edges read).
+
+How that work is ordered is the model's ``schedule`` (:mod:`snnspec._schedule`): ``stepwise``
+scans all layers together; ``layerwise`` runs the strongly connected components of the graph
+one after another, applying each stateless layer off a cycle to all steps at once. Both walk
+the graph through the same per-layer :meth:`StatefulModel._apply` and per-group
+:meth:`StatefulModel._group_step`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any, NamedTuple, cast
+from typing import Any, Literal, NamedTuple, cast
 
 import equinox as eqx
 import jax
@@ -17,11 +23,19 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from ._errors import InputError
-from ._graph import GraphPlan, GraphStructure
+from ._graph import GraphPlan, GraphStructure, Source
+from ._schedule import Group, Schedule, make_schedule
 from .layers.batch_norm import BATCH_AXIS
 from .nn.neurons import AbstractNeuron
 
 Inputs = ArrayLike | Sequence[ArrayLike]
+LayerKind = Literal["neuron", "equinox", "stateless"]
+SourceKey = tuple[str, int, bool]
+"""A source as ``(kind, index, delayed)``: what a group reads from outside itself."""
+
+
+def _key(source: Source) -> SourceKey:
+    return (source.kind, source.index, source.delayed)
 
 
 INIT_STREAM = 2**32 - 1
@@ -32,14 +46,14 @@ a stream no time step uses (step t uses ``fold_in(fold_in(key, b), t)``)."""
 class LayerOutput(NamedTuple):
     """State of a stateless layer: its output at the last step."""
 
-    output: Float[Array, "..."]
+    output: Float[Array, " *shape"]
 
 
 class EquinoxLayerState(NamedTuple):
     """State of an Equinox ``StatefulLayer`` (``batch_norm``, a block holding one)."""
 
     state: eqx.nn.State
-    output: Float[Array, "..."]
+    output: Float[Array, " *shape"]
 
 
 def uses_equinox_state(layer: Any) -> bool:
@@ -52,12 +66,16 @@ class StatefulModel(eqx.Module):
 
     ``layers[i]`` is the Equinox module of layer i (``eqx.nn.Linear`` for ``linear``); the
     graph and all shapes are static. Call it on one sample; :func:`snnspec.simulate` jits
-    and vmaps it over a batch.
+    and vmaps it over a batch. ``schedule`` (``auto``, ``stepwise`` or ``layerwise``) orders
+    the work without changing the result; ``remat`` trades recomputation for memory in
+    backprop (0: off, 1: every step, K: chunks of K steps).
     """
 
     layers: tuple[Any, ...]
     plan: GraphPlan = eqx.field(static=True)
     dtype: str = eqx.field(static=True)
+    schedule: str = eqx.field(static=True, default="auto")
+    remat: int = eqx.field(static=True, default=0)
 
     @property
     def graph_structure(self) -> GraphStructure:
@@ -68,7 +86,7 @@ class StatefulModel(eqx.Module):
         """The same model returning the outputs of ``layer_ids`` instead of the final layers."""
         structure = dataclasses.replace(self.plan.structure, final_layer_ids=tuple(layer_ids))
         plan = dataclasses.replace(self.plan, structure=structure)
-        return StatefulModel(self.layers, plan, self.dtype)
+        return dataclasses.replace(self, plan=plan)
 
     def init_state(
         self,
@@ -113,56 +131,218 @@ class StatefulModel(eqx.Module):
         """Run one sample over time; return ``(final_states, outputs)``.
 
         ``input_batch`` is an array ``(T, *shape)`` or a list of them, one per input. Step t
-        draws its randomness from ``fold_in(key, t)``. The first ``burnin`` steps run, their
-        state is detached with ``stop_gradient``, and only the last T - burnin steps'
-        outputs are returned, one array ``(T - burnin, *shape)`` per final layer.
+        draws its randomness from ``fold_in(key, t)`` (layer i of it from
+        ``fold_in(fold_in(key, t), i)``). The first ``burnin`` steps run, their state is
+        detached with ``stop_gradient``, and only the last T - burnin steps' outputs are
+        returned, one array ``(T - burnin, *shape)`` per final layer. The result does not
+        depend on :attr:`schedule` (up to float rounding of reordered sums).
         """
         inputs = self._as_inputs(input_batch)
         steps = inputs[0].shape[0]
         if not 0 <= burnin < steps:
             raise InputError(f"burnin must be in [0, {steps}) for {steps} steps, got {burnin}")
         times = jnp.arange(steps)
-
-        def run(states: tuple[Any, ...], t: Array, x: tuple[Array, ...]) -> Any:
-            step_key = None if key is None else jax.random.fold_in(key, t)
-            return self.step(states, x, step_key)
-
-        states = input_states
+        states = tuple(input_states)
         if burnin:
-            burn = (times[:burnin], tuple(x[:burnin] for x in inputs))
-            states, _ = jax.lax.scan(lambda s, tx: (run(s, *tx)[0], None), states, burn)
+            burn = tuple(x[:burnin] for x in inputs)
+            states, _ = self._run(states, burn, times[:burnin], key)
             states = jax.lax.stop_gradient(states)
-        rest = (times[burnin:], tuple(x[burnin:] for x in inputs))
-        states, outputs = jax.lax.scan(lambda s, tx: run(s, *tx), states, rest)
-        return states, list(outputs)
+        rest = tuple(x[burnin:] for x in inputs)
+        states, series = self._run(states, rest, times[burnin:], key)
+        return states, [series[i] for i in self.plan.final_layer_ids]
+
+    @property
+    def execution(self) -> Schedule:
+        """The resolved schedule: ``stepwise`` or ``layerwise``, and its groups."""
+        stateless = tuple(self._kind(i) == "stateless" for i in range(len(self.layers)))
+        return make_schedule(self.plan, stateless, self.schedule)
+
+    def with_schedule(self, schedule: str | None = None, remat: int | None = None) -> StatefulModel:
+        """The same model (same arrays) with another ``schedule`` and/or ``remat``."""
+        return dataclasses.replace(
+            self,
+            schedule=self.schedule if schedule is None else schedule,
+            remat=self.remat if remat is None else remat,
+        )
 
     def step(
         self, states: tuple[Any, ...], inputs: tuple[Array, ...], key: PRNGKeyArray | None
     ) -> tuple[tuple[Any, ...], tuple[Array, ...]]:
-        """One time step of the whole graph: the graph walk, written once."""
-        new_states = list(states)
-        outputs: list[Array] = []
-        for i, layer in enumerate(self.layers):
+        """One time step of the whole graph (step-major); ``key`` is the step's key."""
+        members = tuple(range(len(self.layers)))
+        external = {("input", k, False): x for k, x in enumerate(inputs)}
+        new, outputs = self._group_step(members, dict(enumerate(states)), external, key)
+        return tuple(new[i] for i in members), tuple(outputs[i] for i in self.plan.final_layer_ids)
+
+    # --- the graph walk, written once -------------------------------------------------------
+
+    def _apply(
+        self, i: int, state: Any, values: list[Array], key: PRNGKeyArray | None
+    ) -> tuple[Any, Array]:
+        """Layer i at one step: combine its source values, advance; ``(new_state, output)``."""
+        layer = self.layers[i]
+        x = self._combine(i, values)
+        layer_key = None if key is None else jax.random.fold_in(key, i)
+        kind = self._kind(i)
+        if kind == "neuron":
+            return layer(state, x, key=layer_key)
+        if kind == "equinox":
+            y, new = layer(x, state.state, key=layer_key)
+            return EquinoxLayerState(new, y), y
+        y = layer(x, key=layer_key)
+        return LayerOutput(y), y
+
+    def _group_step(
+        self,
+        members: tuple[int, ...],
+        states: dict[int, Any],
+        external: dict[SourceKey, Array],
+        key: PRNGKeyArray | None,
+    ) -> tuple[dict[int, Any], dict[int, Array]]:
+        """One step of a group of layers, in index order.
+
+        A source inside the group is read from this step's outputs, or from its state at the
+        start of the step when the edge is delayed; any other source is in ``external``.
+        """
+        inside = set(members)
+        new_states: dict[int, Any] = {}
+        outputs: dict[int, Array] = {}
+        for i in members:
             values = [
-                inputs[s.index]
-                if s.kind == "input"
+                external[_key(s)]
+                if s.kind == "input" or s.index not in inside
                 else self._output(s.index, states[s.index])
                 if s.delayed
                 else outputs[s.index]
                 for s in self.plan.sources[i]
             ]
-            x = self._combine(i, values)
-            layer_key = None if key is None else jax.random.fold_in(key, i)
-            if isinstance(layer, AbstractNeuron):
-                new_states[i], y = layer(states[i], x, key=layer_key)
-            elif isinstance(states[i], EquinoxLayerState):
-                y, state = layer(x, states[i].state, key=layer_key)
-                new_states[i] = EquinoxLayerState(state, y)
-            else:
-                y = layer(x, key=layer_key)
-                new_states[i] = LayerOutput(y)
-            outputs.append(y)
-        return tuple(new_states), tuple(outputs[i] for i in self.plan.final_layer_ids)
+            new_states[i], outputs[i] = self._apply(i, states.get(i), values, key)
+        return new_states, outputs
+
+    def _run(
+        self,
+        states: tuple[Any, ...],
+        inputs: tuple[Array, ...],
+        times: Array,
+        key: PRNGKeyArray | None,
+    ) -> tuple[tuple[Any, ...], dict[int, Array]]:
+        """Run a window of steps group by group; final states and the emitted output series."""
+
+        def step_key(t: Array) -> PRNGKeyArray | None:
+            return None if key is None else jax.random.fold_in(key, t)
+
+        new_states = list(states)
+        series: dict[int, Array] = {}
+        for group in self.execution.groups:
+            members = group.members
+            needed = sorted(
+                {
+                    _key(s)
+                    for i in members
+                    for s in self.plan.sources[i]
+                    if s.kind == "input" or s.index not in members
+                }
+            )
+            external = {k: self._series(k, states, inputs, series) for k in needed}
+            if group.vectorized:
+                (i,) = members
+                y = self._apply_series(i, external, times, key)
+                new_states[i] = LayerOutput(y[-1])
+                series[i] = y
+                continue
+
+            def body(
+                carry: dict[int, Any],
+                xs: tuple[dict[SourceKey, Array], Array],
+                group: Group = group,
+            ) -> tuple[dict[int, Any], dict[int, Array]]:
+                values, t = xs
+                carry, outputs = self._group_step(group.members, carry, values, step_key(t))
+                return carry, {i: outputs[i] for i in group.emits}
+
+            carry = {i: states[i] for i in members}
+            carry, emitted = self._scan(body, carry, (external, times))
+            for i in members:
+                new_states[i] = carry[i]
+            series.update(emitted)
+        return tuple(new_states), series
+
+    def _apply_series(
+        self,
+        i: int,
+        external: dict[SourceKey, Array],
+        times: Array,
+        key: PRNGKeyArray | None,
+    ) -> Array:
+        """Stateless layer i at every step of the window at once (vmap over time).
+
+        A ``linear`` is applied as ``x @ W.T + b`` on the whole series: the same products as
+        ``W @ x`` per step, laid out so that the batch and time axes lead and XLA runs one
+        (B*T, N) x (N, M) GEMM without transposing the series.
+        """
+        layer = self.layers[i]
+        if type(layer) is eqx.nn.Linear and isinstance(layer.in_features, int):
+            values = [external[_key(s)] for s in self.plan.sources[i]]
+            x = jax.vmap(lambda *v: self._combine(i, list(v)))(*values)
+            y = x @ layer.weight.T
+            return y if layer.bias is None else y + layer.bias
+
+        def one(values: dict[SourceKey, Array], t: Array) -> Array:
+            step_key = None if key is None else jax.random.fold_in(key, t)
+            return self._group_step((i,), {}, values, step_key)[1][i]
+
+        return jax.vmap(one)(external, times)
+
+    def _series(
+        self,
+        key: SourceKey,
+        states: tuple[Any, ...],
+        inputs: tuple[Array, ...],
+        series: dict[int, Array],
+    ) -> Array:
+        """A source over the window: an input, a layer's outputs, or them one step late
+        (the layer's output in ``states``, the window's start, comes first)."""
+        kind, index, delayed = key
+        if kind == "input":
+            return inputs[index]
+        if not delayed:
+            return series[index]
+        first = self._output(index, states[index])[None]
+        return jnp.concatenate([first, series[index][:-1]], axis=0)
+
+    def _scan(self, body: Any, carry: Any, xs: Any) -> tuple[Any, Any]:
+        """``lax.scan`` with the model's ``remat``: 0 stores every step for backprop; 1
+        recomputes each step's body; K > 1 checkpoints chunks of K steps (nested scan), so
+        backprop keeps about T/K carries plus one chunk's intermediates."""
+        if self.remat == 0:
+            return jax.lax.scan(body, carry, xs)
+        steps = jax.tree_util.tree_leaves(xs)[0].shape[0]
+        chunk = self.remat
+        if chunk == 1 or steps <= chunk:
+            return jax.lax.scan(jax.checkpoint(body), carry, xs)
+        count = steps // chunk
+        split = count * chunk
+        head = jax.tree_util.tree_map(lambda a: a[:split].reshape(count, chunk, *a.shape[1:]), xs)
+
+        @jax.checkpoint
+        def run_chunk(c: Any, x: Any) -> tuple[Any, Any]:
+            return jax.lax.scan(body, c, x)
+
+        carry, ys = jax.lax.scan(run_chunk, carry, head)
+        ys = jax.tree_util.tree_map(lambda a: a.reshape(split, *a.shape[2:]), ys)
+        if split == steps:
+            return carry, ys
+        tail = jax.tree_util.tree_map(lambda a: a[split:], xs)
+        carry, tail_ys = jax.lax.scan(jax.checkpoint(body), carry, tail)
+        return carry, jax.tree_util.tree_map(
+            lambda a, b: jnp.concatenate([a, b], axis=0), ys, tail_ys
+        )
+
+    def _kind(self, i: int) -> LayerKind:
+        layer = self.layers[i]
+        if isinstance(layer, AbstractNeuron):
+            return "neuron"
+        return "equinox" if uses_equinox_state(layer) else "stateless"
 
     def _output(self, i: int, state: Any) -> Array:
         layer = self.layers[i]
@@ -177,7 +357,7 @@ class StatefulModel(eqx.Module):
 
     def _as_inputs(self, input_batch: Inputs) -> tuple[Array, ...]:
         arrays: tuple[Array, ...] = (
-            tuple(input_batch)
+            cast(tuple[Array, ...], tuple(input_batch))
             if isinstance(input_batch, list | tuple)
             else (cast(Array, input_batch),)
         )
@@ -252,3 +432,70 @@ def simulate_batch(
 
 
 _jitted_simulate_batch = eqx.filter_jit(simulate_batch)
+
+
+# --- data parallelism ---------------------------------------------------------------------------
+
+DATA_AXIS = "data"
+"""Name of the mesh axis the batch is sharded over."""
+
+
+def data_mesh(devices: str | int | None, batch_size: int) -> Any:
+    """A 1-D ``jax.sharding.Mesh`` over ``devices`` (a count, or ``"all"``) for a batch.
+
+    None when ``devices`` is None. The batch must divide evenly over the devices (each device
+    runs ``batch_size / N`` samples; parameters are replicated); anything else is an
+    InputError, as is asking for more devices than there are.
+    """
+    if devices is None:
+        return None
+    available = jax.devices()
+    if devices == "all":
+        count = len(available)
+    else:
+        try:
+            count = int(devices)
+        except ValueError:
+            raise InputError(f"--devices must be a number or 'all', got {devices!r}") from None
+        if not 1 <= count <= len(available):
+            raise InputError(
+                f"--devices {count}: there are {len(available)} {jax.default_backend()} "
+                "device(s) (set XLA_FLAGS=--xla_force_host_platform_device_count=N for N "
+                "CPU devices)"
+            )
+    if batch_size % count:
+        raise InputError(
+            f"batch size {batch_size} does not divide over {count} devices; use a batch that "
+            f"is a multiple of {count} or fewer devices"
+        )
+    import numpy as np
+
+    return jax.sharding.Mesh(np.asarray(available[:count]), (DATA_AXIS,))
+
+
+def place(tree: Any, mesh: Any, *, batch: bool) -> Any:
+    """Every array of ``tree`` as a global array on ``mesh``: sharded along its leading (batch)
+    axis when ``batch``, else replicated. Works across processes (each holds the whole value)."""
+    import numpy as np
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    sharding = NamedSharding(mesh, PartitionSpec(DATA_AXIS) if batch else PartitionSpec())
+
+    def one(x: Any) -> Any:
+        if not eqx.is_array(x):
+            return x
+        host = np.asarray(x)
+        return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+    return jax.tree_util.tree_map(one, tree)
+
+
+def to_host(x: Array) -> Any:
+    """A (possibly sharded, possibly multi-process) array as one NumPy array on this process."""
+    import numpy as np
+
+    if jax.process_count() > 1 and not x.is_fully_addressable:
+        from jax.experimental import multihost_utils
+
+        return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+    return np.asarray(x)

@@ -37,6 +37,7 @@ for _block in (SequentialSpec, ResidualSpec, ParallelSpec):
 
 DType = Literal["float32", "float64", "bfloat16", "float16"]
 Timing = Literal["causal", "pipelined"]
+Schedule = Literal["auto", "stepwise", "layerwise"]
 
 
 class InputSpec(SpecModel):
@@ -114,6 +115,20 @@ class ModelSpec(SpecModel):
     )
     params: Annotated[str, Field(strict=True, min_length=1)] | None = Field(
         default=None, description="Parameters file relative to the spec: .safetensors or .npz."
+    )
+    schedule: Schedule = Field(
+        default="auto",
+        description="How the forward pass orders its work (never what it computes): "
+        "stepwise scans all layers together step by step; layerwise runs the graph's strongly "
+        "connected components in order, applying every stateless layer that is not on a cycle "
+        "to all steps at once (one large matrix product); auto picks layerwise when some layer "
+        "can be applied that way, else stepwise.",
+    )
+    remat: Annotated[int, Field(ge=0, le=1_000_000, strict=True)] = Field(
+        default=0,
+        description="Rematerialisation of the time scans for backprop: 0 stores every step "
+        "(fastest); 1 recomputes each step's body; K > 1 checkpoints every K steps, keeping "
+        "about T/K states plus one chunk of K steps (K near sqrt(T) uses the least memory).",
     )
     train: TrainSpec | None = Field(
         default=None, description="Training recipe and data for `snnspec train`."
@@ -219,7 +234,7 @@ def _data_path(loc: tuple[int | str, ...], data: Any) -> tuple[PathElement, ...]
     member's type (``padding.constrained-int``). Neither is a key of the data.
     """
     path: list[PathElement] = []
-    node = data
+    node: Any = data
     tag_seen = None
     for element in loc:
         if isinstance(node, Mapping) and element == node.get("type") and tag_seen is not node:
@@ -233,7 +248,7 @@ def _data_path(loc: tuple[int | str, ...], data: Any) -> tuple[PathElement, ...]
         if (isinstance(node, Mapping) and element in node) or (
             isinstance(node, list) and isinstance(element, int) and 0 <= element < len(node)
         ):
-            node = node[element]
+            node = node[element]  # pyright: ignore[reportCallIssue, reportArgumentType]
         else:
             node = None
     return tuple(path)

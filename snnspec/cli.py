@@ -22,6 +22,7 @@ from ._cli_train import SetOption, evaluate, graph, resolve, train
 from ._errors import InputError, SpecError
 from ._graph import GraphPlan, layer_reports, plan_graph
 from ._overrides import load_spec
+from ._resources import budget, build_check, check_input_file, check_parameters, check_run
 from ._spec import ModelSpec, load
 
 if TYPE_CHECKING:
@@ -45,6 +46,17 @@ DEMO_SPIKE_RATE = 0.1
 
 _options = {"debug": False}
 
+MaxMemoryOption = Annotated[
+    str | None,
+    typer.Option(
+        "--max-memory",
+        metavar="SIZE",
+        help="Memory budget, e.g. 2GiB or 500MB ('unlimited': no check). "
+        "Default: half of the machine's memory.",
+        show_default=False,
+    ),
+]
+
 
 @app.callback()
 def _root(
@@ -59,15 +71,22 @@ def validate(
     specs: Annotated[list[Path], typer.Argument(help="Spec files to check.", show_default=False)],
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
     overrides: SetOption = None,
+    max_memory: MaxMemoryOption = None,
 ) -> None:
-    """Parse and check specs: schema, graph, shapes; print a per-layer table.
+    """Parse and check specs: schema, graph, shapes, memory, params file; print a table.
 
     Exit code 0 when every spec is valid, 1 otherwise (one error line per invalid spec).
     """
+    from ._params import check_params_file
+
+    limit = budget(max_memory)
     failures = 0
     for path in specs:
         try:
             spec = load_spec(path, overrides or ())
+            plan = plan_graph(spec)
+            memory = check_parameters(spec, plan, limit)
+            check_params_file(spec, plan, limit)
         except SpecError as error:
             if _options["debug"]:
                 raise
@@ -75,7 +94,8 @@ def validate(
             _error(str(error))
             continue
         if not quiet:
-            typer.echo(_describe(spec, plan_graph(spec), _plain(str(path))))
+            typer.echo(_describe(spec, plan, _plain(str(path))))
+            typer.echo(f"  {memory.summary(limit)}")
     if failures:
         raise typer.Exit(1)
 
@@ -93,6 +113,7 @@ def build(
     spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="Spec file.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Output folder.")],
     overrides: SetOption = None,
+    max_memory: MaxMemoryOption = None,
 ) -> None:
     """Compile and initialise a spec; write DIR/spec.yaml, params.safetensors, manifest.json.
 
@@ -106,6 +127,7 @@ def build(
 
     spec = load_spec(spec_path, overrides or ())
     plan = plan_graph(spec)
+    build_check(spec, plan, budget(max_memory))
     model = _compile(spec)
     if output.exists() and not output.is_dir():
         raise InputError(f"{output} exists and is not a folder; choose another --output")
@@ -147,16 +169,47 @@ def run(
         Path | None, typer.Option(help="Draw spike rasters and membrane traces (.png).")
     ] = None,
     overrides: SetOption = None,
+    max_memory: MaxMemoryOption = None,
+    schedule: Annotated[
+        str | None,
+        typer.Option(help="auto, stepwise or layerwise (default: the spec's `schedule`)."),
+    ] = None,
+    devices: Annotated[
+        str | None,
+        typer.Option(help="Shard the batch over N devices or 'all' (data parallel)."),
+    ] = None,
+    distributed: Annotated[
+        bool, typer.Option("--distributed", help="Call jax.distributed.initialize() first.")
+    ] = False,
 ) -> None:
     """Compile, jit and run a model; print timings and per-layer spike rates.
 
     Without --input the model is driven by seeded random spikes (Bernoulli, rate 0.1).
+    The memory the run needs is estimated from shapes and checked before JAX starts.
+    With --devices the batch is split over a device mesh (parameters replicated) and the
+    results equal the single-device run; with --distributed (multi-host) every process runs
+    the same command and only process 0 writes --output and --plot.
     """
+    from ._schedule import SCHEDULES
+
+    if schedule is not None and schedule not in SCHEDULES:
+        raise InputError(f"--schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
+    limit = budget(max_memory)
+    spec = load_spec(target, overrides) if overrides else _load_target(target)
+    if input_path is not None:
+        extent = check_input_file(input_path, limit)
+        check_run(spec, plan_graph(spec), limit, *extent)
+    else:
+        check_run(spec, plan_graph(spec), limit, batch, steps, from_spec=steps is None)
+
     import jax
     import numpy as np
 
-    spec = load_spec(target, overrides) if overrides else _load_target(target)
+    if distributed:
+        jax.distributed.initialize()
     model = _compile(spec)
+    if schedule is not None:
+        model = model.with_schedule(schedule)
     plan = model.plan
     seed = spec.seed if seed is None else seed
     if input_path is not None:
@@ -177,13 +230,19 @@ def run(
     burnin = spec.time.burnin if burnin is None else burnin
     if burnin >= num_steps:
         raise InputError(f"--burnin {burnin} must be smaller than the {num_steps} time steps")
+    from ._model import data_mesh
+
+    mesh = data_mesh(devices, inputs[0].shape[0])
     outputs, rates, compile_seconds, run_seconds = _timed_run(
-        model, inputs, jax.random.PRNGKey(seed), burnin
+        model, inputs, jax.random.PRNGKey(seed), burnin, mesh
     )
     batch_size = inputs[0].shape[0]
+    where = (
+        jax.default_backend() if mesh is None else f"{mesh.size} {jax.default_backend()} devices"
+    )
     typer.echo(
         f"{_plain(spec.name)}: batch {batch_size}, {num_steps} steps (burn-in {burnin}) on "
-        f"{jax.default_backend()}"
+        f"{where}; schedule {model.execution.name}"
     )
     typer.echo(f"compile time  {compile_seconds:8.3f} s")
     typer.echo(f"run time      {run_seconds:8.3f} s")
@@ -196,6 +255,8 @@ def run(
         width = max(len(name) for name in rates)
         for name, rate in rates.items():
             typer.echo(f"  {name:<{width}}  {rate:.4f}")
+    if jax.process_index() != 0:
+        return
     if output is not None:
         from ._io import write_atomic
 
@@ -210,14 +271,17 @@ def run(
 
 
 def _timed_run(
-    model: StatefulModel, inputs: list[np.ndarray], key: Any, burnin: int
+    model: StatefulModel, inputs: list[np.ndarray], key: Any, burnin: int, mesh: Any = None
 ) -> tuple[list[np.ndarray], dict[str, float], float, float]:
-    """Compile ahead of time, run once; outputs of the final layers and spike rates."""
+    """Compile ahead of time, run once; outputs of the final layers and spike rates.
+
+    With a ``mesh`` the batch is sharded over it and the parameters and key replicated.
+    """
     import equinox as eqx
     import jax
     import numpy as np
 
-    from ._model import simulate_batch
+    from ._model import place, simulate_batch, to_host
 
     plan = model.plan
     spiking = [i for i, layer in enumerate(plan.layers) if layer.spiking]
@@ -229,13 +293,16 @@ def _timed_run(
         return simulate_batch(eqx.combine(params, static), inputs, key, burnin)
 
     arrays = tuple(jax.numpy.asarray(x, dtype=model.dtype) for x in inputs)
+    if mesh is not None:
+        arrays = place(arrays, mesh, batch=True)
+        params, key = place((params, key), mesh, batch=False)
     start = time.perf_counter()
     compiled = jax.jit(forward).lower(params, arrays, key).compile()
     compile_seconds = time.perf_counter() - start
     start = time.perf_counter()
     results = jax.block_until_ready(compiled(params, arrays, key))
     run_seconds = max(time.perf_counter() - start, 1e-9)
-    by_layer = dict(zip(recorded, results, strict=True))
+    by_layer = dict(zip(recorded, map(to_host, results), strict=True))
     outputs = [
         np.asarray(by_layer[i], dtype=np.float32 if model.dtype == "bfloat16" else None)
         for i in plan.final_layer_ids

@@ -30,7 +30,12 @@ class BatchNormSpec(LayerSpec):
     """
 
     type: Literal["batch_norm"] = "batch_norm"
-    eps: Float = Field(default=1e-5, gt=0, le=1.0, description="Added to the variance.")
+    eps: Float = Field(
+        default=1e-5,
+        ge=1e-12,
+        le=1.0,
+        description="Added to the variance (>= 1e-12, so it survives float32).",
+    )
     momentum: Float = Field(
         default=0.99, gt=0, lt=1, description="Decay of the running statistics."
     )

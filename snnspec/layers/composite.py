@@ -9,11 +9,14 @@ layer, the third composition, adds the layer's own output to its sources.)
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from .base import LayerSpec
+
+if TYPE_CHECKING:
+    from .._spec import Layer
 
 
 def _check_members(members: tuple[LayerSpec, ...]) -> tuple[LayerSpec, ...]:
@@ -51,7 +54,7 @@ class ResidualSpec(CompositeSpec):
     """A block plus a skip connection: y = block(x) + x (the block's layers run in order)."""
 
     type: Literal["residual"] = "residual"
-    layers: tuple[Layer, ...] = Field(  # noqa: F821  (the registry's union, bound in _spec)
+    layers: tuple[Layer, ...] = Field(  # pyright: ignore[reportInvalidTypeForm]  (registry union)
         min_length=1, max_length=1000, description="The block's layers, applied in order."
     )
 
@@ -82,7 +85,7 @@ class ParallelSpec(CompositeSpec):
     """Branches that read the same input and whose outputs are summed."""
 
     type: Literal["parallel"] = "parallel"
-    branches: tuple[tuple[Layer, ...], ...] = Field(  # noqa: F821
+    branches: tuple[tuple[Layer, ...], ...] = Field(  # pyright: ignore[reportInvalidTypeForm]
         min_length=2, max_length=100, description="Chains of layers; their outputs are summed."
     )
 

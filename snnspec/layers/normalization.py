@@ -25,7 +25,12 @@ class LayerNormSpec(LayerSpec):
     """
 
     type: Literal["layer_norm"] = "layer_norm"
-    eps: Float = Field(default=1e-5, gt=0.0, description="Added to the variance.")
+    eps: Float = Field(
+        default=1e-5,
+        ge=1e-12,
+        le=1.0,
+        description="Added to the variance (>= 1e-12, so it survives float32).",
+    )
     use_weight: Bool = Field(default=True, description="Learn the elementwise factor `weight`.")
     use_bias: Bool = Field(default=True, description="Learn the elementwise offset `bias`.")
     elementwise_affine: Bool | None = Field(
@@ -79,7 +84,12 @@ class GroupNormSpec(LayerSpec):
     channels: Count | None = Field(
         default=None, description="Number of channels (axis 0 of a sample); inferred when absent."
     )
-    eps: Float = Field(default=1e-5, gt=0.0, description="Added to the variance.")
+    eps: Float = Field(
+        default=1e-5,
+        ge=1e-12,
+        le=1.0,
+        description="Added to the variance (>= 1e-12, so it survives float32).",
+    )
     channelwise_affine: Bool = Field(
         default=True, description="Learn a factor `weight` and an offset `bias` per channel."
     )

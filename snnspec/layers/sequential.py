@@ -18,12 +18,14 @@ from .base import LayerSpec, Shape
 if TYPE_CHECKING:
     import jax
 
+    from .._spec import Layer
+
 
 class SequentialSpec(LayerSpec):
     """A chain of Equinox layers applied in order as one layer (``eqx.nn.Sequential``)."""
 
     type: Literal["sequential"] = "sequential"
-    layers: tuple[Layer, ...] = Field(  # noqa: F821  (the registry's union, bound in _spec)
+    layers: tuple[Layer, ...] = Field(  # pyright: ignore[reportInvalidTypeForm]  (registry union)
         min_length=1, max_length=1000, description="The members, applied in order."
     )
 

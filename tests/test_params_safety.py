@@ -1,0 +1,223 @@
+"""Params files are untrusted: their structure is checked before any data is read.
+
+The hostile files themselves are in tests/data/hostile/ (run by test_hostile.py); these tests
+cover the reader's API: what it accepts, what it checks against a model, and the build
+manifest's hashes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.numpy import save_file
+
+import snnspec
+from snnspec import cli
+from snnspec._errors import ParamsError, SpecError
+from snnspec._graph import plan_graph
+from snnspec._params import expected_shapes, inspect_arrays, read_params
+from snnspec._resources import MemoryEstimate, estimate, format_bytes, parse_size
+from snnspec._spec import ModelSpec
+
+SPEC = {
+    "snnspec": 1,
+    "name": "net",
+    "inputs": [{"name": "x", "shape": [4]}],
+    "layers": [
+        {"name": "fc", "type": "linear", "out_features": 3},
+        {"name": "lif", "type": "lif", "decay_constants": [0.9, 0.8]},
+    ],
+}
+SHAPES = {"fc.weight": (3, 4), "fc.bias": (3,), "lif.decay_constants": (2,), "lif.threshold": ()}
+
+
+def _npz(path: Path, **arrays: np.ndarray) -> Path:
+    np.savez(path, **arrays)  # type: ignore[arg-type]
+    return path
+
+
+def test_expected_shapes_come_from_the_spec_alone() -> None:
+    spec = ModelSpec.model_validate(SPEC)
+    assert expected_shapes(plan_graph(spec)) == SHAPES
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".npz"])
+def test_valid_files_round_trip(tmp_path: Path, suffix: str) -> None:
+    arrays = {"fc.weight": np.arange(12, dtype=np.float32).reshape(3, 4)}
+    path = tmp_path / f"w{suffix}"
+    if suffix == ".npz":
+        _npz(path, **arrays)
+    else:
+        save_file(arrays, str(path))
+    read = read_params(path, SHAPES)
+    assert list(read) == ["fc.weight"]
+    np.testing.assert_array_equal(read["fc.weight"], arrays["fc.weight"])
+
+
+def test_compressed_fortran_and_big_endian_npz_are_read(tmp_path: Path) -> None:
+    weight = np.asfortranarray(np.arange(12, dtype=">f8").reshape(3, 4))
+    path = tmp_path / "w.npz"
+    np.savez_compressed(path, **{"fc.weight": weight})
+    read = read_params(path, SHAPES)["fc.weight"]
+    assert read.dtype.isnative
+    np.testing.assert_array_equal(read, weight)
+
+
+def test_bfloat16_safetensors(tmp_path: Path) -> None:
+    import ml_dtypes
+
+    bias = np.array([1.0, -2.0, 0.5], dtype=ml_dtypes.bfloat16)
+    save_file({"fc.bias": bias}, str(tmp_path / "w.safetensors"))
+    read = read_params(tmp_path / "w.safetensors", SHAPES)["fc.bias"]
+    np.testing.assert_array_equal(read.astype(np.float32), [1.0, -2.0, 0.5])
+
+
+def test_bfloat16_nan_is_found(tmp_path: Path) -> None:
+    import ml_dtypes
+
+    bias = np.array([1.0, np.nan, 0.5], dtype=ml_dtypes.bfloat16)
+    save_file({"fc.bias": bias}, str(tmp_path / "w.safetensors"))
+    with pytest.raises(ParamsError, match=r"fc\.bias: 1 of 3 values are NaN or infinite"):
+        read_params(tmp_path / "w.safetensors", SHAPES)
+
+
+def test_metadata_and_header_padding_are_accepted(tmp_path: Path) -> None:
+    header = json.dumps(
+        {
+            "__metadata__": {"format": "np"},
+            "fc.bias": {"dtype": "F32", "shape": [3], "data_offsets": [0, 12]},
+        }
+    ).encode()
+    header += b" " * (-len(header) % 8)
+    path = tmp_path / "w.safetensors"
+    path.write_bytes(struct.pack("<Q", len(header)) + header + np.ones(3, "<f4").tobytes())
+    np.testing.assert_array_equal(read_params(path, SHAPES)["fc.bias"], [1, 1, 1])
+
+
+def test_without_a_model_every_key_is_accepted_but_the_budget_holds(tmp_path: Path) -> None:
+    path = _npz(tmp_path / "w.npz", anything=np.zeros(1000, np.float32))
+    assert set(read_params(path)) == {"anything"}
+    with pytest.raises(ParamsError, match=r"the arrays need 3\.9 KiB, over the memory budget"):
+        read_params(path, limit=1000)
+
+
+def test_declared_size_is_checked_before_reading(tmp_path: Path) -> None:
+    """A header that declares 1 TB of data is refused from its 100 bytes."""
+    header = json.dumps(
+        {"fc.weight": {"dtype": "F32", "shape": [1 << 19, 1 << 19], "data_offsets": [0, 1 << 40]}}
+    ).encode()
+    path = tmp_path / "w.safetensors"
+    path.write_bytes(struct.pack("<Q", len(header)) + header)
+    with pytest.raises(ParamsError, match=r"truncated: the array ends at byte 1,099,511,627,776"):
+        read_params(path)
+
+
+def test_input_npz_is_inspected_without_loading(tmp_path: Path) -> None:
+    path = _npz(tmp_path / "in.npz", x=np.zeros((2, 5, 4), np.int8))
+    assert inspect_arrays(path) == {"x": (2, 5, 4)}
+    with pytest.raises(ParamsError, match="over the memory budget"):
+        inspect_arrays(path, limit=10)
+
+
+def test_duplicate_npz_members_are_refused(tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    np.save(buffer, np.zeros(3, np.float32))
+    path = tmp_path / "w.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("fc.bias.npy", buffer.getvalue())
+        with pytest.warns(UserWarning, match="Duplicate"):
+            archive.writestr("fc.bias.npy", buffer.getvalue())
+    with pytest.raises(ParamsError, match=r"fc\.bias: duplicate array in the archive"):
+        read_params(path, SHAPES)
+
+
+def test_compile_refuses_nan_weights(tmp_path: Path) -> None:
+    save_file({"fc.bias": np.array([0, np.nan, 0], np.float32)}, str(tmp_path / "w.safetensors"))
+    spec = ModelSpec.model_validate(SPEC)
+    with pytest.raises(SpecError, match=r"fc\.bias: 1 of 3 values are NaN"):
+        snnspec.compile(spec, params=tmp_path / "w.safetensors")
+
+
+def _main(*args: str | Path) -> int:
+    argv = sys.argv
+    sys.argv = ["snnspec", *map(str, args)]
+    try:
+        cli.main()
+        return 0
+    except SystemExit as stop:
+        return stop.code if isinstance(stop.code, int) else 1
+    finally:
+        sys.argv = argv
+
+
+@pytest.mark.parametrize("tampered", ["spec.yaml", "params.safetensors"])
+def test_run_refuses_a_build_whose_hashes_do_not_match(
+    tmp_path: Path, tampered: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "net.yaml").write_text(json.dumps(SPEC), encoding="utf-8")
+    spec_path = tmp_path / "net.json"
+    (tmp_path / "net.yaml").rename(spec_path)
+    assert _main("build", spec_path, "-o", tmp_path / "b") == 0
+    assert _main("run", tmp_path / "b", "--steps", "2") == 0
+    capsys.readouterr()
+    target = tmp_path / "b" / tampered
+    target.write_bytes(target.read_bytes() + b" ")
+    assert _main("run", tmp_path / "b") == 1
+    err = capsys.readouterr().err
+    assert (
+        err
+        == f"{target}: sha256 does not match manifest.json; the build was modified, rebuild it\n"
+    )
+
+
+def test_run_checks_the_memory_of_an_input_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "net.json").write_text(json.dumps(SPEC), encoding="utf-8")
+    _npz(tmp_path / "in.npz", x=np.zeros((64, 1000, 4), np.float32))
+    code = _main(
+        "run", tmp_path / "net.json", "--input", tmp_path / "in.npz", "--max-memory", "1MB"
+    )
+    assert code == 1
+    err = capsys.readouterr().err
+    assert err == (
+        f"{tmp_path / 'in.npz'}: the arrays need 1,000.0 KiB, over the memory budget of "
+        "976.6 KiB; raise it with --max-memory\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("2GiB", 2 << 30), ("500MB", 500_000_000), ("1.5G", 3 << 29), ("1000", 1000), ("8 kb", 8000)],
+)
+def test_parse_size(text: str, size: int) -> None:
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["", "lots", "2XB", "-1GB", "1e9"])
+def test_parse_size_rejects(text: str) -> None:
+    with pytest.raises(SpecError, match="expected a size such as 2GiB"):
+        parse_size(text)
+
+
+def test_unlimited_and_formatting() -> None:
+    assert parse_size("unlimited") is None
+    assert format_bytes(1023) == "1023 B"
+    assert format_bytes(3 << 30) == "3.0 GiB"
+
+
+def test_estimate_from_shapes_is_instant_for_absurd_sizes() -> None:
+    data = {**SPEC, "inputs": [{"name": "x", "shape": [10**6]}]}
+    data["layers"] = [{"name": "fc", "type": "linear", "out_features": 10**6}]
+    spec = ModelSpec.model_validate(data)
+    result = estimate(spec, plan_graph(spec), batch=10**4, steps=10**9)
+    assert isinstance(result, MemoryEstimate)
+    assert result.parameters == 4 * (10**12 + 10**6)
+    assert result.run > 10**4 * 10**9 * 10**6
