@@ -16,6 +16,17 @@ import typer
 from ._errors import InputError
 from ._overrides import load_spec, resolved_text, sha256_text
 
+MaxMemoryOption = Annotated[
+    str | None,
+    typer.Option(
+        "--max-memory",
+        metavar="SIZE",
+        help="Memory budget, e.g. 2GiB or 500MB ('unlimited': no check). "
+        "Default: half of the machine's memory.",
+        show_default=False,
+    ),
+]
+
 SetOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -49,6 +60,7 @@ def train(
     progress: Annotated[
         bool, typer.Option("--progress/--no-progress", help="Show a progress bar on terminals.")
     ] = True,
+    max_memory: MaxMemoryOption = None,
 ) -> None:
     """Train a spec's model with its `train:` section; write a reproducible run folder.
 
@@ -77,6 +89,11 @@ def train(
         source = str(spec_path)
     if spec.train is None:
         raise spec.error((), "the spec has no `train:` section; add one (see README: Training)")
+    from ._graph import plan_graph
+    from ._resources import budget, check_run
+
+    limit = budget(max_memory)
+    check_run(spec, plan_graph(spec), limit, spec.train.batch_size, None, backprop=True)
     if output is None:
         if resume:
             raise InputError("--resume needs the run folder: pass -o DIR (or SPEC=DIR)")

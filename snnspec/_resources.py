@@ -133,9 +133,17 @@ def budget(max_memory: str | None) -> int | None:
 
 
 def estimate(
-    spec: ModelSpec, plan: GraphPlan, batch: int = 1, steps: int | None = None
+    spec: ModelSpec,
+    plan: GraphPlan,
+    batch: int = 1,
+    steps: int | None = None,
+    backprop: bool = False,
 ) -> MemoryEstimate:
-    """Parameter and run memory of ``spec`` from shapes alone (see the module docstring)."""
+    """Parameter and run memory of ``spec`` from shapes alone (see the module docstring).
+
+    ``backprop`` (training) adds every step's carried state, which BPTT keeps for the
+    backward pass, and the gradients and two optimiser moments of the parameters.
+    """
     itemsize = _itemsize(spec.dtype)
     steps = spec.time.steps if steps is None else steps
     parameters = itemsize * _parameter_count(plan)
@@ -152,6 +160,7 @@ def estimate(
         + batch * steps * input_values * (HOST_INPUT_BYTES + itemsize)
         + batch * steps * recorded_values * 2 * itemsize
         + 2 * batch * carry_values * itemsize
+        + backprop * (batch * steps * carry_values * itemsize + 3 * parameters)
     )
     return MemoryEstimate(parameters=parameters, run=run, batch=batch, steps=steps)
 
@@ -176,10 +185,11 @@ def check_run(
     batch: int,
     steps: int | None,
     from_spec: bool = False,
+    backprop: bool = False,
 ) -> MemoryEstimate:
     """The estimate of a run; a SpecError (before anything is allocated) when over ``limit``."""
     check_parameters(spec, plan, limit)
-    result = estimate(spec, plan, batch, steps)
+    result = estimate(spec, plan, batch, steps, backprop)
     if limit is not None and result.run > limit:
         message = (
             f"a run of batch {batch:,} x {result.steps:,} steps needs about "

@@ -18,7 +18,7 @@ import typer
 
 from ._cli_export import export
 from ._cli_nir import nir_app
-from ._cli_train import SetOption, evaluate, graph, resolve, train
+from ._cli_train import MaxMemoryOption, SetOption, evaluate, graph, resolve, train
 from ._errors import InputError, SpecError
 from ._graph import GraphPlan, layer_reports, plan_graph
 from ._overrides import load_spec
@@ -45,17 +45,6 @@ DEMO_SPIKE_RATE = 0.1
 
 
 _options = {"debug": False}
-
-MaxMemoryOption = Annotated[
-    str | None,
-    typer.Option(
-        "--max-memory",
-        metavar="SIZE",
-        help="Memory budget, e.g. 2GiB or 500MB ('unlimited': no check). "
-        "Default: half of the machine's memory.",
-        show_default=False,
-    ),
-]
 
 
 @app.callback()

@@ -9,6 +9,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 import snnspec
@@ -46,3 +47,36 @@ def test_every_trainable_parameter_gets_a_gradient(config: Path) -> None:
         name = jax.tree_util.keystr(path)
         assert bool(jnp.all(jnp.isfinite(grad))), f"{config.name}: {name} is not finite"
         assert bool(jnp.any(grad != 0)), f"{config.name}: {name} gets no gradient"
+
+
+def test_frozen_parameters_survive_an_optax_step() -> None:
+    spec = snnspec.ModelSpec.model_validate(
+        {
+            "snnspec": 1,
+            "name": "frozen",
+            "inputs": [{"name": "x", "shape": [5]}],
+            "layers": [
+                {"name": "fc", "type": "linear", "out_features": 4},
+                {"name": "lif", "type": "lif", "decay_constants": [0.9, 0.8], "trainable": []},
+                {"name": "out", "type": "simple_li", "decay_constants": [0.9]},
+            ],
+        }
+    )
+    model = snnspec.compile(spec)
+    x = jax.random.bernoulli(jax.random.PRNGKey(0), 0.5, (2, 10, 5)).astype(jnp.float32)
+    trained, frozen = eqx.partition(model, snnspec.trainable_filter(model))
+    optimizer = optax.adamw(1e-2, weight_decay=0.1)
+    opt_state = optimizer.init(trained)
+
+    def loss(trained: Any) -> jax.Array:
+        (y,) = snnspec.simulate(eqx.combine(trained, frozen), x)
+        return jnp.mean(y**2)
+
+    grads = eqx.filter_grad(loss)(trained)
+    updates, _ = optimizer.update(grads, opt_state, trained)
+    stepped = snnspec.parameter_arrays(eqx.combine(eqx.apply_updates(trained, updates), frozen))
+    before = snnspec.parameter_arrays(model)
+    for key in ("lif.decay_constants", "lif.threshold"):
+        np.testing.assert_array_equal(stepped[key], before[key])
+    for key in ("fc.weight", "out.decay_constants"):
+        assert not np.array_equal(stepped[key], before[key]), key

@@ -276,3 +276,15 @@ def tiny_spec_path(tmp_path: Path) -> Path:
     path = tmp_path / "tiny.yaml"
     path.write_text(TINY)
     return path
+
+
+def test_train_refuses_a_run_over_the_memory_budget(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = Path(__file__).resolve().parent.parent / "configs" / "digits.yaml"
+    output = tmp_path / "run"
+    code, _, err = run_cli("train", config, "--max-memory", "1MB", "-o", output, capsys=capsys)
+    assert code == 1
+    assert "over the memory budget of 976.6 KiB" in err
+    assert err.count("\n") == 1
+    assert not output.exists()
