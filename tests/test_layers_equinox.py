@@ -492,7 +492,7 @@ def test_shape_errors(
         ({"type": "max_pool1d", "kernel_size": 2, "stride": [1, 1]}, "a list of 1"),
         ({"type": "reshape", "shape": [-1, -1]}, "at most one size can be -1"),
         ({"type": "reshape", "shape": [0, 3]}, "positive or -1"),
-        ({"type": "layer_norm", "eps": 0.0}, "greater than 0"),
+        ({"type": "layer_norm", "eps": 0.0}, "greater than or equal to"),
         ({"type": "scale", "scale": "big"}, "scale"),
     ],
 )
