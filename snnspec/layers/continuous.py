@@ -467,16 +467,3 @@ class NIRDelaySpec(NeuronSpec):
 
         steps = self.delay_steps(_require_dt(self.type, dt))
         return NIRDelay(steps=steps, per_neuron=isinstance(self.delay, tuple))
-
-
-CONTINUOUS_LAYERS: tuple[type[LayerSpec], ...] = (
-    NIRLISpec,
-    NIRLIFSpec,
-    NIRCubaLISpec,
-    NIRCubaLIFSpec,
-    NIRIFSpec,
-    NIRISpec,
-    NIRThresholdSpec,
-    NIRDelaySpec,
-)
-"""The continuous-time layer classes, in registry order."""
