@@ -34,7 +34,7 @@ from pydantic import Field, field_validator
 
 from .._errors import ShapeError, SpecError
 from .base import Bool, Float, LayerSpec, Shape, SpecModel, shape_size
-from .neurons import NeuronSpec
+from .neurons import NeuronSpec, check_trainable
 from .surrogates import SuperSpikeSpec, Surrogate
 
 if TYPE_CHECKING:
@@ -122,16 +122,7 @@ class AbstractNIRNeuronSpec(NIRParametersMixin, NeuronSpec):
     @field_validator("trainable")
     @classmethod
     def _check_trainable(cls, names: tuple[str, ...] | None) -> tuple[str, ...] | None:
-        if names is not None:
-            for name in names:
-                if name not in cls.parameter_names:
-                    raise ValueError(
-                        f"'{name}' is not a parameter of this layer; choose from "
-                        f"{list(cls.parameter_names)}"
-                    )
-            if len(set(names)) != len(names):
-                raise ValueError("a parameter is listed twice")
-        return names
+        return check_trainable(names, cls.parameter_names)
 
     def infer_output_shape(self, input_shape: Shape | None) -> Shape | None:
         if input_shape is not None:

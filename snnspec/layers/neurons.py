@@ -98,6 +98,22 @@ InitSpec = Annotated[
 # --- bases -----------------------------------------------------------------------------------
 
 
+def check_trainable(
+    names: tuple[str, ...] | None, parameter_names: tuple[str, ...]
+) -> tuple[str, ...] | None:
+    """Validate a ``trainable`` list: known parameter names, each once."""
+    if names is not None:
+        for name in names:
+            if name not in parameter_names:
+                choices = list(parameter_names)
+                raise ValueError(
+                    f"'{name}' is not a parameter of this layer; choose from {choices}"
+                )
+        if len(set(names)) != len(names):
+            raise ValueError("a parameter is listed twice")
+    return names
+
+
 class NeuronSpec(LayerSpec):
     """Base of the stateful layers: a typed state advanced once per step, and its equations."""
 
@@ -148,16 +164,7 @@ class ParametricNeuronSpec(NeuronSpec):
     @field_validator("trainable")
     @classmethod
     def _check_trainable(cls, names: tuple[str, ...] | None) -> tuple[str, ...] | None:
-        if names is not None:
-            for name in names:
-                if name not in cls.parameter_names:
-                    raise ValueError(
-                        f"'{name}' is not a parameter of this layer; choose from "
-                        f"{list(cls.parameter_names)}"
-                    )
-            if len(set(names)) != len(names):
-                raise ValueError("a parameter is listed twice")
-        return names
+        return check_trainable(names, cls.parameter_names)
 
     def trainable_parameters(self) -> tuple[str, ...]:
         """The parameters that receive gradients."""
