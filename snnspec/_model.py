@@ -445,7 +445,10 @@ def data_mesh(devices: str | int | None, batch_size: int) -> Any:
 
     None when ``devices`` is None. The batch must divide evenly over the devices (each device
     runs ``batch_size / N`` samples; parameters are replicated); anything else is an
-    InputError, as is asking for more devices than there are.
+    InputError, as is asking for more devices than there are. With several processes
+    (``jax.distributed``) every process contributes ``N / process_count`` of its own devices,
+    in process order, so N must divide over the processes: a process without a device in
+    the mesh could not take part in the computation.
     """
     if devices is None:
         return None
@@ -470,7 +473,24 @@ def data_mesh(devices: str | int | None, batch_size: int) -> Any:
         )
     import numpy as np
 
-    return jax.sharding.Mesh(np.asarray(available[:count]), (DATA_AXIS,))
+    processes = jax.process_count()
+    if processes == 1:
+        return jax.sharding.Mesh(np.asarray(available[:count]), (DATA_AXIS,))
+    if count % processes:
+        raise InputError(
+            f"--devices {count} does not divide over {processes} processes; every process "
+            "needs the same number of devices in the mesh"
+        )
+    share = count // processes
+    chosen = []
+    for process in range(processes):
+        local = [device for device in available if device.process_index == process]
+        if len(local) < share:
+            raise InputError(
+                f"--devices {count}: process {process} has {len(local)} device(s), {share} needed"
+            )
+        chosen += local[:share]
+    return jax.sharding.Mesh(np.asarray(chosen), (DATA_AXIS,))
 
 
 def place(tree: Any, mesh: Any, *, batch: bool) -> Any:

@@ -168,21 +168,57 @@ def run(
         typer.Option(help="Shard the batch over N devices or 'all' (data parallel)."),
     ] = None,
     distributed: Annotated[
-        bool, typer.Option("--distributed", help="Call jax.distributed.initialize() first.")
+        bool,
+        typer.Option(
+            "--distributed",
+            help="Multi-process run: call jax.distributed.initialize() first (implies "
+            "--devices all unless given).",
+        ),
     ] = False,
+    coordinator: Annotated[
+        str | None,
+        typer.Option(
+            metavar="HOST:PORT",
+            help="With --distributed: address of process 0's coordinator, the same for every "
+            "process (default: $JAX_COORDINATOR_ADDRESS or the detected cluster's).",
+            show_default=False,
+        ),
+    ] = None,
+    num_processes: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="With --distributed: number of processes (default: the detected cluster's).",
+            show_default=False,
+        ),
+    ] = None,
+    process_id: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="With --distributed: this process's id, 0 to N-1 (default: the detected "
+            "cluster's).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Compile, jit and run a model; print timings and per-layer spike rates.
 
     Without --input the model is driven by seeded random spikes (Bernoulli, rate 0.1).
     The memory the run needs is estimated from shapes and checked before JAX starts.
     With --devices the batch is split over a device mesh (parameters replicated) and the
-    results equal the single-device run; with --distributed (multi-host) every process runs
-    the same command and only process 0 writes --output and --plot.
+    results equal the single-device run. With --distributed every process runs the same
+    command and the batch is split over the devices of all processes; --coordinator,
+    --num-processes and --process-id are detected by JAX (Slurm, Open MPI, Cloud TPU,
+    Kubernetes) when not given. Only process 0 writes --output and --plot.
     """
     from ._schedule import SCHEDULES
 
     if schedule is not None and schedule not in SCHEDULES:
         raise InputError(f"--schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
+    _check_distributed(distributed, coordinator, num_processes, process_id)
+    if distributed and devices is None:
+        devices = "all"
     limit = budget(max_memory)
     spec = load_spec(target, overrides) if overrides else _load_target(target)
     if input_path is not None:
@@ -195,7 +231,7 @@ def run(
     import numpy as np
 
     if distributed:
-        jax.distributed.initialize()
+        _initialize_distributed(coordinator, num_processes, process_id)
     model = _compile(spec)
     if schedule is not None:
         model = model.with_schedule(schedule)
@@ -229,6 +265,8 @@ def run(
     where = (
         jax.default_backend() if mesh is None else f"{mesh.size} {jax.default_backend()} devices"
     )
+    if jax.process_count() > 1:
+        where += f" ({jax.process_count()} processes)"
     typer.echo(
         f"{_plain(spec.name)}: batch {batch_size}, {num_steps} steps (burn-in {burnin}) on "
         f"{where}; schedule {model.execution.name}"
@@ -257,6 +295,54 @@ def run(
 
         plot_run(plot, model, inputs, jax.random.PRNGKey(seed), burnin)
         typer.echo(f"wrote {_plain(str(plot))}")
+
+
+def _check_distributed(
+    distributed: bool, coordinator: str | None, num_processes: int | None, process_id: int | None
+) -> None:
+    """Consistent --distributed options, checked before JAX starts."""
+    given = {
+        "--coordinator": coordinator,
+        "--num-processes": num_processes,
+        "--process-id": process_id,
+    }
+    if not distributed:
+        for option, value in given.items():
+            if value is not None:
+                raise InputError(f"{option} needs --distributed")
+        return
+    if coordinator is not None:
+        host, _, port = coordinator.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise InputError(f"--coordinator must be HOST:PORT, got {coordinator!r}")
+    if num_processes is not None and process_id is not None and process_id >= num_processes:
+        raise InputError(
+            f"--process-id {process_id} must be smaller than --num-processes {num_processes}"
+        )
+
+
+def _initialize_distributed(
+    coordinator: str | None, num_processes: int | None, process_id: int | None
+) -> None:
+    """``jax.distributed.initialize`` with the values given; JAX detects the others."""
+    import os
+
+    import jax
+
+    try:
+        jax.distributed.initialize(coordinator, num_processes, process_id)
+    except ValueError as error:  # a value neither given nor detected
+        raise InputError(
+            f"--distributed: {str(error).rstrip('.')} (no Slurm, Open MPI, Cloud TPU or "
+            "Kubernetes cluster was detected to provide it); pass --coordinator HOST:PORT, "
+            "--num-processes N and --process-id I"
+        ) from None
+    except RuntimeError as error:  # the coordinator cannot be started or reached
+        address = coordinator or os.environ.get("JAX_COORDINATOR_ADDRESS") or "(detected)"
+        detail = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise InputError(
+            f"--distributed: cannot start or reach the coordinator at {address}: {detail}"
+        ) from None
 
 
 def _timed_run(
