@@ -4,8 +4,6 @@
 layer type is picked up here, in the JSON Schema and in the docs without edits to this file.
 """
 
-from __future__ import annotations
-
 import difflib
 import os
 import types
@@ -57,7 +55,7 @@ class TimeSpec(SpecModel):
     )
 
     @model_validator(mode="after")
-    def _burnin_below_steps(self) -> TimeSpec:
+    def _burnin_below_steps(self) -> "TimeSpec":
         if self.burnin >= self.steps:
             raise ValueError(f"burnin ({self.burnin}) must be smaller than steps ({self.steps})")
         return self
@@ -82,7 +80,7 @@ class GraphSpec(SpecModel):
     )
 
     @model_validator(mode="after")
-    def _both_lists_or_neither(self) -> GraphSpec:
+    def _both_lists_or_neither(self) -> "GraphSpec":
         if (self.input_layer_ids is None) != (self.input_connectivity is None):
             raise ValueError("give both input_layer_ids and input_connectivity, or neither")
         return self

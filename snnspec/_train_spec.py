@@ -6,8 +6,6 @@ imports no JAX: ``snnspec validate`` checks the section without it. The checks t
 graph (a named layer exists, the readout fits the task) live in :func:`check_train`.
 """
 
-from __future__ import annotations
-
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field, model_validator
@@ -267,13 +265,13 @@ class TrainSpec(SpecModel):
     )
 
     @model_validator(mode="after")
-    def _distinct_metrics(self) -> TrainSpec:
+    def _distinct_metrics(self) -> "TrainSpec":
         if len(set(self.metrics)) != len(self.metrics):
             raise ValueError("metrics lists a metric twice")
         return self
 
 
-def check_train(spec: ModelSpec, plan: GraphPlan) -> None:
+def check_train(spec: "ModelSpec", plan: "GraphPlan") -> None:
     """Check the parts of ``train:`` that depend on the graph; raise a located SpecError."""
     from ._errors import SchemaError
 

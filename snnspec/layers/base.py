@@ -6,8 +6,6 @@ module. This package imports no JAX so that ``snnspec validate`` stays fast; ``b
 imports the runtime modules of :mod:`snnspec.nn` lazily.
 """
 
-from __future__ import annotations
-
 import math
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
@@ -88,7 +86,7 @@ class LayerSpec(SpecModel):
             return input_shape
         raise NotImplementedError
 
-    def resolve(self, input_shape: Shape) -> LayerSpec:
+    def resolve(self, input_shape: Shape) -> "LayerSpec":
         """This spec with every inferred field (``in_features``...) written out."""
         return self
 
@@ -100,7 +98,7 @@ class LayerSpec(SpecModel):
         """Shapes of the arrays carried from one step to the next (memory estimates)."""
         return {}
 
-    def build(self, input_shape: Shape, dtype: str, key: jax.Array) -> Any:
+    def build(self, input_shape: Shape, dtype: str, key: "jax.Array") -> Any:
         """The Equinox module of this layer, parameters initialised from ``key``."""
         raise NotImplementedError
 

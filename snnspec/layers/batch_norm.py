@@ -6,8 +6,6 @@ it. In training mode the statistics are taken over the batch axis named ``"batch
 (``eqx.nn.inference_mode``) the running statistics are used and no batch axis is needed.
 """
 
-from __future__ import annotations
-
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
@@ -55,7 +53,7 @@ class BatchNormSpec(LayerSpec):
     def state_shapes(self, input_shape: Shape) -> dict[str, Shape]:
         return {"running_mean": (input_shape[0],), "running_var": (input_shape[0],)}
 
-    def build(self, input_shape: Shape, dtype: str, key: jax.Array) -> Any:
+    def build(self, input_shape: Shape, dtype: str, key: "jax.Array") -> Any:
         import equinox as eqx
         import jax.numpy as jnp
 

@@ -7,8 +7,6 @@ the model. ``snnspec build`` prints and writes the lowered graph. (``feedback: t
 layer, the third composition, adds the layer's own output to its sources.)
 """
 
-from __future__ import annotations
-
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -32,7 +30,7 @@ class CompositeSpec(LayerSpec):
     composite: ClassVar[bool] = True
 
     @model_validator(mode="after")
-    def _no_feedback(self) -> CompositeSpec:
+    def _no_feedback(self) -> "CompositeSpec":
         if self.feedback:
             raise ValueError(f"feedback is not available on a {self.type} block")
         return self
@@ -54,7 +52,7 @@ class ResidualSpec(CompositeSpec):
     """A block plus a skip connection: y = block(x) + x (the block's layers run in order)."""
 
     type: Literal["residual"] = "residual"
-    layers: tuple[Layer, ...] = Field(  # pyright: ignore[reportInvalidTypeForm]  (registry union)
+    layers: "tuple[Layer, ...]" = Field(  # pyright: ignore[reportInvalidTypeForm]  (registry union)
         min_length=1, max_length=1000, description="The block's layers, applied in order."
     )
 
@@ -85,7 +83,7 @@ class ParallelSpec(CompositeSpec):
     """Branches that read the same input and whose outputs are summed."""
 
     type: Literal["parallel"] = "parallel"
-    branches: tuple[tuple[Layer, ...], ...] = Field(  # pyright: ignore[reportInvalidTypeForm]
+    branches: "tuple[tuple[Layer, ...], ...]" = Field(  # pyright: ignore[reportInvalidTypeForm]
         min_length=2, max_length=100, description="Chains of layers; their outputs are summed."
     )
 

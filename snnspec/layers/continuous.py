@@ -26,8 +26,6 @@ at rest (v = v_leak, current 0); integrators at v = 0.
 The modules need the spec's ``dt``: ``build`` takes it as a keyword (``uses_dt`` is True).
 """
 
-from __future__ import annotations
-
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
@@ -139,7 +137,7 @@ class AbstractNIRNeuronSpec(NIRParametersMixin, NeuronSpec):
         return {"trainable": self.trainable_parameters()}
 
     def build(
-        self, input_shape: Shape, dtype: str, key: jax.Array, *, dt: float | None = None
+        self, input_shape: Shape, dtype: str, key: "jax.Array", *, dt: float | None = None
     ) -> Any:
         from ..nn import continuous
 
@@ -387,7 +385,7 @@ class NIRThresholdSpec(NIRParametersMixin, LayerSpec):
             self.check_values(input_shape)
         return input_shape
 
-    def build(self, input_shape: Shape, dtype: str, key: jax.Array) -> Any:
+    def build(self, input_shape: Shape, dtype: str, key: "jax.Array") -> Any:
         from ..nn.continuous import NIRThreshold
 
         return NIRThreshold(
@@ -452,7 +450,7 @@ class NIRDelaySpec(NeuronSpec):
         return steps
 
     def build(
-        self, input_shape: Shape, dtype: str, key: jax.Array, *, dt: float | None = None
+        self, input_shape: Shape, dtype: str, key: "jax.Array", *, dt: float | None = None
     ) -> Any:
         from ..nn.continuous import NIRDelay
 

@@ -6,8 +6,6 @@ floor((L + 2p - d(k-1) - 1) / s) + 1 elements (ceil(L / s) with ``padding: SAME`
 PyTorch, SNNAX and Equinox. The spatial helpers here are shared with :mod:`.pooling`.
 """
 
-from __future__ import annotations
-
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
@@ -127,7 +125,7 @@ class AbstractConvSpec(LayerSpec):
         )
         return (self.out_channels, *sizes)
 
-    def resolve(self, input_shape: Shape) -> AbstractConvSpec:
+    def resolve(self, input_shape: Shape) -> "AbstractConvSpec":
         return self.model_copy(update={"in_channels": input_shape[0]})
 
     def parameter_shapes(self, input_shape: Shape) -> dict[str, Shape]:
@@ -140,7 +138,7 @@ class AbstractConvSpec(LayerSpec):
             shapes["bias"] = (self.out_channels, *(1,) * n)  # eqx.nn.Conv's bias shape
         return shapes
 
-    def build(self, input_shape: Shape, dtype: str, key: jax.Array) -> Any:
+    def build(self, input_shape: Shape, dtype: str, key: "jax.Array") -> Any:
         import equinox as eqx
         import jax.numpy as jnp
 

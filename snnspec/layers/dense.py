@@ -1,7 +1,5 @@
 """Dense layers: ``linear`` (lowered to ``eqx.nn.Linear``)."""
 
-from __future__ import annotations
-
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
@@ -34,7 +32,7 @@ class LinearSpec(LayerSpec):
                 )
         return (self.out_features,)
 
-    def resolve(self, input_shape: Shape) -> LinearSpec:
+    def resolve(self, input_shape: Shape) -> "LinearSpec":
         return self.model_copy(update={"in_features": input_shape[0]})
 
     def parameter_shapes(self, input_shape: Shape) -> dict[str, Shape]:
@@ -43,7 +41,7 @@ class LinearSpec(LayerSpec):
             shapes["bias"] = (self.out_features,)
         return shapes
 
-    def build(self, input_shape: Shape, dtype: str, key: jax.Array) -> Any:
+    def build(self, input_shape: Shape, dtype: str, key: "jax.Array") -> Any:
         import equinox as eqx
         import jax.numpy as jnp
 

@@ -1,7 +1,5 @@
 """Elementwise layers: ``lambda``, ``identity``, ``dropout`` and the trainable ``scale``."""
 
-from __future__ import annotations
-
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from pydantic import Field
@@ -40,7 +38,7 @@ class LambdaSpec(LayerSpec):
     shape_preserving = True
     example = {"type": "lambda", "fn": "tanh"}
 
-    def build(self, input_shape: tuple[int, ...], dtype: str, key: jax.Array) -> Any:
+    def build(self, input_shape: tuple[int, ...], dtype: str, key: "jax.Array") -> Any:
         import equinox as eqx
 
         from ..nn.elementwise import ACTIVATION_FUNCTIONS
@@ -55,7 +53,7 @@ class IdentitySpec(LayerSpec):
     shape_preserving = True
     example = {"type": "identity"}
 
-    def build(self, input_shape: tuple[int, ...], dtype: str, key: jax.Array) -> Any:
+    def build(self, input_shape: tuple[int, ...], dtype: str, key: "jax.Array") -> Any:
         import equinox as eqx
 
         return eqx.nn.Identity()
@@ -73,7 +71,7 @@ class DropoutSpec(LayerSpec):
     shape_preserving = True
     example = {"type": "dropout", "p": 0.25}
 
-    def build(self, input_shape: tuple[int, ...], dtype: str, key: jax.Array) -> Any:
+    def build(self, input_shape: tuple[int, ...], dtype: str, key: "jax.Array") -> Any:
         import equinox as eqx
 
         return eqx.nn.Dropout(self.p)
@@ -95,7 +93,7 @@ class ScaleSpec(LayerSpec):
     def parameter_shapes(self, input_shape: Shape) -> dict[str, Shape]:
         return {"scale": ()}
 
-    def build(self, input_shape: Shape, dtype: str, key: jax.Array) -> Any:
+    def build(self, input_shape: Shape, dtype: str, key: "jax.Array") -> Any:
         import jax.numpy as jnp
 
         from ..nn.elementwise import Scale

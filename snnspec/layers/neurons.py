@@ -27,8 +27,6 @@ simple_iaf      zero                  subtract
 start at zero.
 """
 
-from __future__ import annotations
-
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import Field, field_validator, model_validator
@@ -64,7 +62,7 @@ class UniformInitSpec(SpecModel):
     high: Float = Field(default=1.0, description="Upper bound (exclusive).")
 
     @model_validator(mode="after")
-    def _check_bounds(self) -> UniformInitSpec:
+    def _check_bounds(self) -> "UniformInitSpec":
         if not self.low < self.high:
             raise ValueError(f"low ({self.low}) must be smaller than high ({self.high})")
         return self
@@ -137,7 +135,7 @@ class NeuronSpec(LayerSpec):
         """The initial parameter arrays of the module."""
         return {}
 
-    def build(self, input_shape: Shape, dtype: str, key: jax.Array) -> Any:
+    def build(self, input_shape: Shape, dtype: str, key: "jax.Array") -> Any:
         from ..nn import neurons
 
         module_class = getattr(neurons, self.module_name)
@@ -256,7 +254,7 @@ class SpikingNeuronSpec(FiringNeuronSpec):
     """SNNAX's reset of the type when only ``reset_val`` is given."""
 
     @model_validator(mode="after")
-    def _check_reset(self) -> SpikingNeuronSpec:
+    def _check_reset(self) -> "SpikingNeuronSpec":
         if self.reset == "value" and self.reset_val is None:
             raise ValueError("reset: value needs reset_val (the potential after a spike)")
         if self.reset in ("zero", "none") and self.reset_val is not None:
@@ -553,7 +551,7 @@ class SpikingMaxPool2dSpec(AbstractPoolSpec):
     example = {"type": "spiking_max_pool2d", "kernel_size": 2, "threshold": 0.5}
     example_input_shape = (2, 5, 6)
 
-    def build(self, input_shape: Shape, dtype: str, key: jax.Array) -> Any:
+    def build(self, input_shape: Shape, dtype: str, key: "jax.Array") -> Any:
         import equinox as eqx
 
         from ..nn.neurons import SpikingMaxPool2d

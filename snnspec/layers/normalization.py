@@ -4,8 +4,6 @@ Both act on one sample at one time step (no batch or time statistics), with the 
 variance, as ``eqx.nn.LayerNorm`` and ``eqx.nn.GroupNorm`` compute them.
 """
 
-from __future__ import annotations
-
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, model_validator
@@ -42,7 +40,7 @@ class LayerNormSpec(LayerSpec):
     example_input_shape = (2, 3)
 
     @model_validator(mode="after")
-    def _one_affine_switch(self) -> LayerNormSpec:
+    def _one_affine_switch(self) -> "LayerNormSpec":
         both = {"use_weight", "use_bias"} & self.model_fields_set
         if self.elementwise_affine is not None and both:
             raise ValueError(f"give elementwise_affine or {' and '.join(sorted(both))}, not both")
@@ -61,7 +59,7 @@ class LayerNormSpec(LayerSpec):
             **({"bias": input_shape} if use_bias else {}),
         }
 
-    def build(self, input_shape: Shape, dtype: str, key: jax.Array) -> Any:
+    def build(self, input_shape: Shape, dtype: str, key: "jax.Array") -> Any:
         import equinox as eqx
         import jax.numpy as jnp
 
@@ -116,14 +114,14 @@ class GroupNormSpec(LayerSpec):
             )
         return input_shape
 
-    def resolve(self, input_shape: Shape) -> GroupNormSpec:
+    def resolve(self, input_shape: Shape) -> "GroupNormSpec":
         return self.model_copy(update={"channels": input_shape[0]})
 
     def parameter_shapes(self, input_shape: Shape) -> dict[str, Shape]:
         channels = (input_shape[0],)
         return {"weight": channels, "bias": channels} if self.channelwise_affine else {}
 
-    def build(self, input_shape: Shape, dtype: str, key: jax.Array) -> Any:
+    def build(self, input_shape: Shape, dtype: str, key: "jax.Array") -> Any:
         import equinox as eqx
         import jax.numpy as jnp
 

@@ -8,8 +8,6 @@ with -inf, average and sum pooling with zeros (the average divides by the full w
 PyTorch's ``count_include_pad=True``).
 """
 
-from __future__ import annotations
-
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
@@ -74,7 +72,7 @@ class MaxPool1dSpec(AbstractPoolSpec):
     example = {"type": "max_pool1d", "kernel_size": 2}
     example_input_shape = (2, 7)
 
-    def build(self, input_shape: Shape, dtype: str, key: jax.Array) -> Any:
+    def build(self, input_shape: Shape, dtype: str, key: "jax.Array") -> Any:
         import equinox as eqx
 
         return eqx.nn.MaxPool1d(*self.window())
@@ -88,7 +86,7 @@ class MaxPool2dSpec(AbstractPoolSpec):
     example = {"type": "max_pool2d", "kernel_size": 2}
     example_input_shape = (2, 5, 6)
 
-    def build(self, input_shape: Shape, dtype: str, key: jax.Array) -> Any:
+    def build(self, input_shape: Shape, dtype: str, key: "jax.Array") -> Any:
         import equinox as eqx
 
         return eqx.nn.MaxPool2d(*self.window())
@@ -102,7 +100,7 @@ class AvgPool1dSpec(AbstractPoolSpec):
     example = {"type": "avg_pool1d", "kernel_size": 3, "stride": 2, "padding": 1}
     example_input_shape = (2, 7)
 
-    def build(self, input_shape: Shape, dtype: str, key: jax.Array) -> Any:
+    def build(self, input_shape: Shape, dtype: str, key: "jax.Array") -> Any:
         import equinox as eqx
 
         return eqx.nn.AvgPool1d(*self.window())
@@ -116,7 +114,7 @@ class AvgPool2dSpec(AbstractPoolSpec):
     example = {"type": "avg_pool2d", "kernel_size": 2}
     example_input_shape = (2, 6, 6)
 
-    def build(self, input_shape: Shape, dtype: str, key: jax.Array) -> Any:
+    def build(self, input_shape: Shape, dtype: str, key: "jax.Array") -> Any:
         import equinox as eqx
 
         return eqx.nn.AvgPool2d(*self.window())
@@ -133,7 +131,7 @@ class SumPool2dSpec(AbstractPoolSpec):
     example = {"type": "sum_pool2d", "kernel_size": [2, 3], "stride": 1}
     example_input_shape = (2, 4, 5)
 
-    def build(self, input_shape: Shape, dtype: str, key: jax.Array) -> Any:
+    def build(self, input_shape: Shape, dtype: str, key: "jax.Array") -> Any:
         from ..nn.pooling import SumPool2d
 
         return SumPool2d(*self.window())

@@ -1,7 +1,5 @@
 """Layers that only rearrange their input: ``flatten``, ``reshape``."""
 
-from __future__ import annotations
-
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator
@@ -23,7 +21,7 @@ class FlattenSpec(LayerSpec):
     def infer_output_shape(self, input_shape: Shape | None) -> Shape | None:
         return None if input_shape is None else (shape_size(input_shape),)
 
-    def build(self, input_shape: Shape, dtype: str, key: jax.Array) -> Any:
+    def build(self, input_shape: Shape, dtype: str, key: "jax.Array") -> Any:
         from ..nn.reshaping import Flatten
 
         return Flatten()
@@ -67,11 +65,11 @@ class ReshapeSpec(LayerSpec):
             )
         return tuple(size // known if s == -1 else s for s in self.shape)
 
-    def resolve(self, input_shape: Shape) -> ReshapeSpec:
+    def resolve(self, input_shape: Shape) -> "ReshapeSpec":
         resolved = self.infer_output_shape(input_shape)
         return self.model_copy(update={"shape": resolved})
 
-    def build(self, input_shape: Shape, dtype: str, key: jax.Array) -> Any:
+    def build(self, input_shape: Shape, dtype: str, key: "jax.Array") -> Any:
         from ..nn.reshaping import Reshape
 
         shape = self.infer_output_shape(input_shape)

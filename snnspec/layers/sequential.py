@@ -6,8 +6,6 @@ their state and timing are explicit). A block with a ``batch_norm`` member is an
 ``<block>.<member index>.<field>``.
 """
 
-from __future__ import annotations
-
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator
@@ -25,7 +23,7 @@ class SequentialSpec(LayerSpec):
     """A chain of Equinox layers applied in order as one layer (``eqx.nn.Sequential``)."""
 
     type: Literal["sequential"] = "sequential"
-    layers: tuple[Layer, ...] = Field(  # pyright: ignore[reportInvalidTypeForm]  (registry union)
+    layers: "tuple[Layer, ...]" = Field(  # pyright: ignore[reportInvalidTypeForm]  (registry union)
         min_length=1, max_length=1000, description="The members, applied in order."
     )
 
@@ -67,7 +65,7 @@ class SequentialSpec(LayerSpec):
         except ShapeError as error:
             raise ShapeError(error.message, path=("layers", index, *error.path)) from None
 
-    def resolve(self, input_shape: Shape) -> SequentialSpec:
+    def resolve(self, input_shape: Shape) -> "SequentialSpec":
         shapes = self.member_input_shapes(input_shape)
         members = tuple(m.resolve(s) for m, s in zip(self.layers, shapes, strict=True))
         return self.model_copy(update={"layers": members})
@@ -88,7 +86,7 @@ class SequentialSpec(LayerSpec):
             for key, shape in member.state_shapes(member_shape).items()
         }
 
-    def build(self, input_shape: Shape, dtype: str, key: jax.Array) -> Any:
+    def build(self, input_shape: Shape, dtype: str, key: "jax.Array") -> Any:
         import equinox as eqx
         import jax
 

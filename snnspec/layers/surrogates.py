@@ -5,8 +5,6 @@ dH/dx by the ``formula`` of the chosen surrogate, evaluated at x = v - threshold
 modules live in :mod:`snnspec.nn.surrogates`.
 """
 
-from __future__ import annotations
-
 from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import Field
