@@ -19,8 +19,8 @@ SNNAX does), all on the same weights; the forward spikes are checked to agree. A
 compilation every program runs in interleaved rounds (a 2048^3 float32 GEMM, then each
 variant's forward and forward+backward), so a shared machine's changing load hits all of them
 alike; ratios are medians of per-round ratios. Memory is XLA's compiled ``memory_analysis()``
-(arguments + outputs + temporaries). GFLOP/s counts the matrix products only (fwd:
-2·B·T·Σ in·out; fwd+bwd 3x that), and % GEMM divides it by the GEMM's rate in the same round.
+(arguments + outputs + temporaries). GFLOP/s counts the matrix products only (see
+``matmul_flops``), and % GEMM divides it by the GEMM's rate in the same round.
 """
 
 from __future__ import annotations
@@ -227,12 +227,18 @@ def compiled(fn: Any, args: tuple) -> tuple[Any, float]:
     return program, seconds
 
 
-def matmul_flops(model: Any, batch: int, steps: int) -> float:
-    flops = 0
-    for layer in model.layers:
+def matmul_flops(model: Any, batch: int, steps: int) -> dict[str, float]:
+    """Flops of the matrix products: forward 2·B·T·in·out per linear layer; backward the same
+    again for the weight gradient and once more for the input gradient, which a layer that
+    reads only the external input does not need."""
+    forward = backward = 0
+    for layer, sources in zip(model.layers, model.plan.sources, strict=True):
         if hasattr(layer, "weight"):
-            flops += 2 * layer.weight.size
-    return float(flops * batch * steps)
+            product = 2 * layer.weight.size * batch * steps
+            forward += product
+            needs_input_gradient = any(s.kind == "layer" for s in sources)
+            backward += product * (2 if needs_input_gradient else 1)
+    return {"fwd": float(forward), "fwdbwd": float(forward + backward)}
 
 
 GEMM_N = 2048
@@ -306,8 +312,7 @@ def run_workload(name: str, rounds: int) -> dict[str, Any]:
         spikes[label] = np.asarray(forward(params, xs))
         rows[label] = {"compile_fwdbwd_s": compile_s, "memory_fwdbwd": memory_bytes(backward)}
     gemm, gemm_args, gemm_flops = gemm_program()
-    flops = {"fwd": matmul_flops(model, batch, steps)}
-    flops["fwdbwd"] = 3 * flops["fwd"]
+    flops = matmul_flops(model, batch, steps)
     times: dict[str, dict[str, list[float]]] = {
         label: {"fwd": [], "fwdbwd": []} for label in variants
     }
@@ -469,8 +474,9 @@ def report(results: dict[str, Any]) -> str:
         "  temporaries), not a measured RSS.",
         "- spike mismatches: output spikes (B x T x n_out) differing from the hand-written model;",
         "  float32 matrix products summed in another order may flip a spike at the threshold.",
-        "- GFLOP/s counts the matrix products only (fwd 2·B·T·Σ in·out, fwd+bwd 3x that); the",
-        "  backward of the first layer needs no input gradient, so the true count is a bit lower.",
+        "- GFLOP/s counts the matrix products only: 2·B·T·in·out per linear layer forward, the",
+        "  same for its weight gradient, and again for its input gradient unless it reads only",
+        "  the external input (which needs none).",
         "- snnTorch and Norse were not measured in this run (see docs/performance.md).",
     ]
     return "\n".join(lines) + "\n"
