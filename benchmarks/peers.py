@@ -3,7 +3,7 @@
 Usage (from the repository root, in the peers' environment; writes benchmarks/PEERS.md unless
 --no-write; 2 to 10 minutes on 2 cores, depending on their load):
 
-    /work/peervenv/bin/python benchmarks/peers.py [--repeats 10] [--no-write]
+    .venv-peers/bin/python benchmarks/peers.py [--repeats 10] [--no-write]
 
 Set-up: the peers need PyTorch, which must not go into snnspec's own environment (nor CI's), so
 they live in a separate virtual environment that holds snnspec too, so that one process times
@@ -11,12 +11,12 @@ JAX and PyTorch in the same run. ``torch==2.13.0`` exactly (a CPU wheel; plain `
 open range would fetch a multi-GB CUDA build) goes in first and a constraint keeps it pinned;
 Norse goes in without its ``torchvision`` dependency, which it only uses for its data sets:
 
-    python3 -m venv /work/peervenv
-    /work/peervenv/bin/pip install torch==2.13.0
-    echo torch==2.13.0 > /tmp/torch-pin.txt
-    /work/peervenv/bin/pip install -c /tmp/torch-pin.txt snntorch nir nirtorch numpy
-    /work/peervenv/bin/pip install --no-deps norse
-    /work/peervenv/bin/pip install -c /tmp/torch-pin.txt -e .
+    python3 -m venv .venv-peers
+    .venv-peers/bin/pip install torch==2.13.0
+    echo torch==2.13.0 > torch-pin.txt
+    .venv-peers/bin/pip install -c torch-pin.txt snntorch nir nirtorch numpy
+    .venv-peers/bin/pip install --no-deps norse
+    .venv-peers/bin/pip install -c torch-pin.txt -e .
 
 Workload (a) as bench.py builds it: MLP 700-256-256-20 of spiking neurons with bench.LIF's
 decays and threshold, Equinox's default linear init (seed 0), B=32, T=100, Bernoulli(0.03) input,
