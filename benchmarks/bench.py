@@ -477,7 +477,8 @@ def report(results: dict[str, Any]) -> str:
         "- GFLOP/s counts the matrix products only: 2·B·T·in·out per linear layer forward, the",
         "  same for its weight gradient, and again for its input gradient unless it reads only",
         "  the external input (which needs none).",
-        "- snnTorch and Norse were not measured in this run (see docs/performance.md).",
+        "- snnTorch and Norse: `benchmarks/peers.py`, in a separate environment with PyTorch;",
+        "  its results are in `benchmarks/PEERS.md`.",
     ]
     return "\n".join(lines) + "\n"
 
