@@ -153,9 +153,19 @@ class StatefulModel(eqx.Module):
 
     @property
     def execution(self) -> Schedule:
-        """The resolved schedule: ``stepwise`` or ``layerwise``, and its groups."""
+        """The resolved schedule: ``stepwise`` or ``layerwise``, and its groups.
+
+        A stateless layer holding a weight of two or more dimensions (``linear``, ``conv``, a
+        block of them) counts as a matrix product for ``auto``'s rule."""
         stateless = tuple(self._kind(i) == "stateless" for i in range(len(self.layers)))
-        return make_schedule(self.plan, stateless, self.schedule)
+        products = tuple(
+            is_stateless
+            and any(
+                eqx.is_inexact_array(w) and w.ndim >= 2 for w in jax.tree_util.tree_leaves(layer)
+            )
+            for is_stateless, layer in zip(stateless, self.layers, strict=True)
+        )
+        return make_schedule(self.plan, stateless, self.schedule, products)
 
     def with_schedule(self, schedule: str | None = None, remat: int | None = None) -> StatefulModel:
         """The same model (same arrays) with another ``schedule`` and/or ``remat``."""

@@ -18,9 +18,17 @@ reads the same values, so a model can also run *layer-major*:
    outside is already computed before that scan starts.
 
 ``stepwise`` is the one-group schedule: every layer in a single scan, exactly the
-semantics' loop. ``auto`` picks ``layerwise`` when at least one layer is vectorized (there is
-a matrix product to batch over time) and ``stepwise`` otherwise (layer-major would only split
-one scan into several).
+semantics' loop. ``auto`` is ``layerwise`` with one exception, and ``stepwise`` when that
+leaves no layer vectorized (layer-major would only split one scan into several):
+
+- A scan that already runs a matrix product at every step (a recurrent block holding a
+  ``linear`` or ``conv``) **absorbs** a stateless layer that reads from it, instead of
+  ending there, when the layer can join it (everything else it reads is computed before the
+  scan starts); the layers after it can then join the same scan too. Hoisting that layer
+  would buy one large product in place of T small ones but split the scan in two, which
+  costs more than it saves on CPU: the scan loops twice and stores its residuals twice. Between
+  scans of neurons alone (no product inside), hoisting wins and is kept. (Measured on the
+  benchmark graphs, see ``benchmarks/``.)
 """
 
 from __future__ import annotations
@@ -171,10 +179,18 @@ def _with_emits(plan: GraphPlan, groups: list[tuple[tuple[int, ...], bool]]) -> 
 
 
 @functools.cache
-def make_schedule(plan: GraphPlan, stateless: tuple[bool, ...], name: str) -> Schedule:
-    """The groups of ``plan`` under schedule ``name``; ``stateless[i]``: layer i keeps no state.
+def make_schedule(
+    plan: GraphPlan,
+    stateless: tuple[bool, ...],
+    name: str,
+    products: tuple[bool, ...] | None = None,
+) -> Schedule:
+    """The groups of ``plan`` under schedule ``name``.
 
-    See the module docstring for the rule. Raises ValueError on an unknown name.
+    ``stateless[i]``: layer i keeps no state; ``products[i]``: layer i is a stateless layer
+    that runs a matrix product (``auto`` lets scans holding one absorb their readers; all
+    False when not given). See the module docstring for the rule. Raises ValueError on an
+    unknown name.
     """
     if name not in SCHEDULES:
         raise ValueError(f"unknown schedule {name!r}; expected one of {', '.join(SCHEDULES)}")
@@ -182,25 +198,34 @@ def make_schedule(plan: GraphPlan, stateless: tuple[bool, ...], name: str) -> Sc
     stepwise = Schedule("stepwise", _with_emits(plan, [(tuple(range(n)), False)]))
     if name == "stepwise":
         return stepwise
+    products = products or (False,) * n
     groups: list[tuple[tuple[int, ...], bool]] = []
     current: list[int] | None = None
     finished: set[int] = set()
     before_current: set[int] = set()
     for members, cyclic in _topological_components(plan):
-        if not cyclic and stateless[members[0]]:
-            if current is not None:
-                groups.append((tuple(sorted(current)), False))
-                current = None
-            groups.append((members, True))
-            finished.update(members)
-            continue
         outside = {
             s.index
             for i in members
             for s in plan.sources[i]
             if s.kind == "layer" and s.index not in members
         }
-        if current is not None and outside <= before_current | set(current):
+        scanning = set(current or ())
+        joins_current = current is not None and outside <= before_current | scanning
+        absorbed = (
+            name == "auto"
+            and joins_current
+            and bool(outside & scanning)
+            and any(products[i] for i in scanning)
+        )
+        if not cyclic and stateless[members[0]] and not absorbed:
+            if current is not None:
+                groups.append((tuple(sorted(current)), False))
+                current = None
+            groups.append((members, True))
+            finished.update(members)
+            continue
+        if current is not None and joins_current:
             current.extend(members)
         else:
             if current is not None:

@@ -119,8 +119,9 @@ class ModelSpec(SpecModel):
         description="How the forward pass orders its work (never what it computes): "
         "stepwise scans all layers together step by step; layerwise runs the graph's strongly "
         "connected components in order, applying every stateless layer that is not on a cycle "
-        "to all steps at once (one large matrix product); auto picks layerwise when some layer "
-        "can be applied that way, else stepwise.",
+        "to all steps at once (one large matrix product); auto is layerwise except that a scan "
+        "already running a matrix product per step keeps the stateless layers reading from it, "
+        "and stepwise when nothing is left to apply at once.",
     )
     remat: Annotated[int, Field(ge=0, le=1_000_000, strict=True)] = Field(
         default=0,

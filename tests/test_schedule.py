@@ -200,11 +200,18 @@ def test_mixed_graph(timing: str, burnin: int) -> None:
     spec = mixed_spec(timing)
     model = compile_dict(spec)
     names = model.plan.layer_names
-    vectorized = {names[i] for i in model.execution.vectorized_layers}
+    layerwise = model.with_schedule("layerwise").execution
+    vectorized = {names[i] for i in layerwise.vectorized_layers}
     expected = {"ff0", "ff2", "ffc", "r3s", "r5", "s0", "t0", "t4", "d0", "d1", "bo"}
     assert vectorized == expected  # pipelined delays every edge, but the cycles are the same
+    # auto: the cycles r, t and bn hold a linear, so their scans absorb their readers
     assert model.execution.name == "layerwise"
-    check_equal(model, inputs_for(spec), key=jax.random.PRNGKey(4), burnin=burnin)
+    absorbed = {"r3s", "r5", "t4", "bo"}
+    assert {names[i] for i in model.execution.vectorized_layers} == expected - absorbed
+    variants = (("layerwise", 0), ("auto", 0))
+    check_equal(
+        model, inputs_for(spec), key=jax.random.PRNGKey(4), burnin=burnin, variants=variants
+    )
 
 
 def test_every_registered_type() -> None:
@@ -274,7 +281,7 @@ def _groups(model: Any) -> list[tuple[list[str], bool]]:
 
 def test_groups_of_the_benchmark_graphs() -> None:
     recurrent = compile_dict(_workload("recurrent"))
-    assert _groups(recurrent) == [
+    assert _groups(recurrent.with_schedule("layerwise")) == [
         (["fc1"], True),
         (["lif1", "rec1"], False),
         (["fc2"], True),
@@ -283,14 +290,42 @@ def test_groups_of_the_benchmark_graphs() -> None:
         (["lif3"], False),
     ]
     feedback = compile_dict(_workload("feedback"))
-    assert _groups(feedback) == [
+    assert _groups(feedback.with_schedule("layerwise")) == [
         (["fc1"], True),
         (["lif1", "fc2", "lif2", "fb"], False),
         (["fc3"], True),
         (["lif3"], False),
     ]
+    # auto: a scan running a product per step (rec1, fb) absorbs the layers reading from it
+    assert _groups(recurrent) == [
+        (["fc1"], True),
+        (["lif1", "rec1", "fc2", "lif2", "rec2", "fc3", "lif3"], False),
+    ]
+    assert _groups(feedback) == [
+        (["fc1"], True),
+        (["lif1", "fc2", "lif2", "fb", "fc3", "lif3"], False),
+    ]
     assert make_schedule(feedback.plan, (False,) * 7, "auto").name == "stepwise"
     assert feedback.with_schedule("stepwise").execution.groups[0].members == tuple(range(7))
+    mlp = spec_dict(
+        [_linear(8), LIF, _linear(8), LIF, _linear(3), LIF], (("x", (5,)),), outputs=["lif_5"]
+    )
+    assert _groups(compile_dict(mlp)) == [
+        (["linear_0"], True),
+        (["lif_1"], False),
+        (["linear_2"], True),
+        (["lif_3"], False),
+        (["linear_4"], True),
+        (["lif_5"], False),
+    ]
+
+
+@pytest.mark.parametrize("kind", ["recurrent", "feedback"])
+def test_auto_on_the_benchmark_graphs(kind: str) -> None:
+    """auto's absorbed scans compute what stepwise does (lif3, silent on this input, through
+    its final state)."""
+    spec = {**_workload(kind), "outputs": ["lif1", "lif2"]}
+    check_equal(compile_dict(spec), inputs_for(spec, 3), variants=(("auto", 0),))
 
 
 def test_auto_rule() -> None:
