@@ -501,7 +501,7 @@ def environment(rounds: int, rounds_d: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--workloads", default="a,b,c,d")
-    parser.add_argument("--rounds", type=int, default=15, help="timing rounds per workload")
+    parser.add_argument("--rounds", type=int, default=30, help="timing rounds per workload")
     parser.add_argument("--rounds-d", type=int, default=5, help="timing rounds for workload d")
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--skip-extras", action="store_true", help="no compile/validate times")
