@@ -95,6 +95,13 @@ def load_document(path: str | os.PathLike[str]) -> Document:
     return parse_document(_read(source), fmt, source)
 
 
+def load_json_file(path: str | os.PathLike[str]) -> Any:
+    """The data of a JSON file snnspec wrote (a build or run manifest), read with the same
+    limits as a spec: a file swapped for a huge or hostile one is a LoadError, not a hang."""
+    source = os.fspath(path)
+    return parse_document(_read(source), "json", source).data
+
+
 def parse_document(text: str | bytes, format: Format, source: str = "<string>") -> Document:
     """Parse spec text in `format`; `source` names it in messages."""
     if format not in ("yaml", "toml", "json"):
@@ -143,7 +150,7 @@ def _too_large(source: str, size: int | None) -> LoadError:
     found = f"{size} bytes" if size is not None else f"more than {MAX_SPEC_BYTES} bytes"
     return LoadError(
         f"file is too large ({found}; the limit is {MAX_SPEC_BYTES} bytes): "
-        "a spec describes a model, keep weights and data in separate files",
+        "specs and manifests hold no weights or data; keep those in separate files",
         file=source,
     )
 

@@ -38,6 +38,7 @@ import numpy as np
 from ._data import Dataset, epoch_order, load_data, train_seed
 from ._errors import InputError, ParamsError
 from ._io import write_atomic, write_text_atomic
+from ._loader import load_json_file
 from ._overrides import resolved_text, sha256_text
 
 if TYPE_CHECKING:
@@ -563,10 +564,7 @@ def read_manifest(directory: Path) -> dict[str, Any]:
             f"{directory} is not a training run folder (no {RESOLVED} and {MANIFEST}); "
             "create one with `snnspec train SPEC -o DIR`"
         )
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as error:
-        raise InputError(f"not valid JSON: {error}", file=str(path)) from None
+    manifest = load_json_file(path)
     if not isinstance(manifest, dict):
         raise InputError("not an snnspec run manifest", file=str(path))
     return manifest

@@ -21,6 +21,7 @@ from ._cli_nir import nir_app
 from ._cli_train import MaxMemoryOption, SetOption, evaluate, graph, resolve, train
 from ._errors import InputError, SpecError
 from ._graph import GraphPlan, layer_reports, plan_graph
+from ._loader import load_json_file
 from ._overrides import load_spec
 from ._resources import budget, build_check, check_input_file, check_parameters, check_run
 from ._spec import ModelSpec, load
@@ -404,10 +405,10 @@ def _load_target(target: Path) -> ModelSpec:
         raise InputError(
             f"{target} is a folder without {MANIFEST}; pass a spec file or a `snnspec build` folder"
         )
+    manifest = load_json_file(manifest_path)
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         expected = {BUILT_SPEC: manifest["spec_sha256"], BUILT_PARAMS: manifest["params_sha256"]}
-    except (ValueError, KeyError, TypeError) as error:
+    except (KeyError, TypeError) as error:
         raise InputError(f"{manifest_path}: not a valid snnspec manifest ({error})") from None
     for name, digest in expected.items():
         path = target / name

@@ -154,6 +154,24 @@ def test_run_dir_detects_tampering(tmp_path: Path, capsys: pytest.CaptureFixture
     )
 
 
+def test_run_dir_refuses_a_huge_manifest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A build folder's manifest is read with the spec loader's limits (no unbounded read)."""
+    build_dir = tmp_path / "build"
+    assert (
+        run_cli("build", ROOT / "configs" / "shd_mlp.yaml", "-o", build_dir, capsys=capsys)[0] == 0
+    )
+    manifest = build_dir / "manifest.json"
+    manifest.write_text('{"pad": "' + "x" * (2 << 20) + '"}')
+    code, _, err = run_cli("run", build_dir, "--steps", "3", capsys=capsys)
+    assert code == 1
+    assert err.startswith(f"{manifest}: file is too large (")
+    manifest.write_text("[1, 2]")
+    code, _, err = run_cli("run", build_dir, "--steps", "3", capsys=capsys)
+    assert (code, err.startswith(f"{manifest}: not a valid snnspec manifest")) == (1, True)
+
+
 def test_schema_command_matches_committed_file(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_cli("schema", capsys=capsys)
     committed = (ROOT / "schemas" / "snnspec.schema.json").read_text()

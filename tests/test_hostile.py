@@ -191,8 +191,8 @@ def _bytes(path: Path, data: bytes) -> Path:
 GENERATED: dict[str, tuple[Any, str]] = {  # name: (make it in a folder, line or part of it)
     "two_megabytes.yaml": (
         lambda d: _bytes(d / "two_megabytes.yaml", SPEC.encode() + b"#" * (2 << 20)),
-        "bytes; the limit is 1048576 bytes): a spec describes a model, keep weights and data "
-        "in separate files",
+        "bytes; the limit is 1048576 bytes): specs and manifests hold no weights or data; keep "
+        "those in separate files",
     ),
     "brackets.yaml": (
         lambda d: _bytes(d / "brackets.yaml", b"[" * 50_000 + b"]" * 50_000),

@@ -259,7 +259,8 @@ def test_device_is_refused(tmp_path: Path) -> None:
 
 
 TOO_LARGE = (
-    "the limit is 1048576 bytes): a spec describes a model, keep weights and data in separate files"
+    "the limit is 1048576 bytes): specs and manifests hold no weights or data; keep those in "
+    "separate files"
 )
 
 
