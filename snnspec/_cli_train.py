@@ -116,15 +116,22 @@ def evaluate(
         str,
         typer.Option(help="final (params.safetensors), best, or epoch-NNNN."),
     ] = "final",
+    max_memory: MaxMemoryOption = None,
 ) -> None:
     """Rescore a training run on its test set (exit 1 if it differs from the report).
 
     With the final parameters the test accuracy must equal the one the run reported,
-    exactly; --checkpoint best or epoch-NNNN rescores another checkpoint.
+    exactly; --checkpoint best or epoch-NNNN rescores another checkpoint. The memory of a
+    forward pass at the training batch size is checked before JAX starts.
     """
-    from ._train import evaluate_run, read_manifest
+    from ._graph import plan_graph
+    from ._resources import budget, check_run
+    from ._train import RESOLVED, evaluate_run, read_manifest
 
     manifest = read_manifest(run_dir)
+    spec = load_spec(run_dir / RESOLVED)
+    if spec.train is not None:
+        check_run(spec, plan_graph(spec), budget(max_memory), spec.train.batch_size, None)
     scores = evaluate_run(run_dir, checkpoint)
     typer.echo(f"{scores['checkpoint']}")
     typer.echo(f"test accuracy {scores['test_accuracy']:.6f}  test loss {scores['test_loss']:.6f}")

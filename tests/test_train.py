@@ -156,6 +156,10 @@ def test_evaluate_reproduces_reported_accuracy(
     code, out, _ = run_cli("evaluate", baseline.directory, "--checkpoint", "best", capsys=capsys)
     assert code == 0
     assert "best.safetensors" in out
+    code, _, err = run_cli("evaluate", baseline.directory, "--max-memory", "1KB", capsys=capsys)
+    assert code == 1
+    assert "over the memory budget" in err
+    assert err.count("\n") == 1
 
 
 def test_run_folder_runs_as_a_build(
