@@ -112,15 +112,7 @@ def inspect_arrays(path: str | os.PathLike[str], *, limit: int | None = None) ->
     source = os.fspath(path)
     entries, reader = _inspect(path, source, "input file")
     reader.close()
-    total = sum(entry.nbytes for entry in entries)
-    if limit is not None and total > limit:
-        from ._resources import format_bytes
-
-        raise _error(
-            source,
-            f"the arrays need {format_bytes(total)}, over the memory budget of "
-            f"{format_bytes(limit)}; raise it with --max-memory",
-        )
+    _check_budget(entries, source, limit)
     return {entry.key: entry.shape for entry in entries}
 
 
@@ -504,6 +496,11 @@ def _check_entries(
                 f"shape {list(entry.shape)} does not fit the model's {list(expected[entry.key])}",
                 entry.key,
             )
+    _check_budget(entries, source, limit)
+
+
+def _check_budget(entries: list[_Entry], source: str, limit: int | None) -> None:
+    """The bytes the entries declare must fit ``limit`` (None: no limit)."""
     total = sum(entry.nbytes for entry in entries)
     if limit is not None and total > limit:
         from ._resources import format_bytes
