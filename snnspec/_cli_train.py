@@ -136,14 +136,14 @@ def evaluate(
     run_dir: Annotated[Path, typer.Argument(metavar="DIR", help="A `snnspec train` folder.")],
     checkpoint: Annotated[
         str,
-        typer.Option(help="final (params.safetensors), best, or epoch-NNNN."),
+        typer.Option(help="final (params.safetensors), best, or epoch-N (e.g. epoch-12)."),
     ] = "final",
     max_memory: MaxMemoryOption = None,
 ) -> None:
     """Rescore a training run on its test set (exit 1 if it differs from the report).
 
     With the final parameters the test accuracy must equal the one the run reported,
-    exactly; --checkpoint best or epoch-NNNN rescores another checkpoint. The memory of a
+    exactly; --checkpoint best or epoch-N rescores another checkpoint. The memory of a
     forward pass at the training batch size is checked before JAX starts.
     """
     from ._graph import plan_graph

@@ -534,6 +534,14 @@ def evaluate_run(directory: str | Path, checkpoint: str = "final") -> dict[str, 
     manifest = read_manifest(directory)
     if checkpoint == "final":
         unfinished_run(directory, manifest)
+        source = directory / PARAMS
+    else:
+        epoch = re.fullmatch(r"epoch-(\d+)", checkpoint)
+        if checkpoint != "best" and epoch is None:
+            raise InputError(f"--checkpoint must be final, best or epoch-N, got {checkpoint!r}")
+        source = _epoch_file(directory, int(epoch[1])) if epoch else directory / CHECKPOINTS / BEST
+        if not source.is_file():
+            raise InputError(f"no checkpoint {source}; see {directory / CHECKPOINTS}")
     spec = load_spec(directory / RESOLVED)
     root = Path(manifest.get("data_root") or spec.base_dir)
     data = load_data(spec, root)
@@ -544,16 +552,10 @@ def evaluate_run(directory: str | Path, checkpoint: str = "final") -> dict[str, 
         )
     model = compile_spec(spec, params=_params_path(spec, root))
     task = Task(spec, model, data)
-    if checkpoint == "final":
-        arrays = read_params(directory / PARAMS)
-        source = directory / PARAMS
-    else:
-        name = BEST if checkpoint == "best" else f"{checkpoint}.safetensors"
-        source = directory / CHECKPOINTS / name
-        if not source.is_file():
-            raise InputError(f"no checkpoint {source}; see {directory / CHECKPOINTS}")
+    if checkpoint != "final":
         task_params, _, _ = load_checkpoint(source, task)
         return {"checkpoint": str(source), **task.evaluate(task_params, data.x_test, data.y_test)}
+    arrays = read_params(source)
     import equinox as eqx
 
     from ._params import apply_params

@@ -187,6 +187,7 @@ def test_train_refuses_its_own_run_without_force_and_replaces_it_with_force(
     assert (run / "notes.txt").read_text() == "mine"
     assert json.loads((run / "manifest.json").read_text())["made_by"] == "train"
     assert run_cli("evaluate", run, capsys=capsys)[0] == 0
+    assert run_cli("evaluate", run, "--checkpoint", "epoch-1", capsys=capsys)[0] == 0
 
 
 def test_folders_made_before_made_by_are_recognised(
@@ -463,6 +464,10 @@ def test_each_kind_of_wrong_path_has_its_own_message(
             ("train", made["run"], "--resume", "--set", "train.epochs=3"),
             "--set cannot change a run folder's spec: resuming continues the same run; train "
             "the spec file with --set into a new folder",
+        ),
+        (
+            ("evaluate", made["run"], "--checkpoint", "../../tiny"),
+            "--checkpoint must be final, best or epoch-N, got '../../tiny'",
         ),
     ]
     for args, message in cases:
