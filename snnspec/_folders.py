@@ -110,8 +110,11 @@ def check_output_files(outputs: Iterable[tuple[str, Path]], *, force: bool) -> N
 
 
 def _refuse_inside_made_folder(what: str, path: Path) -> None:
-    """Refuse ``path`` when a folder above it was made by a build or a training run."""
+    """Refuse ``path`` when a folder above it was made by a build or a training run (or
+    is a file)."""
     for directory in Path(os.path.abspath(path)).parents:
+        if directory.exists() and not directory.is_dir():
+            raise InputError(f"{what} {path}: {directory} is a file, not a folder")
         maker = made_by(directory)
         if maker is not None:
             raise InputError(

@@ -9,6 +9,8 @@ import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from ._errors import InputError
+
 
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
@@ -20,8 +22,12 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     usual umask 022, readable by colleagues on a shared machine.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = _new_file_beside(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = _new_file_beside(target)
+    except OSError as error:  # a parent that is a file, no permission, a full disk...
+        where = f" ({error.filename})" if error.filename not in (None, str(target)) else ""
+        raise InputError(f"cannot write {target}: {error.strerror}{where}") from None
     mode = stat.S_IMODE(os.stat(temporary).st_mode)
     try:
         yield temporary

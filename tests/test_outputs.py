@@ -25,6 +25,7 @@ import pytest
 from helpers import run_cli
 
 import snnspec._train
+from snnspec._errors import InputError
 from snnspec._io import write_atomic
 
 TINY = """\
@@ -313,11 +314,24 @@ def test_an_unsupported_plot_type_is_refused_before_anything_runs_or_is_written(
     assert list(tmp_path.iterdir()) == []
 
 
-def test_an_output_that_is_a_folder_is_named_as_such(
+def test_an_output_that_is_a_folder_or_below_a_file_is_named_as_such(
     made: dict[str, Path], tmp_path: Path, capsys: Capsys
 ) -> None:
     code, _, err = run_cli("run", made["spec"], "-o", tmp_path, "--force", capsys=capsys)
     assert (code, err) == (1, f"-o {tmp_path} is a folder; give the path of a file\n")
+    spec = made["spec"]
+    for command, name in (("graph", "g.mmd"), ("build", "b")):
+        target = spec / name
+        code, _, err = run_cli(command, spec, "-o", target, capsys=capsys)
+        assert (code, err) == (1, f"-o {target}: {spec} is a file, not a folder\n")
+
+
+def test_an_unwritable_place_is_one_clear_line(tmp_path: Path) -> None:
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    with pytest.raises(InputError) as caught:
+        write_atomic(blocked / "sub" / "out.npz", lambda path: None)
+    assert str(caught.value).startswith(f"cannot write {blocked}/sub/out.npz: ")
 
 
 def test_file_formats_the_output_cannot_hold_are_refused(
