@@ -445,6 +445,21 @@ def test_interrupt_before_the_first_epoch_says_there_is_no_checkpoint(
     assert run_cli("evaluate", run, capsys=capsys)[::2] == (1, message)
 
 
+def test_a_run_killed_without_a_trace_says_so(
+    made: dict[str, Path], tmp_path: Path, capsys: Capsys
+) -> None:
+    run = _copy(made["run"], tmp_path)  # as a SIGKILL leaves it: status still "running"
+    manifest = json.loads((run / "manifest.json").read_text())
+    (run / "manifest.json").write_text(json.dumps({**manifest, "status": "running"}))
+    message = (
+        f"{run}: training is still running or was stopped without a trace after epoch 1; "
+        f"continue with `snnspec train {run} --resume`, or score the last checkpoint with "
+        f"`snnspec evaluate {run} --checkpoint epoch-0001`\n"
+    )
+    assert run_cli("run", run, capsys=capsys)[::2] == (1, message)
+    assert run_cli("evaluate", run, capsys=capsys)[::2] == (1, message)
+
+
 # --- messages about paths ---------------------------------------------------------------
 
 
