@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from ._cli_train import ForceOption
 from ._errors import InputError
 
 
@@ -20,6 +21,7 @@ def export(
         Path | None,
         typer.Option("--params", help="Params file whose arrays the module loads (.safetensors)."),
     ] = None,
+    force: ForceOption = False,
 ) -> None:
     """Write a Python module that rebuilds the spec's Equinox model without the spec file.
 
@@ -27,7 +29,8 @@ def export(
     plan; parameters follow the spec's seed rule. With a params file (the spec's `params:`
     or --params) its arrays are written beside the module as <name>.safetensors and loaded.
     """
-    from ._export import export_python
+    from ._export import export_files, export_python
+    from ._folders import check_output_files
     from ._spec import load
 
     if not python:
@@ -35,5 +38,9 @@ def export(
     if output.suffix != ".py":
         raise InputError(f"--output must be a .py file, got {output}")
     spec = load(spec_path)
+    module, *companion = export_files(spec, output, params=params)
+    check_output_files(
+        [("-o", module), *(("params file", path) for path in companion)], force=force
+    )
     written = export_python(spec, output, params=params, source=spec_path.name)
     typer.echo("wrote " + ", ".join(str(path) for path in written))

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ._cli_train import ForceOption
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -33,6 +35,7 @@ def import_nir(
         str, typer.Option("--reset", help="value (NIR's, default) or subtract.")
     ] = "value",
     dtype: Annotated[str, typer.Option("--dtype", help="Spec dtype.")] = "float32",
+    force: ForceOption = False,
 ) -> None:
     """Write SPEC (.yaml/.json/.toml) and its params file SPEC.safetensors beside it.
 
@@ -41,11 +44,16 @@ def import_nir(
     """
     from ._compiler import compile as compile_spec
     from ._dump import dumps, normalized_data
+    from ._folders import check_output_files
     from ._io import write_text_atomic
+    from ._loader import format_for
     from ._nir import from_nir
 
     if not source.is_file():
         raise typer.BadParameter(f"{source} is not a file", param_hint="FILE.nir")
+    fmt = format_for(output)  # a spec file that `snnspec validate` reads back
+    params_path = output.with_suffix(".safetensors")
+    check_output_files([("-o", output), ("params file", params_path)], force=force)
     spec, arrays = from_nir(
         source,
         dt,
@@ -55,10 +63,8 @@ def import_nir(
         reset=reset,
     )
     compile_spec(spec, params=arrays)
-    params_path = output.with_suffix(".safetensors")
     data = normalized_data(spec)
     data["params"] = params_path.name
-    fmt = {".json": "json", ".toml": "toml"}.get(output.suffix.lower(), "yaml")
     _save_arrays(params_path, arrays, dtype)
     write_text_atomic(output, dumps(data, fmt))
     typer.echo(f"wrote {output} ({len(spec.layers)} layers) and {params_path}")
@@ -75,14 +81,17 @@ def export_nir(
             help="Rule that turns SNNAX decay constants into time constants: euler or exact.",
         ),
     ] = "euler",
+    force: ForceOption = False,
 ) -> None:
     """Write the NIR graph of SPEC (with its params file) to FILE.nir, atomically."""
     import nir
 
+    from ._folders import check_output_files
     from ._io import write_atomic
     from ._nir import to_nir
     from ._spec import load
 
+    check_output_files([("-o", output)], force=force)
     graph = to_nir(load(spec_path), discretization=discretization)
     write_atomic(output, lambda path: nir.write(path, graph))
     typer.echo(f"wrote {output} ({len(graph.nodes)} nodes, {len(graph.edges)} edges)")

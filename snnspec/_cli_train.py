@@ -38,6 +38,15 @@ SetOption = Annotated[
     ),
 ]
 
+ForceOption = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Replace this command's earlier output; never another command's folder "
+        "(docs/guarantees.md).",
+    ),
+]
+
 
 class DiagramFormat(enum.StrEnum):
     mermaid = "mermaid"
@@ -61,20 +70,32 @@ def train(
         bool, typer.Option("--progress/--no-progress", help="Show a progress bar on terminals.")
     ] = True,
     max_memory: MaxMemoryOption = None,
+    force: ForceOption = False,
 ) -> None:
     """Train a spec's model with its `train:` section; write a reproducible run folder.
 
     The folder holds metrics.jsonl, checkpoints (every epoch and the best), the resolved
     spec, the trained model (`snnspec run DIR` runs it), results.json and manifest.json.
-    Ctrl-C keeps the last finished epoch's checkpoint; continue with --resume.
+    Ctrl-C keeps the last finished epoch's checkpoint; continue with --resume. The folder
+    must be new or empty; --force replaces an earlier training run in it.
     """
+    from ._folders import TRAIN, made_by
     from ._train import RESOLVED, read_manifest
     from ._train import train as run_training
 
     data_root = None
+    if not spec_path.exists() and resume and not spec_path.suffix:
+        raise InputError(
+            f"{spec_path}: no such run folder to resume; `snnspec train SPEC -o DIR` creates one"
+        )
     if spec_path.is_dir():
+        if made_by(spec_path) != TRAIN:
+            read_manifest(spec_path)  # says what the folder is instead
         if overrides:
-            raise InputError("--set applies to a spec file, not to a run folder")
+            raise InputError(
+                "--set cannot change a run folder's spec: resuming continues the same run; "
+                "train the spec file with --set into a new folder"
+            )
         if not resume:
             raise InputError(f"{spec_path} is a run folder; pass --resume to continue it")
         if output is not None and output.resolve() != spec_path.resolve():
@@ -107,6 +128,7 @@ def train(
         data_root=data_root,
         progress=progress,
         echo=typer.echo,
+        force=force,
     )
 
 
@@ -114,14 +136,14 @@ def evaluate(
     run_dir: Annotated[Path, typer.Argument(metavar="DIR", help="A `snnspec train` folder.")],
     checkpoint: Annotated[
         str,
-        typer.Option(help="final (params.safetensors), best, or epoch-NNNN."),
+        typer.Option(help="final (params.safetensors), best, or epoch-N (e.g. epoch-12)."),
     ] = "final",
     max_memory: MaxMemoryOption = None,
 ) -> None:
     """Rescore a training run on its test set (exit 1 if it differs from the report).
 
     With the final parameters the test accuracy must equal the one the run reported,
-    exactly; --checkpoint best or epoch-NNNN rescores another checkpoint. The memory of a
+    exactly; --checkpoint best or epoch-N rescores another checkpoint. The memory of a
     forward pass at the training batch size is checked before JAX starts.
     """
     from ._graph import plan_graph
@@ -157,14 +179,21 @@ def resolve(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Also write the spec text here.")
     ] = None,
+    force: ForceOption = False,
 ) -> None:
     """Print the final spec (overrides applied, every default explicit) and its sha256.
 
     The hash is that of the printed YAML (without the trailing comment); `snnspec train`
     records it in its manifest as resolved_spec_sha256.
     """
+    from ._folders import check_output_files
     from ._io import write_text_atomic
+    from ._loader import format_for
 
+    if output is not None:
+        if format_for(output) != "yaml":
+            raise InputError(f"-o {output}: resolve writes YAML; name the file *.yaml or *.yml")
+        check_output_files([("-o", output)], force=force)
     spec = load_spec(spec_path, overrides or ())
     text = resolved_text(spec)
     typer.echo(text, nl=False)
@@ -182,16 +211,20 @@ def graph(
         Path | None, typer.Option("--output", "-o", help="Write the diagram to a file.")
     ] = None,
     overrides: SetOption = None,
+    force: ForceOption = False,
 ) -> None:
     """Print the graph as a Mermaid or Graphviz dot diagram.
 
     Edges are labelled `same step` or `delayed (t-1)` (back edges and self loops under causal
     timing, every layer edge under pipelined); final layers are drawn bold.
     """
+    from ._folders import check_output_files
     from ._graph import plan_graph
     from ._io import write_text_atomic
     from ._plots import graph_diagram
 
+    if output is not None:
+        check_output_files([("-o", output)], force=force)
     spec = load_spec(spec_path, overrides or ())
     text = graph_diagram(plan_graph(spec), fmt.value, spec.name)
     if output is None:

@@ -193,15 +193,22 @@ def export_python(
     beside the module as ``<stem>.safetensors`` and loaded by its ``build()``.
     """
     path = Path(path)
-    written = [path]
+    written = export_files(spec, path, params=params)
     params_file = None
-    if params is not None or spec.params is not None:
+    if len(written) > 1:
         from ._compiler import compile as compile_spec
         from ._params import save_params
 
-        params_path = path.with_suffix(".safetensors")
-        save_params(compile_spec(spec, params), params_path)
-        params_file = params_path.name
-        written.append(params_path)
+        save_params(compile_spec(spec, params), written[1])
+        params_file = written[1].name
     write_text_atomic(path, python_source(spec, source=source, params_file=params_file))
     return written
+
+
+def export_files(
+    spec: ModelSpec, path: Path, *, params: str | os.PathLike[str] | None = None
+) -> list[Path]:
+    """The files :func:`export_python` writes: the module, then its params file if any."""
+    if params is None and spec.params is None:
+        return [path]
+    return [path, path.with_suffix(".safetensors")]

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
+import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from ._errors import InputError
 
 
 @contextlib.contextmanager
@@ -14,20 +17,42 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path next to ``target``; on success rename it over ``target``.
 
     On any error the temporary file is removed and ``target`` is left as it was, so a
-    reader never sees a half-written file.
+    reader never sees a half-written file. The file (and any folder created for it) gets
+    the permissions the umask gives every new file, as ``open()`` would: 0644 under the
+    usual umask 022, readable by colleagues on a shared machine.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=".tmp" + target.suffix, dir=target.parent
-    )
-    os.close(handle)
     try:
-        yield Path(temporary)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = _new_file_beside(target)
+    except OSError as error:  # a parent that is a file, no permission, a full disk...
+        where = f" ({error.filename})" if error.filename not in (None, str(target)) else ""
+        raise InputError(f"cannot write {target}: {error.strerror}{where}") from None
+    mode = stat.S_IMODE(os.stat(temporary).st_mode)
+    try:
+        yield temporary
+        os.chmod(temporary, mode)  # some writers (safetensors) replace the file with mode 0600
         os.replace(temporary, target)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
+
+
+def _new_file_beside(target: Path) -> Path:
+    """Create an empty file with a fresh hidden name next to ``target``.
+
+    ``tempfile.mkstemp`` would create it with mode 0600 whatever the umask; opening with
+    mode 0666 lets the kernel apply the umask (and a default ACL), which also avoids
+    reading the process-wide umask. ``O_EXCL`` refuses an existing name or symlink.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    while True:
+        path = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp{target.suffix}")
+        try:
+            os.close(os.open(path, flags, 0o666))
+        except FileExistsError:
+            continue
+        return path
 
 
 def write_atomic(target: str | os.PathLike[str], write: Callable[[Path], object]) -> None:

@@ -91,8 +91,8 @@ def format_for(path: str | os.PathLike[str]) -> Format:
 def load_document(path: str | os.PathLike[str]) -> Document:
     """Read a spec file safely and parse it by its suffix."""
     source = os.fspath(path)
-    fmt = format_for(source)
-    return parse_document(_read(source), fmt, source)
+    text = _read(source)  # a folder or a missing file is named as such, whatever its suffix
+    return parse_document(text, format_for(source), source)
 
 
 def load_json_file(path: str | os.PathLike[str]) -> Any:
@@ -139,7 +139,11 @@ _FILE_KINDS = {
 
 def _not_regular(source: str, mode: int) -> LoadError:
     if stat.S_ISDIR(mode):
-        return LoadError("is a directory, not a file: give the path of a spec file", file=source)
+        return LoadError(
+            "is a folder, not a spec file: give the spec files in it (e.g. "
+            f"{os.path.join(source, '*.yaml')})",
+            file=source,
+        )
     kind = _FILE_KINDS.get(stat.S_IFMT(mode), "a special file")
     return LoadError(
         f"not a regular file (it is {kind}): give the path of a spec file", file=source

@@ -37,14 +37,20 @@ def _figure(width: float, height: float) -> Figure:
     return Figure(figsize=(width, height), layout="constrained")
 
 
-def _save(figure: Figure, path: str | os.PathLike[str]) -> None:
+def image_format(path: str | os.PathLike[str]) -> str:
+    """``png``, ``pdf`` or ``svg`` from the file's suffix; checked before a run starts."""
     suffix = Path(path).suffix.lower()
     if suffix not in (".png", ".pdf", ".svg"):
         raise SpecError(
             f"unsupported image type '{suffix}'; use .png, .pdf or .svg", file=str(path)
         )
+    return suffix[1:]
+
+
+def _save(figure: Figure, path: str | os.PathLike[str]) -> None:
+    fmt = image_format(path)
     with atomic_path(path) as temporary:
-        figure.savefig(temporary, format=suffix[1:], dpi=100)
+        figure.savefig(temporary, format=fmt, dpi=100)
 
 
 # --- training curves ------------------------------------------------------------------------

@@ -390,12 +390,14 @@ def train(
     progress: bool = True,
     echo: Callable[[str], None] = print,
     on_epoch_end: EpochHook | None = None,
+    force: bool = False,
 ) -> RunResult:
     """Train ``spec`` into ``directory``; see the module docstring for what is written.
 
     With ``resume`` the newest checkpoint in ``directory`` is restored (the spec must hash
     the same as the run's) and training continues from the epoch after it. ``on_epoch_end``
-    is called after each epoch's checkpoint and metrics are on disk.
+    is called after each epoch's checkpoint and metrics are on disk. ``directory`` must be
+    new or empty; ``force`` replaces an earlier run in it (see :mod:`._folders`).
     """
     import jax
 
@@ -407,7 +409,7 @@ def train(
     root = data_root or spec.base_dir
     text = resolved_text(spec)
     digest = sha256_text(text)
-    manifest = _start_manifest(directory, spec, digest, resume, overrides, source, root)
+    manifest = _start_manifest(directory, spec, digest, resume, force, overrides, source, root)
     data = load_data(spec, root)
     if manifest.get("data_sha256", data.sha256) != data.sha256:
         raise InputError(
@@ -435,6 +437,8 @@ def train(
         echo(f"resuming {directory} after epoch {done}")
     elif resume:
         echo(f"no checkpoint in {directory}; starting from epoch 1")
+    if force:  # an earlier run (checked above), removed only now that the new one can start
+        _remove_run(directory)
     write_text_atomic(directory / RESOLVED, text)
     _write_records(directory, records)
     prior_seconds = float(manifest.get("wall_time_seconds", 0.0)) if latest else 0.0
@@ -528,6 +532,16 @@ def evaluate_run(directory: str | Path, checkpoint: str = "final") -> dict[str, 
 
     directory = Path(directory)
     manifest = read_manifest(directory)
+    if checkpoint == "final":
+        unfinished_run(directory, manifest)
+        source = directory / PARAMS
+    else:
+        epoch = re.fullmatch(r"epoch-(\d+)", checkpoint)
+        if checkpoint != "best" and epoch is None:
+            raise InputError(f"--checkpoint must be final, best or epoch-N, got {checkpoint!r}")
+        source = _epoch_file(directory, int(epoch[1])) if epoch else directory / CHECKPOINTS / BEST
+        if not source.is_file():
+            raise InputError(f"no checkpoint {source}; see {directory / CHECKPOINTS}")
     spec = load_spec(directory / RESOLVED)
     root = Path(manifest.get("data_root") or spec.base_dir)
     data = load_data(spec, root)
@@ -538,16 +552,10 @@ def evaluate_run(directory: str | Path, checkpoint: str = "final") -> dict[str, 
         )
     model = compile_spec(spec, params=_params_path(spec, root))
     task = Task(spec, model, data)
-    if checkpoint == "final":
-        arrays = read_params(directory / PARAMS)
-        source = directory / PARAMS
-    else:
-        name = BEST if checkpoint == "best" else f"{checkpoint}.safetensors"
-        source = directory / CHECKPOINTS / name
-        if not source.is_file():
-            raise InputError(f"no checkpoint {source}; see {directory / CHECKPOINTS}")
+    if checkpoint != "final":
         task_params, _, _ = load_checkpoint(source, task)
         return {"checkpoint": str(source), **task.evaluate(task_params, data.x_test, data.y_test)}
+    arrays = read_params(source)
     import equinox as eqx
 
     from ._params import apply_params
@@ -558,7 +566,20 @@ def evaluate_run(directory: str | Path, checkpoint: str = "final") -> dict[str, 
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
+    """The manifest of a training run folder; a clear error for anything else."""
+    from ._folders import made_by
+
     path = directory / MANIFEST
+    if not directory.exists():
+        raise InputError(
+            f"{directory}: no such run folder; create one with `snnspec train SPEC -o DIR`"
+        )
+    maker = made_by(directory)
+    if maker is not None and maker != "train":
+        raise InputError(
+            f"{directory} was made by `snnspec {maker}`, not `snnspec train`: it holds no "
+            f"training run (`snnspec run {directory}` runs it)"
+        )
     if not (directory / RESOLVED).is_file() or not path.is_file():
         raise InputError(
             f"{directory} is not a training run folder (no {RESOLVED} and {MANIFEST}); "
@@ -568,6 +589,28 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     if not isinstance(manifest, dict):
         raise InputError("not an snnspec run manifest", file=str(path))
     return manifest
+
+
+def unfinished_run(directory: Path, manifest: Any) -> None:
+    """Raise what to do with a training run that has not finished (no trained model yet)."""
+    if not isinstance(manifest, dict) or manifest.get("status") not in ("running", "interrupted"):
+        return
+    stopped = (
+        "training was interrupted"
+        if manifest["status"] == "interrupted"
+        else "training is still running or was stopped without a trace"
+    )
+    latest = latest_checkpoint(directory)
+    if latest is None:
+        raise InputError(
+            f"{directory}: {stopped} before its first epoch finished, so there is no checkpoint "
+            f"to score; start it again with `snnspec train {directory} --resume`"
+        )
+    raise InputError(
+        f"{directory}: {stopped} after epoch {latest[0]}; continue with `snnspec train "
+        f"{directory} --resume`, or score the last checkpoint with `snnspec evaluate "
+        f"{directory} --checkpoint {latest[1].stem}`"
+    )
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -589,15 +632,18 @@ def _start_manifest(
     spec: ModelSpec,
     digest: str,
     resume: bool,
+    force: bool,
     overrides: Sequence[str],
     source: str | None,
     root: Path,
 ) -> dict[str, Any]:
+    from ._folders import TRAIN, check_output_folder
     from .cli import _environment
 
-    if directory.exists() and not directory.is_dir():
-        raise InputError(f"{directory} exists and is not a folder; choose another -o")
-    if resume and (directory / MANIFEST).is_file():
+    if resume and force:
+        raise InputError("--resume continues the run in the folder, --force replaces it; pick one")
+    earlier = check_output_folder(directory, TRAIN, force=force, resume=resume)
+    if earlier and resume:
         manifest = read_manifest(directory)
         if manifest.get("resolved_spec_sha256") != digest:
             raise InputError(
@@ -609,14 +655,9 @@ def _start_manifest(
         manifest.update(_environment())
         manifest["resumed"] = int(manifest.get("resumed", 0)) + 1
         return manifest
-    if directory.is_dir() and any(directory.iterdir()) and not resume:
-        raise InputError(
-            f"{directory} is not empty; pass --resume to continue its run or choose another -o"
-        )
-    for stale in (PARAMS, MODEL_SPEC, RESULTS):
-        (directory / stale).unlink(missing_ok=True)
     return {
         "snnspec_run": 1,
+        "made_by": TRAIN,
         "name": spec.name,
         "source": source,
         "overrides": list(overrides),
@@ -671,6 +712,21 @@ def _finish(
     )
     _write_json(directory / MANIFEST, manifest)
     return results
+
+
+def _remove_run(directory: Path) -> None:
+    """Delete the files an earlier run wrote into ``directory`` (``--force``); others stay.
+
+    The manifest goes last, so a folder left half-cleared is still recognised as a run.
+    """
+    checkpoints = directory / CHECKPOINTS
+    for path in checkpoints.glob("*.safetensors"):
+        if path.name == BEST or _EPOCH_FILE.fullmatch(path.name):
+            path.unlink()
+    if checkpoints.is_dir() and not any(checkpoints.iterdir()):
+        checkpoints.rmdir()
+    for name in (RESOLVED, MODEL_SPEC, PARAMS, METRICS, RESULTS, CURVES, MANIFEST):
+        (directory / name).unlink(missing_ok=True)
 
 
 def _epoch_file(directory: Path, epoch: int) -> Path:

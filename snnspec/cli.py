@@ -11,6 +11,7 @@ import hashlib
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -18,13 +19,13 @@ import typer
 
 from ._cli_export import export
 from ._cli_nir import nir_app
-from ._cli_train import MaxMemoryOption, SetOption, evaluate, graph, resolve, train
+from ._cli_train import ForceOption, MaxMemoryOption, SetOption, evaluate, graph, resolve, train
 from ._errors import InputError, SpecError
 from ._graph import GraphPlan, layer_reports, plan_graph
 from ._loader import load_json_file
 from ._overrides import load_spec
 from ._resources import budget, build_check, check_input_file, check_parameters, check_run
-from ._spec import ModelSpec, load
+from ._spec import ModelSpec
 
 if TYPE_CHECKING:
     import numpy as np
@@ -105,23 +106,24 @@ def build(
     output: Annotated[Path, typer.Option("--output", "-o", help="Output folder.")],
     overrides: SetOption = None,
     max_memory: MaxMemoryOption = None,
+    force: ForceOption = False,
 ) -> None:
     """Compile and initialise a spec; write DIR/spec.yaml, params.safetensors, manifest.json.
 
     spec.yaml is the normalised spec (every name, inferred size and source explicit);
     manifest.json records the sha256 of both files and the versions used, and ``snnspec
-    run DIR`` verifies them.
+    run DIR`` verifies them. DIR must be empty or new; --force replaces an earlier build.
     """
     from ._dump import dumps, normalized_data
+    from ._folders import BUILD, check_output_folder
     from ._io import write_text_atomic
     from ._params import save_params
 
+    check_output_folder(output, BUILD, force=force)
     spec = load_spec(spec_path, overrides or ())
     plan = plan_graph(spec)
     build_check(spec, plan, budget(max_memory))
     model = _compile(spec)
-    if output.exists() and not output.is_dir():
-        raise InputError(f"{output} exists and is not a folder; choose another --output")
     data = normalized_data(spec, plan)
     data["params"] = BUILT_PARAMS
     spec_text = dumps(data)
@@ -129,6 +131,7 @@ def build(
     write_text_atomic(output / BUILT_SPEC, spec_text)
     manifest = {
         "snnspec_format": 1,
+        "made_by": BUILD,
         "name": spec.name,
         "source": str(spec_path),
         "spec": BUILT_SPEC,
@@ -203,6 +206,7 @@ def run(
             show_default=False,
         ),
     ] = None,
+    force: ForceOption = False,
 ) -> None:
     """Compile, jit and run a model; print timings and per-layer spike rates.
 
@@ -221,8 +225,18 @@ def run(
     _check_distributed(distributed, coordinator, num_processes, process_id)
     if distributed and devices is None:
         devices = "all"
+    from ._folders import check_output_files
+
+    if plot is not None:
+        from ._plots import image_format
+
+        image_format(plot)  # before the run, not after it
+    check_output_files(
+        [(flag, p) for flag, p in (("-o", output), ("--plot", plot)) if p is not None],
+        force=force,
+    )
     limit = budget(max_memory)
-    spec = load_spec(target, overrides) if overrides else _load_target(target)
+    spec = _load_target(target, overrides or ())
     if input_path is not None:
         extent = check_input_file(input_path, limit)
         check_run(spec, plan_graph(spec), limit, *extent)
@@ -396,16 +410,22 @@ def _compile(spec: ModelSpec) -> StatefulModel:
     return compile_spec(spec)
 
 
-def _load_target(target: Path) -> ModelSpec:
-    """A spec file, or a build folder whose manifest hashes are verified first."""
+def _load_target(target: Path, overrides: Sequence[str] = ()) -> ModelSpec:
+    """A spec file, or a build or finished run folder whose manifest hashes are verified
+    first; ``--set`` overrides apply to the folder's spec.yaml as to a spec file."""
     if not target.is_dir():
-        return load(target)
+        if not target.exists() and not target.suffix:
+            raise InputError(f"{target}: no such spec file or build folder; check the path")
+        return load_spec(target, overrides)
     manifest_path = target / MANIFEST
     if not manifest_path.is_file():
         raise InputError(
             f"{target} is a folder without {MANIFEST}; pass a spec file or a `snnspec build` folder"
         )
     manifest = load_json_file(manifest_path)
+    from ._train import unfinished_run
+
+    unfinished_run(target, manifest)
     try:
         expected = {BUILT_SPEC: manifest["spec_sha256"], BUILT_PARAMS: manifest["params_sha256"]}
     except (KeyError, TypeError) as error:
@@ -418,7 +438,7 @@ def _load_target(target: Path) -> ModelSpec:
             raise InputError(
                 f"{path}: sha256 does not match {MANIFEST}; the build was modified, rebuild it"
             )
-    return load(target / BUILT_SPEC)
+    return load_spec(target / BUILT_SPEC, overrides)
 
 
 def _read_inputs(path: Path, plan: GraphPlan) -> list[np.ndarray]:

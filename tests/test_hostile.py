@@ -222,7 +222,8 @@ GENERATED: dict[str, tuple[Any, str]] = {  # name: (make it in a folder, line or
     ),
     "folder.yaml": (
         lambda d: (d / "folder.yaml").mkdir() or d / "folder.yaml",
-        "folder.yaml: is a directory, not a file: give the path of a spec file\n",
+        "folder.yaml: is a folder, not a spec file: give the spec files in it (e.g. "
+        "folder.yaml/*.yaml)\n",
     ),
     "laughs.yaml": (
         lambda d: _bytes(

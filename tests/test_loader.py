@@ -237,7 +237,9 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_directory(tmp_path: Path) -> None:
     path = tmp_path / "dir.yaml"
     path.mkdir()
-    assert read_error(path) == f"{path}: is a directory, not a file: give the path of a spec file"
+    assert read_error(path) == (
+        f"{path}: is a folder, not a spec file: give the spec files in it (e.g. {path}/*.yaml)"
+    )
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs POSIX named pipes")
