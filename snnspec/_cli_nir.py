@@ -35,33 +35,57 @@ def import_nir(
         str, typer.Option("--reset", help="value (NIR's, default) or subtract.")
     ] = "value",
     dtype: Annotated[str, typer.Option("--dtype", help="Spec dtype.")] = "float32",
+    cuba_current: Annotated[
+        str | None,
+        typer.Option(
+            "--cuba-current",
+            help="Euler update order of CubaLI/CubaLIF: previous (NIR's reference) or "
+            "updated (snnTorch, Norse). Default: from the file's metadata, else previous.",
+        ),
+    ] = None,
+    type_check: Annotated[
+        bool,
+        typer.Option(
+            "--type-check/--no-type-check",
+            help="--no-type-check reads a file whose declared node types disagree, infers "
+            "the types from the nodes and lists what it ignored.",
+        ),
+    ] = True,
     force: ForceOption = False,
 ) -> None:
     """Write SPEC (.yaml/.json/.toml) and its params file SPEC.safetensors beside it.
 
     The spec names the params file; both are written atomically. The import is checked by
-    compiling the spec with its parameters before anything is written.
+    compiling the spec with its parameters before anything is written. Choices made from the
+    file (the CubaLIF update order, ignored types) are printed on stderr.
     """
     from ._compiler import compile as compile_spec
     from ._dump import dumps, normalized_data
+    from ._errors import SpecError
     from ._folders import check_output_files
     from ._io import write_text_atomic
     from ._loader import format_for
-    from ._nir import from_nir
+    from ._nir import NIRTypeCheckError, from_nir
 
     if not source.is_file():
         raise typer.BadParameter(f"{source} is not a file", param_hint="FILE.nir")
     fmt = format_for(output)  # a spec file that `snnspec validate` reads back
     params_path = output.with_suffix(".safetensors")
     check_output_files([("-o", output), ("params file", params_path)], force=force)
-    spec, arrays = from_nir(
-        source,
-        dt,
-        name=_spec_name(output),
-        dtype=dtype,
-        discretization=discretization,
-        reset=reset,
-    )
+    try:
+        spec, arrays = from_nir(
+            source,
+            dt,
+            name=_spec_name(output),
+            dtype=dtype,
+            discretization=discretization,
+            reset=reset,
+            cuba_current=cuba_current,
+            type_check=type_check,
+            notes=lambda line: typer.echo(f"note: {line}", err=True),
+        )
+    except NIRTypeCheckError as error:
+        raise SpecError(f"{error.message}: --no-type-check", file=error.file) from None
     compile_spec(spec, params=arrays)
     data = normalized_data(spec)
     data["params"] = params_path.name

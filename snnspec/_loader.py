@@ -325,7 +325,9 @@ _CORE_TAGS = {
 }
 _NULLS = frozenset({"", "~", "null", "Null", "NULL"})
 _BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
-_YAML11_BOOLS = frozenset({"yes", "no", "on", "off", "y", "n"})
+_YAML11_BOOLS = frozenset({"yes", "no", "on", "off"})
+"""YAML 1.1 booleans refused as ambiguous. `y`/`n` are not among them: YAML 1.2, PyYAML and
+yamllint's `truthy` rule read them as strings, so a layer may be named `n`."""
 _LEADING_ZERO = re.compile(r"[-+]?0[0-9]+")
 _INT = re.compile(r"[-+]?[0-9]+")
 _OCTAL = re.compile(r"0o[0-7]+")

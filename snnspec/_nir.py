@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -245,10 +246,55 @@ def _ints(value: Any, count: int) -> list[int]:
 
 @dataclass(frozen=True)
 class ImportOptions:
-    """Choices NIR leaves to the backend (see ``docs/nir.md``)."""
+    """Choices NIR leaves to the backend (see ``docs/nir.md``).
+
+    ``cuba_current`` is the Euler update order of the current-based neurons; ``None`` picks
+    it per node from the file's metadata (:func:`cuba_current_of`). ``producer`` is the
+    library the graph's own metadata names, if any.
+    """
 
     discretization: str = "euler"
     reset: str = "value"
+    cuba_current: str | None = None
+    producer: str | None = None
+
+
+CUBA_CURRENT_KEY = "snnspec.cuba_current"
+"""Node metadata key under which an export records a current-based node's update order."""
+
+CUBA_CURRENT_OF_PRODUCER = {"snntorch": "updated", "norse": "updated"}
+"""Libraries whose CubaLIF advances the potential with the current just computed
+(snnTorch's ``Synaptic``, Norse's ``from_nir``); NIR's reference Euler uses the previous one."""
+
+_PRODUCER_KEYS = ("producer", "source", "library", "framework", "exported_by", "generator")
+
+
+def _producer(metadata: Mapping[str, Any] | None) -> str | None:
+    """The library of :data:`CUBA_CURRENT_OF_PRODUCER` that ``metadata`` names, if any."""
+    for key, value in (metadata or {}).items():
+        if str(key).lower() not in _PRODUCER_KEYS:
+            continue
+        text = value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+        for library in CUBA_CURRENT_OF_PRODUCER:
+            if library in text.lower():
+                return library
+    return None
+
+
+def cuba_current_of(node: Any, options: ImportOptions) -> tuple[str, str]:
+    """(update order, why) of a current-based node: the caller's choice, the order an
+    snnspec export recorded, the producing library's, else NIR's reference (``previous``)."""
+    if options.cuba_current is not None:
+        return options.cuba_current, "as asked"
+    metadata = getattr(node, "metadata", None) or {}
+    recorded = metadata.get(CUBA_CURRENT_KEY)
+    recorded = recorded.decode() if isinstance(recorded, bytes) else recorded
+    if recorded in ("previous", "updated"):
+        return str(recorded), "recorded in the node's metadata by snnspec"
+    library = _producer(metadata) or options.producer
+    if library is not None:
+        return CUBA_CURRENT_OF_PRODUCER[library], f"the file's metadata names {library}"
+    return "previous", "NIR's reference Euler; the file's metadata names no producer"
 
 
 Importer = Callable[[Any, ImportOptions], tuple[dict[str, Any], dict[str, np.ndarray]]]
@@ -361,6 +407,8 @@ def _neuron_importer(type_name: str, fields: Sequence[str], leaky: bool, firing:
             layer["discretization"] = options.discretization
         if firing:
             layer["reset"] = options.reset
+        if type_name in CUBA_TYPES and options.discretization == "euler":
+            layer["current"] = cuba_current_of(node, options)[0]
         return layer, {}
 
     return convert
@@ -373,6 +421,9 @@ def _import_threshold(node: Any, options: ImportOptions) -> tuple[dict[str, Any]
 def _import_delay(node: Any, options: ImportOptions) -> tuple[dict[str, Any], dict[str, Any]]:
     return {"type": "nir_delay", "delay": _value(node.delay)}, {}
 
+
+CUBA_TYPES = ("nir_cuba_li", "nir_cuba_lif")
+"""The current-based layer types, whose Euler update order is the ``current`` field."""
 
 IMPORTERS: dict[str, Importer] = {
     "Affine": _import_affine,
@@ -404,14 +455,67 @@ IMPORTERS: dict[str, Importer] = {
 """NIR node type name -> converter to (layer entry, arrays keyed by field)."""
 
 
-def _read_graph(graph: Any) -> Any:
-    if isinstance(graph, str) or hasattr(graph, "__fspath__"):
-        nir = _require_nir()
+class NIRTypeCheckError(SpecError):
+    """A NIR file that reads without NIR's type check but fails it: the declared node types
+    disagree. ``from_nir(..., type_check=False)`` imports it with the types inferred."""
+
+
+def read_nir(path: str | os.PathLike[str], *, type_check: bool = True) -> Any:
+    """``nir.read`` with a located error; a failed type check is a :class:`NIRTypeCheckError`."""
+    nir = _require_nir()
+    try:
+        return nir.read(path, type_check=type_check)
+    except Exception as error:
+        failure = error
+    if type_check:
         try:
-            return nir.read(graph)
-        except Exception as error:
-            raise SpecError(f"cannot read NIR file: {error}", file=str(graph)) from None
+            nir.read(path, type_check=False)
+        except Exception:
+            pass
+        else:
+            raise NIRTypeCheckError(
+                f"the node types declared in the file do not agree (NIR's type check: "
+                f"{failure}); import it without the type check to infer the types from the "
+                "nodes",
+                file=str(path),
+            ) from None
+    raise SpecError(f"cannot read NIR file: {failure}", file=str(path)) from None
+
+
+def _read_graph(graph: Any, type_check: bool) -> Any:
+    if isinstance(graph, str) or hasattr(graph, "__fspath__"):
+        return read_nir(graph, type_check=type_check)
     return graph
+
+
+def _declared_type_mismatches(
+    flat: _FlatGraph, names: Mapping[str, str], sources: Mapping[str, list[str]], plan: Any
+) -> list[str]:
+    """The file's declared node types that disagree with the shapes snnspec inferred."""
+    pairs = zip(plan.layer_names, plan.layer_output_shapes, strict=True)
+    shapes = {layer: tuple(shape) for layer, shape in pairs}
+    shapes.update(zip(plan.input_names, map(tuple, plan.input_shapes), strict=True))
+    found = []
+    for node_name, node in flat.nodes.items():
+        kind = flat.kinds[node_name]
+        if kind == "output":
+            feeds = sources[node_name]
+            inferred = shapes.get(names[feeds[0]]) if len(feeds) == 1 else None
+            declared = (getattr(node, "output_type", None) or {}).get("output")
+        elif kind == "node":
+            inferred = shapes.get(names[node_name])
+            declared = next(iter((getattr(node, "output_type", None) or {}).values()), None)
+        else:
+            continue
+        if declared is None or inferred is None:
+            continue
+        declared_shape = tuple(int(d) for d in np.ravel(declared))
+        if declared_shape != inferred:
+            found.append(
+                f"node '{node_name}' declares output type {list(declared_shape)}; "
+                f"inferred {list(inferred)}"
+            )
+    return found
 
 
 def from_nir(
@@ -422,13 +526,21 @@ def from_nir(
     dtype: str = "float32",
     discretization: str = "euler",
     reset: str = "value",
+    cuba_current: str | None = None,
+    type_check: bool = True,
+    notes: Callable[[str], object] | None = None,
 ) -> tuple[ModelSpec, dict[str, np.ndarray]]:
     """A spec and its arrays (``<layer>.<field>``) from a NIR graph or ``.nir`` file.
 
     ``dt`` (seconds per step, default 1e-3) discretises the continuous-time nodes with
     ``discretization`` (``euler`` or ``exact``); ``reset`` (``value``, NIR's definition, or
-    ``subtract``) is the reset of the spiking nodes. Weights and biases are returned as
-    arrays; neuron constants are written into the spec (a number, or a per-neuron list).
+    ``subtract``) is the reset of the spiking nodes; ``cuba_current`` (``previous`` or
+    ``updated``; default: per node from the file's metadata, see :func:`cuba_current_of`)
+    the Euler update order of the current-based nodes. ``type_check=False`` reads a file
+    whose declared node types disagree and infers the types from the nodes. Weights and
+    biases are returned as arrays; neuron constants are written into the spec (a number, or a
+    per-neuron list). ``notes`` receives one line per choice made from the file (the update
+    order picked, each declared type that was ignored).
     """
     from ._graph import plan_graph
     from ._spec import ModelSpec
@@ -437,10 +549,20 @@ def from_nir(
         raise SpecError(f"discretization must be euler or exact, got {discretization!r}")
     if reset not in ("value", "subtract"):
         raise SpecError(f"reset must be value or subtract, got {reset!r}")
-    options = ImportOptions(discretization, reset)
-    graph = _read_graph(graph)
+    if cuba_current not in (None, "previous", "updated"):
+        raise SpecError(f"cuba_current must be previous or updated, got {cuba_current!r}")
+    if cuba_current == "updated" and discretization == "exact":
+        raise SpecError(
+            "the current-based update order 'updated' applies to the euler discretisation "
+            "only (exact solves the coupled system over the step)"
+        )
+    graph = _read_graph(graph, type_check)
     if type(graph).__name__ != "NIRGraph":
         raise SpecError(f"expected a nir.NIRGraph, got {type(graph).__name__}")
+    options = ImportOptions(
+        discretization, reset, cuba_current, _producer(getattr(graph, "metadata", None))
+    )
+    note = notes or (lambda line: None)
     flat = _FlatGraph()
     _flatten(graph, "", flat, top=True)
     _remove_pass_nodes(flat)
@@ -493,6 +615,9 @@ def from_nir(
         }
         if len(sources[node_name]) > 1:
             layer["combine"] = "sum"
+        if "current" in layer:
+            order, why = cuba_current_of(node, options)
+            note(f"NIR node '{node_name}' ({kind}): current-based update order '{order}' ({why})")
         layers.append(layer)
         arrays.update({f"{names[node_name]}.{k}": v for k, v in node_arrays.items()})
 
@@ -508,7 +633,12 @@ def from_nir(
         "outputs": outputs,
     }
     spec = _validate(data, ModelSpec)
-    plan_graph(spec)
+    plan = plan_graph(spec)
+    if not type_check:
+        for line in _declared_type_mismatches(flat, names, sources, plan) or [
+            "every declared node type agrees with the inferred shapes"
+        ]:
+            note(f"type check skipped: {line}")
     return spec, arrays
 
 
@@ -687,7 +817,10 @@ def _continuous_exporter(kind: str, names: tuple[str, ...], firing: bool) -> Exp
         nir = _require_nir()
         if firing:
             _no_subtract(layer)
-        return getattr(nir, kind)(**_params(layer, *names))
+        node = getattr(nir, kind)(**_params(layer, *names))
+        if layer.type in CUBA_TYPES and layer.module.discretization == "euler":
+            node.metadata[CUBA_CURRENT_KEY] = layer.module.current
+        return node
 
     return export
 

@@ -409,7 +409,7 @@ CORE_TAGS = (
                 f"spec.yaml:1:4: a: ambiguous YAML 1.1 boolean '{word}': "
                 "write true or false (or quote it for a string)",
             )
-            for word in ["off", "On", "YES", "no", "y", "N", "yEs"]
+            for word in ["off", "On", "YES", "no", "yEs", "NO"]
         ),
         (
             "a: [1, 010]",
@@ -708,3 +708,25 @@ def test_toml_dates_become_strings() -> None:
 )
 def test_toml_rejections(text: str, message: str) -> None:
     assert load_error(text, "toml") == message
+
+
+@pytest.mark.parametrize("word", ["y", "n", "Y", "N"])
+def test_y_and_n_are_plain_strings(word: str, tmp_path: Path) -> None:
+    """YAML 1.2 (and PyYAML, and yamllint's truthy rule) read y/n as strings: a layer may be
+    named `n`; in a boolean field they are a located schema error, never a boolean."""
+    assert loader.parse_document(f"a: {word}", "yaml").data == {"a": word}
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        f"snnspec: 1\nname: {word}\ninputs: [{{name: x, shape: [3]}}]\n"
+        f"layers:\n  - {{name: {word}, type: linear, out_features: 2}}\n"
+    )
+    import snnspec
+
+    assert snnspec.load(spec).layers[0].name == word
+    spec.write_text(
+        "snnspec: 1\nname: a\ninputs: [{name: x, shape: [3]}]\n"
+        f"layers:\n  - {{type: linear, out_features: 2, use_bias: {word}}}\n"
+    )
+    with pytest.raises(SchemaError) as caught:
+        snnspec.load(spec)
+    assert str(caught.value).startswith(f"{spec}:5:37: layers[0].use_bias: ")

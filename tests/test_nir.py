@@ -18,6 +18,7 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import run_cli
 
 import snnspec
 
@@ -66,6 +67,7 @@ class RefNode:
     """One NIR node: ``step(x) -> y`` advancing its own state; ``rest`` before t = 0."""
 
     node: Any
+    current: str = "previous"  # CubaLI(F) under Euler: v from i[t-1] or from the new i[t]
 
     def __post_init__(self) -> None:
         n = self.node
@@ -124,9 +126,12 @@ class RefNode:
             self.v = self._fire(v) if self.kind == "LIF" else v
             return self.spikes if self.kind == "LIF" else self.v
         if self.kind in ("CubaLIF", "CubaLI"):
-            # Explicit Euler of the coupled system: v uses the previous current.
-            v = self.v + DT / n.tau_mem * (n.v_leak - self.v + n.r * self.i)
-            self.i = self.i + DT / n.tau_syn * (n.w_in * x - self.i)
+            # Explicit Euler of the coupled system: v uses the previous current
+            # (NIR's reference), or the current just computed (snnTorch, Norse).
+            i = self.i + DT / n.tau_syn * (n.w_in * x - self.i)
+            drive = i if self.current == "updated" else self.i
+            v = self.v + DT / n.tau_mem * (n.v_leak - self.v + n.r * drive)
+            self.i = i
             self.v = self._fire(v) if self.kind == "CubaLIF" else v
             return self.spikes if self.kind == "CubaLIF" else self.v
         if self.kind in ("IF", "I"):
@@ -144,7 +149,9 @@ class RefNode:
         return self._static(x)
 
 
-def reference(graph: Any, order: Sequence[str], xs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def reference(
+    graph: Any, order: Sequence[str], xs: dict[str, np.ndarray], current: str = "previous"
+) -> dict[str, np.ndarray]:
     """Simulate ``graph`` (flat, Input/Output nodes by name) in ``order``; edges sum.
 
     An edge s -> t reads s at the same step when s comes before t in ``order`` (or s is an
@@ -152,7 +159,7 @@ def reference(graph: Any, order: Sequence[str], xs: dict[str, np.ndarray]) -> di
     """
     nodes = graph.nodes
     position = {name: k for k, name in enumerate(order)}
-    refs = {name: RefNode(nodes[name]) for name in order}
+    refs = {name: RefNode(nodes[name], current) for name in order}
     sources = {name: [s for s, t in graph.edges if t == name] for name in nodes}
     in_shapes: dict[str, tuple[int, ...]] = {}
     last: dict[str, np.ndarray] = {}
@@ -899,3 +906,183 @@ def test_exact_cuba_update_is_the_exact_solution() -> None:
             )
         want.append(v)
     np.testing.assert_allclose(got, np.stack(want), rtol=0, atol=1e-4)
+
+
+# --- CubaLIF update order (``current``) and lenient reading ----------------------------------
+
+
+def cuba_lif(n: int, **overrides: Any) -> Any:
+    values = {
+        "tau_syn": RNG.uniform(2e-3, 6e-3, n),
+        "tau_mem": RNG.uniform(4e-3, 9e-3, n),
+        "r": RNG.uniform(2.0, 4.0, n),
+        "v_leak": np.zeros(n),
+        "v_threshold": RNG.uniform(0.1, 0.3, n),
+        "v_reset": np.zeros(n),
+        "w_in": RNG.uniform(0.8, 1.2, n),
+    }
+    return nir.CubaLIF(**{**values, **overrides})
+
+
+def recurrent_cuba_graph(metadata: dict[str, Any] | None = None) -> Any:
+    """The Braille network's shape: input, fc, recurrent CubaLIF hidden layer, fc, CubaLIF."""
+    inp, _ = io([6])
+    _, out = io([3])
+    graph = nir.NIRGraph(
+        nodes={
+            "input": inp,
+            "fc1": affine(8, 6, scale=1.5),
+            "hidden": cuba_lif(8),
+            "rec": affine(8, 8, scale=0.5, bias=False),
+            "fc2": nir.Affine(weight=np.abs(RNG.normal(size=(3, 8))), bias=np.zeros(3)),
+            "readout": cuba_lif(3),
+            "output": out,
+        },
+        edges=[
+            ("input", "fc1"),
+            ("fc1", "hidden"),
+            ("hidden", "rec"),
+            ("rec", "hidden"),
+            ("hidden", "fc2"),
+            ("fc2", "readout"),
+            ("readout", "output"),
+        ],
+    )
+    graph.metadata = metadata or {}
+    return graph
+
+
+ORDER = ["fc1", "hidden", "rec", "fc2", "readout"]
+
+
+@pytest.mark.parametrize("current", ["previous", "updated"])
+def test_cuba_current_matches_the_reference_update_order(current: str) -> None:
+    graph = recurrent_cuba_graph()
+    xs = {"input": drive(6)}
+    expected = reference(graph, ORDER, xs, current=current)["output"]
+    got = run_snnspec(graph, xs, cuba_current=current)["readout"]
+    assert expected.sum() > 0
+    np.testing.assert_array_equal(got, expected)
+    other_order = "updated" if current == "previous" else "previous"
+    other = reference(graph, ORDER, xs, current=other_order)["output"]
+    assert not np.array_equal(other, expected)  # the two orders differ on this graph
+
+
+def test_cuba_current_defaults_to_nir_reference_and_follows_the_producer() -> None:
+    lines: list[str] = []
+    spec, _ = snnspec.from_nir(recurrent_cuba_graph(), notes=lines.append)
+    assert [layer.current for layer in spec.layers if layer.type == "nir_cuba_lif"] == [
+        "previous",
+        "previous",
+    ]
+    assert len(lines) == 2
+    assert all("'previous'" in line and "names no producer" in line for line in lines)
+    lines.clear()
+    spec, _ = snnspec.from_nir(
+        recurrent_cuba_graph({"source": "snnTorch 0.9.4"}), notes=lines.append
+    )
+    assert {layer.current for layer in spec.layers if layer.type == "nir_cuba_lif"} == {"updated"}
+    assert all("'updated'" in line and "snntorch" in line for line in lines)
+    spec, _ = snnspec.from_nir(
+        recurrent_cuba_graph({"source": "snnTorch"}), cuba_current="previous"
+    )
+    assert {layer.current for layer in spec.layers if layer.type == "nir_cuba_lif"} == {"previous"}
+
+
+def test_cuba_current_survives_export_and_import() -> None:
+    spec, params = snnspec.from_nir(recurrent_cuba_graph(), cuba_current="updated")
+    model = snnspec.compile(spec, params=params)
+    back, _ = snnspec.from_nir(snnspec.to_nir(model))
+    assert {layer.current for layer in back.layers if layer.type == "nir_cuba_lif"} == {"updated"}
+
+
+def test_cuba_current_updated_with_exact_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(snnspec.SpecError, match="euler"):
+        snnspec.from_nir(recurrent_cuba_graph(), discretization="exact", cuba_current="updated")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "snnspec: 1\nname: x\ninputs: [{name: x, shape: [2]}]\nlayers:\n"
+        "  - {type: nir_cuba_lif, tau_syn: 0.002, tau_mem: 0.004, discretization: exact,"
+        " current: updated}\n"
+    )
+    with pytest.raises(snnspec.SpecError, match="current: updated applies to the euler"):
+        snnspec.load(spec)
+
+
+def _mistyped_graph() -> Any:
+    """Rockpool's ``lif_rockpool.nir`` defect: an Output typed [1, 1, 1] after a [1] neuron."""
+    inp, _ = io([1])
+    return nir.NIRGraph(
+        nodes={
+            "input": inp,
+            "lif": lif(1),
+            "output": nir.Output(output_type={"output": np.array([1, 1, 1])}),
+        },
+        edges=[("input", "lif"), ("lif", "output")],
+        type_check=False,
+    )
+
+
+def test_cli_no_type_check_reads_a_mistyped_file_and_says_what_it_ignored(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "mistyped.nir"
+    graph = _mistyped_graph()
+    nir.write(source, graph)
+    target = tmp_path / "net.yaml"
+    code, _, err = run_cli("nir", "import", source, "-o", target, capsys=capsys)
+    assert code == 1
+    assert err.count("\n") == 1
+    assert err.startswith(f"{source}: ")
+    assert err.rstrip().endswith("--no-type-check")
+    assert not target.exists()
+    code, _, err = run_cli("nir", "import", source, "-o", target, "--no-type-check", capsys=capsys)
+    assert code == 0, err
+    assert "type check skipped: node 'output' declares output type [1, 1, 1]; inferred [1]" in err
+    x = drive(1)
+    got = run_snnspec(nir.read(source, type_check=False), {"input": x}, type_check=False)
+    want = reference(graph, ["lif"], {"input": x})["output"]
+    np.testing.assert_array_equal(next(iter(got.values())), want)
+
+
+def test_cli_cuba_current_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "rsnn.nir"
+    nir.write(source, recurrent_cuba_graph())
+    target = tmp_path / "a.yaml"
+    code, _, err = run_cli(
+        "nir", "import", source, "-o", target, "--cuba-current", "updated", capsys=capsys
+    )
+    assert code == 0, err
+    assert "update order 'updated' (as asked)" in err
+    spec = snnspec.load(tmp_path / "a.yaml")
+    assert {layer.current for layer in spec.layers if layer.type == "nir_cuba_lif"} == {"updated"}
+
+
+NORSE = importlib.util.find_spec("norse") is not None
+
+
+@pytest.mark.skipif(not NORSE, reason="needs the peers extra: torch==2.13.0, snntorch, norse")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the peers' own imports warn
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_norse_from_nir_matches_cuba_current_updated() -> None:
+    """Norse's ``from_nir`` of a recurrent CubaLIF graph (the Braille task's shape) against
+    ``--cuba-current updated``: the hidden and output spikes agree."""
+    import norse.torch as norse
+    import torch
+
+    graph = recurrent_cuba_graph()
+    x = (RNG.uniform(size=(STEPS, 6)) < 0.3).astype(float) * 2.0
+    module = norse.from_nir(graph, dt=DT)
+    state = None
+    expected = []
+    with torch.no_grad():
+        for t in range(STEPS):
+            y, state = module(torch.as_tensor(x[t], dtype=torch.float32), state)
+            expected.append(y.numpy())
+    expected_spikes = np.stack(expected)
+    got = run_snnspec(graph, {"input": x}, cuba_current="updated")["readout"]
+    assert expected_spikes.sum() > 0
+    assert np.mean(got != expected_spikes) <= 0.005
+    # NIR's reference order (the default) is visibly different from Norse's.
+    previous = run_snnspec(graph, {"input": x}, cuba_current="previous")["readout"]
+    assert np.mean(previous != expected_spikes) > 0.05

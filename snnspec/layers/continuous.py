@@ -28,7 +28,7 @@ The modules need the spec's ``dt``: ``build`` takes it as a keyword (``uses_dt``
 
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from .._errors import ShapeError, SpecError
 from .base import Bool, Float, LayerSpec, Shape, SpecModel, shape_size
@@ -43,6 +43,7 @@ Value = Float | tuple[Float, ...]
 
 Discretization = Literal["euler", "exact"]
 NIRReset = Literal["value", "subtract"]
+CurrentOrder = Literal["previous", "updated"]
 
 MAX_DELAY_STEPS = 1_000_000
 """Largest delay, in steps, that ``nir_delay`` accepts (its buffer holds that many samples)."""
@@ -170,6 +171,35 @@ class LeakyMixin(SpecModel):
         return {**super().module_options(), "discretization": self.discretization}  # type: ignore[misc]
 
 
+class CurrentOrderMixin(SpecModel):
+    """The ``current`` option of the current-based neurons: which current drives v under euler.
+
+    ``previous`` (default): v[t] is advanced with the previous step's current i[t-1], NIR's
+    reference Euler (``paper/03_rnn``); x[t] reaches v one step later. ``updated``: i[t] is
+    computed first and v[t] is advanced with it, as snnTorch's ``Synaptic`` and Norse's
+    ``from_nir`` do. The exact discretisation solves the coupled system over the step, where
+    the order has no meaning, so ``updated`` with ``exact`` is an error.
+    """
+
+    current: CurrentOrder = Field(
+        default="previous",
+        description="Euler update order: `previous` (v from i[t-1], NIR's reference) or "
+        "`updated` (v from i[t], snnTorch and Norse).",
+    )
+
+    @model_validator(mode="after")
+    def _check_current(self) -> Any:
+        if self.current == "updated" and getattr(self, "discretization", "euler") == "exact":
+            raise ValueError(
+                "current: updated applies to the euler discretisation only (exact solves "
+                "the coupled system over the step); remove it or use discretization: euler"
+            )
+        return self
+
+    def module_options(self) -> dict[str, Any]:
+        return {**super().module_options(), "current": self.current}  # type: ignore[misc]
+
+
 class FiringMixin(SpecModel):
     """Threshold, reset and surrogate options of the spiking continuous-time neurons."""
 
@@ -245,14 +275,15 @@ class NIRLIFSpec(FiringMixin, LeakyMixin, AbstractNIRNeuronSpec):
     )
 
 
-class NIRCubaLISpec(LeakyMixin, AbstractNIRNeuronSpec):
+class NIRCubaLISpec(CurrentOrderMixin, LeakyMixin, AbstractNIRNeuronSpec):
     """Current-based leaky integrator with NIR's meaning (synaptic current, then membrane).
 
     NIR ``CubaLI``: τ_syn·di/dt = -i + w_in·x, τ_mem·dv/dt = (v_leak - v) + r·i; outputs v.
     Update order of step t (``euler``, explicit Euler of the coupled system, as NIR's
     reference CubaLIF in ``paper/03_rnn``): first v[t] = v[t-1] + dt/tau_mem·(v_leak - v[t-1]
     + r·i[t-1]) with the previous current, then i[t] = i[t-1] + dt/tau_syn·(w_in·x[t] -
-    i[t-1]); so x[t] reaches v one step later. ``exact``: the exact solution over the step
+    i[t-1]); so x[t] reaches v one step later. ``current: updated`` computes i[t] first and
+    advances v with it (snnTorch, Norse). ``exact``: the exact solution over the step
     with x[t] held constant: i[t] = w_in·x + (i[t-1] - w_in·x)·a_syn and v[t] = u + (v[t-1] -
     u)·a_mem + r·(i[t-1] - w_in·x)·k, with u = v_leak + r·w_in·x, a = exp(-dt/τ) and
     k = τ_syn/(τ_syn - τ_mem)·(a_syn - a_mem) (k = dt/τ·a when τ_syn = τ_mem). Starts at rest
@@ -273,11 +304,11 @@ class NIRCubaLISpec(LeakyMixin, AbstractNIRNeuronSpec):
     example = {"type": "nir_cuba_li", "tau_syn": 0.002, "tau_mem": 0.004, "r": 3.0}
     equations = (
         "τ_syn·di/dt = -i + w_in·x;  τ_mem·dv/dt = (v_leak - v) + r·i;  output v   "
-        "(euler: v[t] uses i[t-1], then i[t] uses x[t])"
+        "(euler: v[t] uses i[t-1], then i[t] uses x[t]; current: updated: v[t] uses i[t])"
     )
 
 
-class NIRCubaLIFSpec(FiringMixin, LeakyMixin, AbstractNIRNeuronSpec):
+class NIRCubaLIFSpec(CurrentOrderMixin, FiringMixin, LeakyMixin, AbstractNIRNeuronSpec):
     """Current-based leaky integrate-and-fire with NIR's meaning; outputs spikes.
 
     NIR ``CubaLIF``: τ_syn·di/dt = -i + w_in·x, τ_mem·dv/dt = (v_leak - v) + r·i. Update
@@ -285,8 +316,9 @@ class NIRCubaLIFSpec(FiringMixin, LeakyMixin, AbstractNIRNeuronSpec):
     v[t-1] + dt/tau_mem·(v_leak - v[t-1] + r·i[t-1]); ``exact``: as ``nir_cuba_li``), (2)
     i[t] from i[t-1] and x[t], (3) s = H(v' - v_threshold), (4) v[t] = v_reset where s = 1
     (``reset: value``) or v' - v_threshold (``subtract``). This is NIR's reference CubaLIF
-    (``paper/03_rnn``) with its reset as an option. Starts at rest (v = v_leak, i = 0).
-    Default trainable: tau_syn, tau_mem.
+    (``paper/03_rnn``) with its reset as an option; ``current: updated`` swaps (1) and (2) and
+    advances v with i[t] (snnTorch's ``Synaptic``, Norse's ``from_nir``). Starts at rest
+    (v = v_leak, i = 0). Default trainable: tau_syn, tau_mem.
     """
 
     type: Literal["nir_cuba_lif"] = "nir_cuba_lif"
@@ -311,7 +343,7 @@ class NIRCubaLIFSpec(FiringMixin, LeakyMixin, AbstractNIRNeuronSpec):
     equations = (
         "τ_syn·di/dt = -i + w_in·x;  τ_mem·dv/dt = (v_leak - v) + r·i;  "
         "s = H(v - v_threshold);  after a spike v = v_reset or v - v_threshold   "
-        "(euler: v[t] uses i[t-1], then i[t] uses x[t])"
+        "(euler: v[t] uses i[t-1], then i[t] uses x[t]; current: updated: v[t] uses i[t])"
     )
 
 

@@ -156,15 +156,20 @@ class NIRLIF(AbstractNIRSpiking[NIRLIFState]):
 
 
 def _cuba_step(
-    neuron: AbstractNIRNeuron, v: Array, i: Array, x: Array, discretization: str
+    neuron: AbstractNIRNeuron, v: Array, i: Array, x: Array, discretization: str, current: str
 ) -> tuple[Array, Array]:
-    """(v', i') of the current-based neurons: euler uses i[t-1] for v; exact solves both."""
+    """(v', i') of the current-based neurons.
+
+    euler: v is advanced with i[t-1] (``current == "previous"``) or with i[t] (``"updated"``);
+    exact: the coupled linear system is solved over the step.
+    """
     tau_syn, tau_mem = neuron.parameter("tau_syn"), neuron.parameter("tau_mem")
     r, v_leak = neuron.parameter("r"), neuron.parameter("v_leak")
     drive = neuron.parameter("w_in") * x
     i_new = neuron.relax(i, drive, tau_syn, discretization)
     if discretization != "exact":
-        return neuron.relax(v, v_leak + r * i, tau_mem, discretization), i_new
+        i_drive = i_new if current == "updated" else i
+        return neuron.relax(v, v_leak + r * i_drive, tau_mem, discretization), i_new
     dt = neuron.dt
     a_syn, a_mem = jnp.exp(-dt / tau_syn), jnp.exp(-dt / tau_mem)
     gap = tau_syn - tau_mem
@@ -185,6 +190,7 @@ class NIRCubaLI(AbstractNIRNeuron[NIRCubaLIState]):
     w_in: Float[Array, "..."]
     dt: float = eqx.field(static=True)
     discretization: str = eqx.field(static=True, default="euler")
+    current: str = eqx.field(static=True, default="previous")
     trainable: tuple[str, ...] = eqx.field(static=True, default=("tau_syn", "tau_mem"))
 
     def init_state(
@@ -195,7 +201,7 @@ class NIRCubaLI(AbstractNIRNeuron[NIRCubaLIState]):
     def __call__(
         self, state: NIRCubaLIState, x: Array, *, key: Array | None = None
     ) -> tuple[NIRCubaLIState, Array]:
-        v, i = _cuba_step(self, state.v, state.i, x, self.discretization)
+        v, i = _cuba_step(self, state.v, state.i, x, self.discretization, self.current)
         return NIRCubaLIState(v, i), v
 
     def output(self, state: NIRCubaLIState) -> Array:
@@ -214,6 +220,7 @@ class NIRCubaLIF(AbstractNIRSpiking[NIRCubaLIFState]):
     v_reset: Float[Array, "..."]
     dt: float = eqx.field(static=True)
     discretization: str = eqx.field(static=True, default="euler")
+    current: str = eqx.field(static=True, default="previous")
     reset: str = eqx.field(static=True, default="value")
     stop_reset_grad: bool = eqx.field(static=True, default=True)
     surrogate: AbstractSurrogate = SuperSpike()
@@ -228,7 +235,7 @@ class NIRCubaLIF(AbstractNIRSpiking[NIRCubaLIFState]):
     def __call__(
         self, state: NIRCubaLIFState, x: Array, *, key: Array | None = None
     ) -> tuple[NIRCubaLIFState, Array]:
-        v, i = _cuba_step(self, state.v, state.i, x, self.discretization)
+        v, i = _cuba_step(self, state.v, state.i, x, self.discretization, self.current)
         v, spikes = self.fire_and_reset(v)
         return NIRCubaLIFState(v, i, spikes), spikes
 
