@@ -30,7 +30,7 @@ import re
 import stat
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, time
 from pathlib import PurePath
 from types import MappingProxyType
@@ -57,23 +57,38 @@ _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 @dataclass(frozen=True)
 class Document:
-    """A parsed spec file: plain data plus where each key and item was written."""
+    """A parsed spec: plain data plus where each key and item was written.
+
+    A spec built with ``extends`` (:mod:`snnspec._compose`) merges several files: ``origins``
+    names the file of every path set outside ``source``, and ``files`` lists every file read
+    (path relative to ``source``'s folder, sha256).
+    """
 
     source: str
     format: Format
     data: Any
     positions: Mapping[PathKey, Position]
+    origins: Mapping[PathKey, str] = field(default_factory=lambda: MappingProxyType({}))
+    files: tuple[tuple[str, str], ...] = ()
 
     def locate(self, path: Sequence[str | int]) -> tuple[int | None, int | None]:
         """Position of `path`, else of its nearest ancestor that has one, else (None, None)."""
         return _locate(self.positions, tuple(path)) or (None, None)
 
+    def file_of(self, path: Sequence[str | int]) -> str:
+        """The file that wrote `path` (or its nearest located ancestor)."""
+        key = tuple(path)
+        for end in range(len(key), -1, -1):
+            if key[:end] in self.positions:
+                return self.origins.get(key[:end], self.source)
+        return self.source
+
     def error(
         self, path: Sequence[str | int], message: str, kind: type[SpecError] = SpecError
     ) -> SpecError:
-        """Build (not raise) a `kind` error located at `path` in this file."""
+        """Build (not raise) a `kind` error located at `path` in the file that wrote it."""
         line, column = self.locate(path)
-        return kind(message, file=self.source, line=line, column=column, path=path)
+        return kind(message, file=self.file_of(path), line=line, column=column, path=path)
 
 
 def format_for(path: str | os.PathLike[str]) -> Format:
@@ -349,8 +364,8 @@ def _describe(value: Any) -> str:
     """What a non-string YAML key reads as."""
     if value is None:
         return "null"
-    if isinstance(value, bool | list | dict):
-        return {bool: "a boolean", list: "a list", dict: "a mapping"}[type(value)]
+    if isinstance(value, bool | list | dict | str):
+        return {bool: "a boolean", list: "a list", dict: "a mapping", str: "a string"}[type(value)]
     return "an integer" if isinstance(value, int) else "a number"
 
 
@@ -364,6 +379,17 @@ class _Open:
     nodes_before: int
     key: str | None = None  # a mapping's key still waiting for its value
     height: int = 1  # levels of collections from this one down, itself included
+    merges: list[tuple[Any, Position]] = field(default_factory=list)  # values of '<<' keys
+    merge_pending: Position | None = None  # a '<<' key waiting for its value
+
+
+def _merged_mappings(value: Any) -> list[dict[str, Any]] | None:
+    """The mappings a '<<' value names (a mapping or a list of mappings), else None."""
+    if isinstance(value, dict):
+        return [value]
+    if isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
+        return value
+    return None
 
 
 class _YamlBuilder:
@@ -415,12 +441,16 @@ class _YamlBuilder:
         return self.root
 
     def _next_path(self) -> PathKey | None:
-        """Path of the next node, or None when the next node is a mapping key."""
+        """Path of the next node, or None when the next node is a mapping key.
+
+        The value of a merge key '<<' has the mapping's own path: it is merged into it."""
         if not self.stack:
             return ()
         top = self.stack[-1]
         if isinstance(top.value, list):
             return (*top.path, len(top.value))
+        if top.merge_pending is not None:
+            return top.path
         return None if top.key is None else (*top.path, top.key)
 
     def _place(self, value: Any, where: Position) -> None:
@@ -429,7 +459,10 @@ class _YamlBuilder:
             self.root = value
             return
         top = self.stack[-1]
-        if isinstance(top.value, list):
+        if top.merge_pending is not None:
+            top.merges.append((value, top.merge_pending))
+            top.merge_pending = None
+        elif isinstance(top.value, list):
             self.ctx.positions[(*top.path, len(top.value))] = where
             top.value.append(value)
         elif top.key is not None:
@@ -475,11 +508,17 @@ class _YamlBuilder:
         plain = event.tag is None and not event.style
         tag = self._check_tag(event.tag, "scalar", where, error_path)
         if plain and path is None and text == "<<":
-            raise self.ctx.error(
-                "merge key '<<' is not supported: write the merged keys out in full",
-                where,
-                error_path,
-            )
+            top = self.stack[-1]
+            if top.merge_pending is not None or top.merges:
+                raise self.ctx.error(
+                    "a second merge key '<<' in one mapping: list the merged mappings in "
+                    "one '<<: [*a, *b]'",
+                    where,
+                    error_path,
+                )
+            self.ctx.count(1, where, error_path)
+            top.merge_pending = where
+            return
         if plain or tag in ("null", "bool", "int", "float"):
             value = self._resolve(text, where, error_path)
         else:
@@ -577,11 +616,32 @@ class _YamlBuilder:
 
     def _close(self) -> None:
         frame = self.stack.pop()
+        if frame.merges and isinstance(frame.value, dict):
+            self._merge(frame, frame.value)
         if self.stack:
             self.stack[-1].height = max(self.stack[-1].height, frame.height + 1)
         if frame.anchor is not None and self.anchors.get(frame.anchor) is frame:
             size = self.ctx.nodes - frame.nodes_before
             self.anchors[frame.anchor] = (frame.value, size, frame.height)
+
+
+    def _merge(self, frame: _Open, target: dict[str, Any]) -> None:
+        """YAML's merge key: add the keys of the '<<' mappings that ``target`` (the frame's
+        mapping) does not set itself; its own keys win, among merged ones the earlier."""
+        for value, where in frame.merges:
+            mappings = _merged_mappings(value)
+            if mappings is None:
+                raise self.ctx.error(
+                    "merge key '<<' takes a mapping or a list of mappings (e.g. *base or "
+                    f"[*a, *b]), got {_describe(value)}",
+                    where,
+                    frame.path,
+                )
+            for mapping in mappings:
+                for key, item in mapping.items():
+                    if key not in target:
+                        target[key] = item
+                        self.ctx.positions[(*frame.path, key)] = where
 
 
 # --- JSON ---------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ._errors import PathElement, SpecError
-from ._loader import load_document, parse_document
+from ._loader import parse_document
 from ._spec import ModelSpec, spec_from_document
 
 _INDEX = re.compile(r"\[(-?\d+)\]")
@@ -65,16 +65,22 @@ def apply_overrides(
     return data, applied
 
 
-def load_spec(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> ModelSpec:
+def load_spec(
+    path: str | os.PathLike[str],
+    overrides: Sequence[str] = (),
+    allow_paths: Sequence[str | os.PathLike[str]] = (),
+) -> ModelSpec:
     """:func:`snnspec.load` with ``--set`` overrides applied before validation.
 
-    Also checks the ``train:`` section against the graph, so every command sees one rule.
+    ``extends:`` chains are merged first, then the overrides applied. Also checks the
+    ``train:`` section against the graph, so every command sees one rule.
     """
+    from ._compose import load_composed
     from ._graph import plan_graph
     from ._train_spec import check_train
 
     parsed = [parse_override(text) for text in overrides]
-    document = load_document(path)
+    document = load_composed(path, allow_paths)
     data, applied = apply_overrides(document.data, parsed)
     edited = dataclasses.replace(document, data=data)
     try:

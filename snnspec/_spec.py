@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, Field, PrivateAttr, ValidationError, model_validator
 
 from ._errors import PathElement, SchemaError, SpecError
-from ._loader import Document, load_document
+from ._loader import Document
 from ._registry import LAYER_TYPES
 from ._train_spec import TrainSpec
 from .layers.base import Count, Float, Int, Name, SpecModel
@@ -179,11 +179,18 @@ def json_schema() -> dict[str, Any]:
     }
 
 
-def load(path: str | os.PathLike[str]) -> ModelSpec:
-    """Read, validate and analyse a spec file; raise :class:`SpecError` on any problem."""
+def load(
+    path: str | os.PathLike[str], allow_paths: Sequence[str | os.PathLike[str]] = ()
+) -> ModelSpec:
+    """Read, validate and analyse a spec file; raise :class:`SpecError` on any problem.
+
+    ``extends:`` chains are merged first (:mod:`snnspec._compose`); ``allow_paths`` are
+    folders outside the project that extended files may come from.
+    """
+    from ._compose import load_composed
     from ._graph import plan_graph
 
-    spec = spec_from_document(load_document(path))
+    spec = spec_from_document(load_composed(path, allow_paths))
     plan_graph(spec)
     return spec
 

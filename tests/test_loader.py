@@ -481,8 +481,14 @@ CORE_TAGS = (
             "spec.yaml:1:1: a mapping cannot be a mapping key: keys must be plain strings",
         ),
         (
-            "base: &b {x: 1}\nc:\n  <<: *b\n",
-            "spec.yaml:3:3: c: merge key '<<' is not supported: write the merged keys out in full",
+            "c:\n  <<: 3\n",
+            "spec.yaml:2:3: c: merge key '<<' takes a mapping or a list of mappings "
+            "(e.g. *base or [*a, *b]), got an integer",
+        ),
+        (
+            "b: &b {x: 1}\nc: {<<: *b, <<: *b}\n",
+            "spec.yaml:2:13: c: a second merge key '<<' in one mapping: list the merged "
+            "mappings in one '<<: [*a, *b]'",
         ),
         (
             "a: &r [1, *r]",
@@ -730,3 +736,21 @@ def test_y_and_n_are_plain_strings(word: str, tmp_path: Path) -> None:
     with pytest.raises(SchemaError) as caught:
         snnspec.load(spec)
     assert str(caught.value).startswith(f"{spec}:5:37: layers[0].use_bias: ")
+
+
+def test_yaml_merge_keys_follow_yaml() -> None:
+    """``<<`` adds the keys a mapping does not set itself: its own keys win, and among several
+    merged mappings the earlier one wins; positions of merged keys are the ``<<`` entry."""
+    text = (
+        "a: &a {p: 1, q: 2}\n"
+        "b: &b {q: 20, r: 30}\n"
+        "c:\n"
+        "  p: 100\n"
+        "  <<: [*a, *b]\n"
+        "d: {<<: *a, w: 0}\n"
+    )
+    document = loader.parse_document(text, "yaml", source="spec.yaml")
+    assert document.data["c"] == {"p": 100, "q": 2, "r": 30}
+    assert document.data["d"] == {"p": 1, "q": 2, "w": 0}
+    assert document.positions[("c", "p")] == (4, 3)
+    assert document.positions[("c", "r")] == (5, 3)
