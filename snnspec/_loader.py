@@ -624,7 +624,6 @@ class _YamlBuilder:
             size = self.ctx.nodes - frame.nodes_before
             self.anchors[frame.anchor] = (frame.value, size, frame.height)
 
-
     def _merge(self, frame: _Open, target: dict[str, Any]) -> None:
         """YAML's merge key: add the keys of the '<<' mappings that ``target`` (the frame's
         mapping) does not set itself; its own keys win, among merged ones the earlier."""
