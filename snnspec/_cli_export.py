@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from ._cli_train import PartialParamsOption, check_partial, report_partial
 from ._errors import InputError
 
 
@@ -20,6 +21,7 @@ def export(
         Path | None,
         typer.Option("--params", help="Params file whose arrays the module loads (.safetensors)."),
     ] = None,
+    partial_params: PartialParamsOption = False,
 ) -> None:
     """Write a Python module that rebuilds the spec's Equinox model without the spec file.
 
@@ -35,5 +37,12 @@ def export(
     if output.suffix != ".py":
         raise InputError(f"--output must be a .py file, got {output}")
     spec = load(spec_path)
-    written = export_python(spec, output, params=params, source=spec_path.name)
+    check_partial(partial_params, spec, params)
+    written = export_python(
+        spec, output, params=params, source=spec_path.name, partial_params=partial_params or None
+    )
+    if partial_params or spec.params_partial:
+        from ._graph import plan_graph
+
+        report_partial(spec, plan_graph(spec), params)
     typer.echo("wrote " + ", ".join(str(path) for path in written))

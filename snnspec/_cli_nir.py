@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ._cli_train import PartialParamsOption, check_partial, report_partial
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -75,15 +77,23 @@ def export_nir(
             help="Rule that turns SNNAX decay constants into time constants: euler or exact.",
         ),
     ] = "euler",
+    partial_params: PartialParamsOption = False,
 ) -> None:
     """Write the NIR graph of SPEC (with its params file) to FILE.nir, atomically."""
     import nir
 
+    from ._compiler import compile as compile_spec
+    from ._graph import plan_graph
     from ._io import write_atomic
     from ._nir import to_nir
     from ._spec import load
 
-    graph = to_nir(load(spec_path), discretization=discretization)
+    spec = load(spec_path)
+    check_partial(partial_params, spec)
+    model = compile_spec(spec, partial_params=partial_params or None)
+    if partial_params or spec.params_partial:
+        report_partial(spec, plan_graph(spec))
+    graph = to_nir(model, dt=spec.dt, discretization=discretization)
     write_atomic(output, lambda path: nir.write(path, graph))
     typer.echo(f"wrote {output} ({len(graph.nodes)} nodes, {len(graph.edges)} edges)")
 
@@ -96,12 +106,13 @@ def _spec_name(path: Path) -> str:
 
 
 def _save_arrays(path: Path, arrays: Mapping[str, np.ndarray], dtype: str) -> None:
-    """Arrays in the spec's dtype (float32 for bfloat16, which NumPy lacks), atomically."""
+    """Arrays in the spec's dtype (bfloat16 from ml_dtypes, which JAX brings), atomically."""
+    import ml_dtypes
     import numpy as np
     from safetensors.numpy import save_file
 
     from ._io import write_atomic
 
-    stored = dtype if dtype in ("float16", "float32", "float64") else "float32"
+    stored = ml_dtypes.bfloat16 if dtype == "bfloat16" else dtype
     cast = {key: np.ascontiguousarray(value, dtype=stored) for key, value in arrays.items()}
     write_atomic(path, lambda tmp: save_file(cast, str(tmp)))

@@ -18,7 +18,17 @@ import typer
 
 from ._cli_export import export
 from ._cli_nir import nir_app
-from ._cli_train import MaxMemoryOption, SetOption, evaluate, graph, resolve, train
+from ._cli_train import (
+    MaxMemoryOption,
+    PartialParamsOption,
+    SetOption,
+    check_partial,
+    evaluate,
+    graph,
+    report_partial,
+    resolve,
+    train,
+)
 from ._errors import InputError, SpecError
 from ._graph import GraphPlan, layer_reports, plan_graph
 from ._loader import load_json_file
@@ -62,6 +72,7 @@ def validate(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
     overrides: SetOption = None,
     max_memory: MaxMemoryOption = None,
+    partial_params: PartialParamsOption = False,
 ) -> None:
     """Parse and check specs: schema, graph, shapes, memory, params file; print a table.
 
@@ -72,18 +83,22 @@ def validate(
     for path in specs:
         try:
             spec = load_spec(path, overrides or ())
+            check_partial(partial_params, spec)
             plan = plan_graph(spec)
             memory = check_parameters(spec, plan, limit)
+            left: list[str] = []
             if spec.params is not None:  # reading one needs NumPy, which costs ~0.1 s to import
                 from ._params import check_params_file
 
-                check_params_file(spec, plan, limit)
+                left = check_params_file(spec, plan, limit, partial=partial_params or None)
         except SpecError as error:
             if _options["debug"]:
                 raise
             failures += 1
             _error(str(error))
             continue
+        if left:
+            report_partial(spec, plan)
         if not quiet:
             typer.echo(_describe(spec, plan, _plain(str(path))))
             typer.echo(f"  {memory.summary(limit)}")
@@ -105,6 +120,7 @@ def build(
     output: Annotated[Path, typer.Option("--output", "-o", help="Output folder.")],
     overrides: SetOption = None,
     max_memory: MaxMemoryOption = None,
+    partial_params: PartialParamsOption = False,
 ) -> None:
     """Compile and initialise a spec; write DIR/spec.yaml, params.safetensors, manifest.json.
 
@@ -117,13 +133,14 @@ def build(
     from ._params import save_params
 
     spec = load_spec(spec_path, overrides or ())
+    check_partial(partial_params, spec)
     plan = plan_graph(spec)
     build_check(spec, plan, budget(max_memory))
-    model = _compile(spec)
+    model = _compile(spec, partial_params)
     if output.exists() and not output.is_dir():
         raise InputError(f"{output} exists and is not a folder; choose another --output")
     data = normalized_data(spec, plan)
-    data["params"] = BUILT_PARAMS
+    data.update(params=BUILT_PARAMS, params_partial=False)  # the built file has every array
     spec_text = dumps(data)
     save_params(model, output / BUILT_PARAMS)
     write_text_atomic(output / BUILT_SPEC, spec_text)
@@ -138,6 +155,8 @@ def build(
         **_environment(),
     }
     write_text_atomic(output / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    if partial_params or spec.params_partial:
+        report_partial(spec, plan)
     typer.echo(_describe(spec, plan, _plain(str(spec_path))))
     typer.echo(_index_form(plan))
     typer.echo(f"wrote {_plain(str(output))}/{{{BUILT_SPEC}, {BUILT_PARAMS}, {MANIFEST}}}")
@@ -152,8 +171,13 @@ def run(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="npz to write, one array per output.")
     ] = None,
-    steps: Annotated[int | None, typer.Option(help="Time steps (demo input).", min=1)] = None,
-    batch: Annotated[int, typer.Option(help="Batch size (demo input).", min=1)] = 1,
+    steps: Annotated[
+        int | None,
+        typer.Option(help="Time steps of the demo input (default: the spec's time.steps).", min=1),
+    ] = None,
+    batch: Annotated[
+        int | None, typer.Option(help="Batch size of the demo input (default 1).", min=1)
+    ] = None,
     burnin: Annotated[int | None, typer.Option(help="Burn-in steps.", min=0)] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the demo input and run key.")] = None,
     plot: Annotated[
@@ -161,6 +185,7 @@ def run(
     ] = None,
     overrides: SetOption = None,
     max_memory: MaxMemoryOption = None,
+    partial_params: PartialParamsOption = False,
     schedule: Annotated[
         str | None,
         typer.Option(help="auto, stepwise or layerwise (default: the spec's `schedule`)."),
@@ -221,8 +246,23 @@ def run(
     _check_distributed(distributed, coordinator, num_processes, process_id)
     if distributed and devices is None:
         devices = "all"
+    if input_path is not None:
+        for flag, value in (("--steps", steps), ("--batch", batch)):
+            if value is not None:
+                raise typer.BadParameter(
+                    "the input file fixes the batch size and the number of steps (its arrays "
+                    "are (B, T, *shape)); leave it out, or drop --input to run the demo input",
+                    param_hint=flag,
+                )
+    if partial_params and target.is_dir():
+        raise typer.BadParameter(
+            f"{target} is a build folder, whose params file gives every parameter",
+            param_hint="--partial-params",
+        )
     limit = budget(max_memory)
     spec = load_spec(target, overrides) if overrides else _load_target(target)
+    check_partial(partial_params, spec)
+    batch = 1 if batch is None else batch
     if input_path is not None:
         extent = check_input_file(input_path, limit)
         check_run(spec, plan_graph(spec), limit, *extent)
@@ -234,13 +274,15 @@ def run(
 
     if distributed:
         _initialize_distributed(coordinator, num_processes, process_id)
-    model = _compile(spec)
+    model = _compile(spec, partial_params)
+    if partial_params or spec.params_partial:
+        report_partial(spec, model.plan)
     if schedule is not None:
         model = model.with_schedule(schedule)
     plan = model.plan
     seed = spec.seed if seed is None else seed
     if input_path is not None:
-        inputs = _read_inputs(input_path, plan)
+        inputs = _read_inputs(input_path, plan, spec.time.steps)
     else:
         generator = np.random.default_rng(seed)
         num_steps = steps or spec.time.steps
@@ -390,10 +432,10 @@ def _timed_run(
     return outputs, rates, compile_seconds, run_seconds
 
 
-def _compile(spec: ModelSpec) -> StatefulModel:
+def _compile(spec: ModelSpec, partial_params: bool = False) -> StatefulModel:
     from ._compiler import compile as compile_spec
 
-    return compile_spec(spec)
+    return compile_spec(spec, partial_params=partial_params or None)
 
 
 def _load_target(target: Path) -> ModelSpec:
@@ -421,8 +463,12 @@ def _load_target(target: Path) -> ModelSpec:
     return load(target / BUILT_SPEC)
 
 
-def _read_inputs(path: Path, plan: GraphPlan) -> list[np.ndarray]:
-    """Input arrays from an npz (one (B, T, *shape) array per input name), checked."""
+def _read_inputs(path: Path, plan: GraphPlan, spec_steps: int) -> list[np.ndarray]:
+    """Input arrays from an npz (one (B, T, *shape) array per input name), checked.
+
+    An array whose axis 0 is the spec's ``time.steps`` and axis 1 is not looks time-major
+    (T, B, ...): a warning says so when it still fits, the error says so when it does not.
+    """
     import numpy as np
 
     try:
@@ -443,11 +489,25 @@ def _read_inputs(path: Path, plan: GraphPlan) -> list[np.ndarray]:
                 f"missing array '{name}' of shape (B, T, {_dims(shape)})", file=str(path)
             )
         array = arrays[name]
+        swapped = array.ndim >= 2 and array.shape[0] == spec_steps != array.shape[1]
+        hint = (
+            f"; axis 0 equals the spec's time.steps ({spec_steps}): if the array is time-major "
+            "(T, B, ...), write it as (B, T, ...) with np.swapaxes(array, 0, 1)"
+            if swapped
+            else ""
+        )
         if array.ndim != len(shape) + 2 or tuple(array.shape[2:]) != shape or 0 in array.shape[:2]:
             raise InputError(
-                f"array shape {list(array.shape)} does not fit (B, T, {_dims(shape)})",
+                f"array shape {list(array.shape)} does not fit (B, T, {_dims(shape)}){hint}",
                 file=str(path),
                 path=(name,),
+            )
+        if swapped:
+            where = _plain(f"{path}: {name}")
+            typer.echo(
+                f"{where}: warning: shape {list(array.shape)} runs as batch {array.shape[0]} of "
+                f"{array.shape[1]} steps (inputs are (B, T, {_dims(shape)})){hint}",
+                err=True,
             )
         if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
             raise InputError(f"dtype {array.dtype} is not numeric", file=str(path), path=(name,))
