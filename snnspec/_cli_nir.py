@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from ._cli_train import PartialParamsOption, check_partial, report_partial
-
-if TYPE_CHECKING:
-    import numpy as np
 
 nir_app = typer.Typer(
     name="nir",
@@ -38,13 +34,15 @@ def import_nir(
 ) -> None:
     """Write SPEC (.yaml/.json/.toml) and its params file SPEC.safetensors beside it.
 
-    The spec names the params file; both are written atomically. The import is checked by
-    compiling the spec with its parameters before anything is written.
+    The spec names the params file, which holds every parameter of the compiled model in the
+    spec's dtype; both are written atomically. The import is checked by compiling the spec
+    with its parameters before anything is written.
     """
     from ._compiler import compile as compile_spec
     from ._dump import dumps, normalized_data
     from ._io import write_text_atomic
     from ._nir import from_nir
+    from ._params import save_params
 
     if not source.is_file():
         raise typer.BadParameter(f"{source} is not a file", param_hint="FILE.nir")
@@ -56,12 +54,12 @@ def import_nir(
         discretization=discretization,
         reset=reset,
     )
-    compile_spec(spec, params=arrays)
+    model = compile_spec(spec, params=arrays)
     params_path = output.with_suffix(".safetensors")
     data = normalized_data(spec)
     data["params"] = params_path.name
     fmt = {".json": "json", ".toml": "toml"}.get(output.suffix.lower(), "yaml")
-    _save_arrays(params_path, arrays, dtype)
+    save_params(model, params_path)  # every array, in the spec's dtype: a complete params file
     write_text_atomic(output, dumps(data, fmt))
     typer.echo(f"wrote {output} ({len(spec.layers)} layers) and {params_path}")
 
@@ -103,16 +101,3 @@ def _spec_name(path: Path) -> str:
 
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", path.stem) or "nir-import"
     return name if name[0].isalpha() or name[0] == "_" else "_" + name
-
-
-def _save_arrays(path: Path, arrays: Mapping[str, np.ndarray], dtype: str) -> None:
-    """Arrays in the spec's dtype (bfloat16 from ml_dtypes, which JAX brings), atomically."""
-    import ml_dtypes
-    import numpy as np
-    from safetensors.numpy import save_file
-
-    from ._io import write_atomic
-
-    stored = ml_dtypes.bfloat16 if dtype == "bfloat16" else dtype
-    cast = {key: np.ascontiguousarray(value, dtype=stored) for key, value in arrays.items()}
-    write_atomic(path, lambda tmp: save_file(cast, str(tmp)))

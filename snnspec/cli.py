@@ -179,7 +179,13 @@ def run(
         int | None, typer.Option(help="Batch size of the demo input (default 1).", min=1)
     ] = None,
     burnin: Annotated[int | None, typer.Option(help="Burn-in steps.", min=0)] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed of the demo input and run key.")] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            help="Seed of the demo input and of the run's random numbers (random initial "
+            "states); default the spec's seed."
+        ),
+    ] = None,
     plot: Annotated[
         Path | None, typer.Option(help="Draw spike rasters and membrane traces (.png).")
     ] = None,
@@ -264,6 +270,12 @@ def run(
     check_partial(partial_params, spec)
     batch = 1 if batch is None else batch
     if input_path is not None:
+        if seed is not None and not _draws_random_numbers(plan_graph(spec)):
+            raise typer.BadParameter(
+                "with --input the seed only draws the model's random numbers (random initial "
+                "states, `init: {type: uniform|normal}`), and this model draws none",
+                param_hint="--seed",
+            )
         extent = check_input_file(input_path, limit)
         check_run(spec, plan_graph(spec), limit, *extent)
     else:
@@ -387,6 +399,13 @@ def _initialize_distributed(
         raise InputError(
             f"--distributed: cannot start or reach the coordinator at {address}: {detail}"
         ) from None
+
+
+def _draws_random_numbers(plan: GraphPlan) -> bool:
+    """True when a run of the model uses its key: a layer starts from a random state."""
+    return any(
+        getattr(getattr(layer, "init", None), "type", "zeros") != "zeros" for layer in plan.layers
+    )
 
 
 def _timed_run(

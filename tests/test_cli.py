@@ -254,3 +254,27 @@ def test_a_time_major_input_that_does_not_fit_says_so(
         "time.steps (50): if the array is time-major (T, B, ...), write it as (B, T, ...) with "
         "np.swapaxes(array, 0, 1)\n"
     )
+
+
+def test_run_with_an_input_file_refuses_a_seed_it_would_not_use(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With --input the seed only draws random initial states; a model without any ignored it."""
+    spec, _ = _time_major_case(tmp_path, 4)
+    np.savez(tmp_path / "in.npz", x=np.ones((2, 7, 4), np.float32))
+    code, out, err = run_cli("run", spec, "-i", tmp_path / "in.npz", "--seed", "3", capsys=capsys)
+    assert (code, out) == (2, "")
+    words = " ".join(err.replace("│", " ").split())
+    assert "Invalid value for --seed: with --input the seed only draws" in words
+    random_init = tmp_path / "r.yaml"
+    random_init.write_text(
+        spec.read_text().replace("0.8]}", "0.8], init: {type: uniform, low: 0.5, high: 2.0}}")
+    )
+    outputs = []
+    for seed in ("3", "4"):
+        output = tmp_path / f"o{seed}.npz"
+        args = ("-i", tmp_path / "in.npz", "--seed", seed, "-o", output)
+        assert run_cli("run", random_init, *args, capsys=capsys)[0] == 0
+        with np.load(output) as result:
+            outputs.append(result["lif_1"])
+    assert not np.array_equal(*outputs)
