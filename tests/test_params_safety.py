@@ -396,3 +396,16 @@ def test_some_registered_fields_are_bounded() -> None:
     assert {("lif", "decay_constants"), ("adaptive_lif", "ada_step_val"), ("nir_lif", "tau")} <= (
         cases
     )
+
+
+def test_export_commands_take_partial_params_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = _spec_with_params(tmp_path, _without("fc.bias"))
+    note = "note: partial params: 1 parameter keeps its seeded initial value: fc.bias\n"
+    assert _main("export", spec, "--python", "-o", tmp_path / "m.py", "--partial-params") == 0
+    assert capsys.readouterr().err == note
+    assert set(read_params(tmp_path / "m.safetensors")) == set(FULL)  # the module's: complete
+    assert _main("nir", "export", spec, "-o", tmp_path / "m.nir", "--partial-params") == 0
+    assert capsys.readouterr().err == note
+    assert (tmp_path / "m.nir").is_file()
