@@ -111,7 +111,7 @@ def test_bad_input_file_is_one_line(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    np.savez("in.npz", **arrays)
+    np.savez("in.npz", **arrays)  # type: ignore[arg-type]
     config = ROOT / "configs" / "snnax_five_layer.yaml"
     code, _, err = run_cli("run", config, "--input", "in.npz", "-o", "out.npz", capsys=capsys)
     assert (code, err) == (1, message + "\n")

@@ -64,7 +64,7 @@ def test_valid_files_round_trip(tmp_path: Path, suffix: str) -> None:
 def test_compressed_fortran_and_big_endian_npz_are_read(tmp_path: Path) -> None:
     weight = np.asfortranarray(np.arange(12, dtype=">f8").reshape(3, 4))
     path = tmp_path / "w.npz"
-    np.savez_compressed(path, **{"fc.weight": weight})
+    np.savez_compressed(path, **{"fc.weight": weight})  # type: ignore[arg-type]
     read = read_params(path, SHAPES)["fc.weight"]
     assert read.dtype.isnative
     np.testing.assert_array_equal(read, weight)
@@ -409,3 +409,23 @@ def test_export_commands_take_partial_params_too(
     assert _main("nir", "export", spec, "-o", tmp_path / "m.nir", "--partial-params") == 0
     assert capsys.readouterr().err == note
     assert (tmp_path / "m.nir").is_file()
+
+
+def test_validate_checks_bounds_and_completeness_without_jax(tmp_path: Path) -> None:
+    import subprocess
+
+    spec = _spec_with_params(
+        tmp_path, {**FULL, "lif.decay_constants": np.array([0.9, 0.3], np.float32)}
+    )
+    code = (
+        "import sys\n"
+        "from snnspec.cli import main\n"
+        f"sys.argv = ['snnspec', 'validate', {str(spec)!r}]\n"
+        "try:\n    main()\n"
+        "except SystemExit as stop:\n    assert stop.code == 1, stop.code\n"
+        "heavy = [m for m in sys.modules if m.split('.')[0] in ('jax', 'jaxlib', 'equinox')]\n"
+        "assert not heavy, heavy\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "lif.decay_constants: value 0.3 at index [1] is outside" in result.stderr
