@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ._cli_train import ForceOption
+from ._cli_train import ForceOption, PartialParamsOption, check_partial, report_partial
 from ._errors import InputError
 
 
@@ -21,6 +21,7 @@ def export(
         Path | None,
         typer.Option("--params", help="Params file whose arrays the module loads (.safetensors)."),
     ] = None,
+    partial_params: PartialParamsOption = False,
     force: ForceOption = False,
 ) -> None:
     """Write a Python module that rebuilds the spec's Equinox model without the spec file.
@@ -38,9 +39,16 @@ def export(
     if output.suffix != ".py":
         raise InputError(f"--output must be a .py file, got {output}")
     spec = load(spec_path)
+    check_partial(partial_params, spec, params)
     module, *companion = export_files(spec, output, params=params)
     check_output_files(
         [("-o", module), *(("params file", path) for path in companion)], force=force
     )
-    written = export_python(spec, output, params=params, source=spec_path.name)
+    written = export_python(
+        spec, output, params=params, source=spec_path.name, partial_params=partial_params or None
+    )
+    if partial_params or spec.params_partial:
+        from ._graph import plan_graph
+
+        report_partial(spec, plan_graph(spec), params)
     typer.echo("wrote " + ", ".join(str(path) for path in written))

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-from ._cli_train import ForceOption
-
-if TYPE_CHECKING:
-    import numpy as np
+from ._cli_train import ForceOption, PartialParamsOption, check_partial, report_partial
 
 nir_app = typer.Typer(
     name="nir",
@@ -55,9 +51,10 @@ def import_nir(
 ) -> None:
     """Write SPEC (.yaml/.json/.toml) and its params file SPEC.safetensors beside it.
 
-    The spec names the params file; both are written atomically. The import is checked by
-    compiling the spec with its parameters before anything is written. Choices made from the
-    file (the CubaLIF update order, ignored types) are printed on stderr.
+    The spec names the params file, which holds every parameter of the compiled model in the
+    spec's dtype; both are written atomically. The import is checked by compiling the spec
+    with its parameters before anything is written. Choices made from the file (the CubaLIF
+    update order, ignored types) are printed on stderr.
     """
     from ._compiler import compile as compile_spec
     from ._dump import dumps, normalized_data
@@ -66,6 +63,7 @@ def import_nir(
     from ._io import write_text_atomic
     from ._loader import format_for
     from ._nir import NIRTypeCheckError, from_nir
+    from ._params import save_params
 
     if not source.is_file():
         raise typer.BadParameter(f"{source} is not a file", param_hint="FILE.nir")
@@ -86,10 +84,10 @@ def import_nir(
         )
     except NIRTypeCheckError as error:
         raise SpecError(f"{error.message}: --no-type-check", file=error.file) from None
-    compile_spec(spec, params=arrays)
+    model = compile_spec(spec, params=arrays)
     data = normalized_data(spec)
     data["params"] = params_path.name
-    _save_arrays(params_path, arrays, dtype)
+    save_params(model, params_path)  # every array, in the spec's dtype: a complete params file
     write_text_atomic(output, dumps(data, fmt))
     typer.echo(f"wrote {output} ({len(spec.layers)} layers) and {params_path}")
 
@@ -105,18 +103,26 @@ def export_nir(
             help="Rule that turns SNNAX decay constants into time constants: euler or exact.",
         ),
     ] = "euler",
+    partial_params: PartialParamsOption = False,
     force: ForceOption = False,
 ) -> None:
     """Write the NIR graph of SPEC (with its params file) to FILE.nir, atomically."""
     import nir
 
+    from ._compiler import compile as compile_spec
     from ._folders import check_output_files
+    from ._graph import plan_graph
     from ._io import write_atomic
     from ._nir import to_nir
     from ._spec import load
 
     check_output_files([("-o", output)], force=force)
-    graph = to_nir(load(spec_path), discretization=discretization)
+    spec = load(spec_path)
+    check_partial(partial_params, spec)
+    model = compile_spec(spec, partial_params=partial_params or None)
+    if partial_params or spec.params_partial:
+        report_partial(spec, plan_graph(spec))
+    graph = to_nir(model, dt=spec.dt, discretization=discretization)
     write_atomic(output, lambda path: nir.write(path, graph))
     typer.echo(f"wrote {output} ({len(graph.nodes)} nodes, {len(graph.edges)} edges)")
 
@@ -126,15 +132,3 @@ def _spec_name(path: Path) -> str:
 
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", path.stem) or "nir-import"
     return name if name[0].isalpha() or name[0] == "_" else "_" + name
-
-
-def _save_arrays(path: Path, arrays: Mapping[str, np.ndarray], dtype: str) -> None:
-    """Arrays in the spec's dtype (float32 for bfloat16, which NumPy lacks), atomically."""
-    import numpy as np
-    from safetensors.numpy import save_file
-
-    from ._io import write_atomic
-
-    stored = dtype if dtype in ("float16", "float32", "float64") else "float32"
-    cast = {key: np.ascontiguousarray(value, dtype=stored) for key, value in arrays.items()}
-    write_atomic(path, lambda tmp: save_file(cast, str(tmp)))

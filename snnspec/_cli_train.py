@@ -9,12 +9,16 @@ from __future__ import annotations
 import enum
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ._errors import InputError
 from ._overrides import load_spec, resolved_text, sha256_text
+
+if TYPE_CHECKING:
+    from ._graph import GraphPlan
+    from ._spec import ModelSpec
 
 MaxMemoryOption = Annotated[
     str | None,
@@ -48,6 +52,42 @@ ForceOption = Annotated[
 ]
 
 
+PartialParamsOption = Annotated[
+    bool,
+    typer.Option(
+        "--partial-params",
+        help="Allow the params file to leave parameters out: they keep their seeded initial "
+        "values and are listed (as `params_partial: true` in the spec).",
+    ),
+]
+
+
+def report_partial(spec: ModelSpec, plan: GraphPlan, extra: Path | None = None) -> None:
+    """Name, on stderr, the parameters a partial load left at their seeded initial values."""
+    from ._params import unloaded_keys
+
+    left = unloaded_keys(spec, plan, extra)
+    if len(left) == 1:
+        typer.echo(
+            f"note: partial params: 1 parameter keeps its seeded initial value: {left[0]}", err=True
+        )
+    elif left:
+        typer.echo(
+            f"note: partial params: {len(left)} parameters keep their seeded initial values: "
+            + ", ".join(left),
+            err=True,
+        )
+
+
+def check_partial(partial: bool, spec: ModelSpec, extra: Path | None = None) -> None:
+    """``--partial-params`` needs a params file to apply to (exit 2 otherwise)."""
+    if partial and spec.params is None and extra is None:
+        raise typer.BadParameter(
+            "the spec names no params file (`params:`), so there is nothing to load partially",
+            param_hint="--partial-params",
+        )
+
+
 class DiagramFormat(enum.StrEnum):
     mermaid = "mermaid"
     dot = "dot"
@@ -71,6 +111,7 @@ def train(
     ] = True,
     max_memory: MaxMemoryOption = None,
     force: ForceOption = False,
+    partial_params: PartialParamsOption = False,
 ) -> None:
     """Train a spec's model with its `train:` section; write a reproducible run folder.
 
@@ -96,6 +137,11 @@ def train(
                 "--set cannot change a run folder's spec: resuming continues the same run; "
                 "train the spec file with --set into a new folder"
             )
+        if partial_params:
+            raise typer.BadParameter(
+                "a run folder resumes with the settings it was started with",
+                param_hint="--partial-params",
+            )
         if not resume:
             raise InputError(f"{spec_path} is a run folder; pass --resume to continue it")
         if output is not None and output.resolve() != spec_path.resolve():
@@ -107,6 +153,10 @@ def train(
         source = manifest.get("source")
     else:
         spec = load_spec(spec_path, overrides or ())
+        check_partial(partial_params, spec)
+        if partial_params:  # recorded as an override, so the run folder says so
+            overrides = [*(overrides or ()), "params_partial=true"]
+            spec = load_spec(spec_path, overrides)
         source = str(spec_path)
     if spec.train is None:
         raise spec.error((), "the spec has no `train:` section; add one (see README: Training)")
@@ -114,7 +164,10 @@ def train(
     from ._resources import budget, check_run
 
     limit = budget(max_memory)
-    check_run(spec, plan_graph(spec), limit, spec.train.batch_size, None, backprop=True)
+    plan = plan_graph(spec)
+    check_run(spec, plan, limit, spec.train.batch_size, None, backprop=True)
+    if spec.params_partial and data_root is None:  # a fresh run: the spec's folder holds them
+        report_partial(spec, plan)
     if output is None:
         if resume:
             raise InputError("--resume needs the run folder: pass -o DIR (or SPEC=DIR)")

@@ -9,21 +9,26 @@ import numpy as np
 
 from ._graph import plan_graph
 from ._model import StatefulModel
-from ._params import apply_params, load_params
+from ._params import apply_params, params_files, read_model_params
 from ._spec import ModelSpec
 
 
 def compile(
     spec: ModelSpec,
     params: str | os.PathLike[str] | Mapping[str, np.ndarray] | None = None,
+    *,
+    partial_params: bool | None = None,
 ) -> StatefulModel:
     """Build the model of ``spec``.
 
     Layer i is initialised from ``fold_in(PRNGKey(spec.seed), i)``, so adding a layer leaves
     the others' initial values unchanged. Then the spec's ``params`` file (relative to the
-    spec) and the ``params`` argument (a path or a mapping of arrays) overwrite what they
-    name. ``dtype: float64`` turns on JAX's 64-bit mode for the process. ``schedule`` and
-    ``remat`` are passed to the model.
+    spec) and a ``params`` path, in that order, set the parameters: together they must give
+    every one, unless the load is partial (``partial_params``, default the spec's
+    ``params_partial``), and every array must have the spec's dtype and fit its bounds. A
+    ``params`` mapping of arrays is an overlay: it replaces the arrays it names. ``dtype:
+    float64`` turns on JAX's 64-bit mode for the process. ``schedule`` and ``remat`` are
+    passed to the model.
     """
     import jax
 
@@ -41,10 +46,11 @@ def compile(
         for i, layer in enumerate(plan.layers)
     )
     model = StatefulModel(layers, plan, spec.dtype, spec.schedule, spec.remat)
-    if spec.params is not None:
-        model = load_params(model, spec.base_dir / spec.params)
+    files = params_files(spec, None if isinstance(params, Mapping) else params)
+    if files:
+        partial = spec.params_partial if partial_params is None else partial_params
+        arrays, _ = read_model_params(plan, files, spec.dtype, partial=partial)
+        model = apply_params(model, arrays, source=", ".join(name for _, name in files))
     if isinstance(params, Mapping):
         model = apply_params(model, dict(params))
-    elif params is not None:
-        model = load_params(model, params)
     return model

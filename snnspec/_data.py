@@ -186,6 +186,15 @@ def _npz(
     if x.ndim == len(shape) + 2 and tuple(x.shape[2:]) == shape:
         if x.shape[1] < 1:
             raise InputError("the samples have no time steps", file=source, path=(data.inputs,))
+        if x.shape[1] != steps:
+            raise InputError(
+                f"shape {list(x.shape)} has {x.shape[1]} time steps but the spec's time.steps "
+                f"is {steps}: the run folder would record the wrong number; set `time: {{steps: "
+                f"{x.shape[1]}}}` in the spec (or --set time.steps={x.shape[1]}), or cut the "
+                "arrays to the spec's steps",
+                file=source,
+                path=(data.inputs,),
+            )
         if data.encoder is not None and data.encoder.type != "delta":
             raise spec.error(
                 ("train", "data", "encoder"),

@@ -186,11 +186,13 @@ def export_python(
     *,
     params: str | os.PathLike[str] | None = None,
     source: str | None = None,
+    partial_params: bool | None = None,
 ) -> list[Path]:
     """Write the generated module to ``path`` atomically; return the files written.
 
     With a params file (the spec's, or ``params``), the compiled model's arrays are written
-    beside the module as ``<stem>.safetensors`` and loaded by its ``build()``.
+    beside the module as ``<stem>.safetensors`` and loaded by its ``build()``;
+    ``partial_params`` is passed to :func:`snnspec.compile`.
     """
     path = Path(path)
     written = export_files(spec, path, params=params)
@@ -199,7 +201,7 @@ def export_python(
         from ._compiler import compile as compile_spec
         from ._params import save_params
 
-        save_params(compile_spec(spec, params), written[1])
+        save_params(compile_spec(spec, params, partial_params=partial_params), written[1])
         params_file = written[1].name
     write_text_atomic(path, python_source(spec, source=source, params_file=params_file))
     return written

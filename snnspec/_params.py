@@ -1,8 +1,13 @@
 """Parameters files: ``.safetensors`` or ``.npz`` (never pickle).
 
 Keys are ``<layer name>.<field>`` (``fc1.weight``, ``lif1.decay_constants``); members of
-nested blocks add their index (``block.0.weight``). Missing keys keep their seeded
-initialisation; an unknown key, or an array whose shape or dtype does not fit, is an error.
+nested blocks add their index (``block.0.weight``). A model's params file gives every
+parameter: a missing key is an error naming it unless the load is partial by choice (the
+spec's ``params_partial: true`` or ``--partial-params``), and then the keys left at their
+seeded initial values are reported. An unknown key, an array whose shape does not fit or
+whose dtype is not the spec's ``dtype`` (float64 arrays are not cast to float32), and a value
+outside the bounds the spec puts on its field (a decay constant below 0.5) are errors naming
+the key.
 
 A params file is untrusted input, so it is read in two passes. First its structure, read by
 this module rather than by a library: the safetensors header (an 8-byte little-endian length,
@@ -22,7 +27,7 @@ import os
 import stat
 import zipfile
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -36,6 +41,7 @@ if TYPE_CHECKING:
     from ._graph import GraphPlan
     from ._model import StatefulModel
     from ._spec import ModelSpec
+    from .layers.base import LayerSpec
 
 Shape = tuple[int, ...]
 
@@ -80,6 +86,7 @@ def read_params(
     path: str | os.PathLike[str],
     expected: Mapping[str, Shape] | None = None,
     *,
+    dtype: str | None = None,
     limit: int | None = None,
     display: str | None = None,
 ) -> dict[str, np.ndarray]:
@@ -88,16 +95,18 @@ def read_params(
     The header (safetensors) or zip directory and array headers (npz) are read and checked
     first: every key, dtype and shape, and that the declared sizes account for the file
     exactly (no truncation, no trailing data). With ``expected`` (key -> shape) keys and
-    shapes are checked against the model too; the declared bytes must fit ``limit`` (default:
-    the memory budget). Only then is data read; pickled objects are never loaded and every
-    value must be finite. ``display`` names the file in messages (default: ``path``).
+    shapes are checked against the model too, with ``dtype`` every array's dtype; the
+    declared bytes must fit ``limit`` (default: the memory budget). Only then is data read;
+    pickled objects are never loaded and every value must be finite. ``display`` names the
+    file in messages (default: ``path``).
     """
     from ._resources import default_budget
 
     source = display if display is not None else os.fspath(path)
     entries, handle = _inspect(path, source)
     try:
-        _check_entries(entries, expected, source, default_budget() if limit is None else limit)
+        budget = default_budget() if limit is None else limit
+        _check_entries(entries, expected, dtype, source, budget)
         return {entry.key: _read_entry(handle, entry, source) for entry in entries}
     finally:
         handle.close()
@@ -116,17 +125,87 @@ def inspect_arrays(path: str | os.PathLike[str], *, limit: int | None = None) ->
     return {entry.key: entry.shape for entry in entries}
 
 
-def check_params_file(spec: ModelSpec, plan: GraphPlan, limit: int | None = None) -> None:
-    """Check the spec's ``params`` file against its layers without JAX (for ``validate``)."""
-    if spec.params is None:
-        return
-    folder = os.path.dirname(spec.document.source) if spec.document is not None else ""
-    read_params(
-        spec.base_dir / spec.params,
-        expected_shapes(plan),
-        limit=limit,
-        display=os.path.join(folder, spec.params),
-    )
+def check_params_file(
+    spec: ModelSpec, plan: GraphPlan, limit: int | None = None, *, partial: bool | None = None
+) -> list[str]:
+    """Check the spec's ``params`` file against its layers without JAX (for ``validate``).
+
+    Returns the keys the file leaves at their initial values (only a partial load, the
+    spec's ``params_partial`` or ``partial``, may leave any).
+    """
+    files = params_files(spec)
+    if not files:
+        return []
+    partial = spec.params_partial if partial is None else partial
+    return read_model_params(plan, files, spec.dtype, partial=partial, limit=limit)[1]
+
+
+def params_files(
+    spec: ModelSpec, extra: str | os.PathLike[str] | None = None
+) -> list[tuple[Path, str]]:
+    """The params files a model of ``spec`` loads, in order, each with the name messages use:
+    the spec's ``params`` (relative to the spec's folder), then ``extra`` (a command's)."""
+    files = []
+    if spec.params is not None:
+        folder = os.path.dirname(spec.document.source) if spec.document is not None else ""
+        files.append((spec.base_dir / spec.params, os.path.join(folder, spec.params)))
+    if extra is not None:
+        files.append((Path(extra), os.fspath(extra)))
+    return files
+
+
+def unloaded_keys(
+    spec: ModelSpec, plan: GraphPlan, extra: str | os.PathLike[str] | None = None
+) -> list[str]:
+    """The parameters none of the params files of ``spec`` (and ``extra``) gives: the keys a
+    partial load leaves at their seeded initial values (read from the files' headers only)."""
+    given: set[str] = set()
+    for path, display in params_files(spec, extra):
+        entries, reader = _inspect(path, display)
+        reader.close()
+        given.update(entry.key for entry in entries)
+    return [key for key in expected_shapes(plan) if key not in given]
+
+
+def read_model_params(
+    plan: GraphPlan,
+    files: Sequence[tuple[str | os.PathLike[str], str]],
+    dtype: str,
+    *,
+    partial: bool = False,
+    limit: int | None = None,
+) -> tuple[dict[str, np.ndarray], list[str]]:
+    """The arrays of a model's params files (``(path, display name)``, later ones win), and
+    the keys none of them gives.
+
+    Every file is read by :func:`read_params` against the model's keys, shapes and
+    ``dtype``; every value must fit the bounds its layer's spec puts on the field. A key that
+    no file gives is an error unless ``partial``.
+    """
+    expected = expected_shapes(plan)
+    owners = _parameter_owners(plan)
+    arrays: dict[str, np.ndarray] = {}
+    for path, display in files:
+        read = read_params(path, expected, dtype=dtype, limit=limit, display=display)
+        for key, array in read.items():
+            layer, field = owners[key]
+            problem = layer.parameter_problem(field, array)
+            if problem is not None:
+                raise _error(display, problem, key)
+        arrays.update(read)
+    missing = [key for key in expected if key not in arrays]
+    if missing and not partial:
+        names = ", ".join(display for _, display in files)
+        shown = ", ".join(missing[:20])
+        if len(missing) > 20:
+            shown += f" and {len(missing) - 20} more"
+        raise ParamsError(
+            f"missing parameter{'s' * (len(missing) > 1)} {shown}: a params file gives every "
+            "parameter of the model; to keep the missing ones at their seeded initial values "
+            "on purpose, set `params_partial: true` in the spec or pass --partial-params",
+            file=names,
+        )
+    return arrays, missing
 
 
 def expected_shapes(plan: GraphPlan) -> dict[str, Shape]:
@@ -140,16 +219,42 @@ def expected_shapes(plan: GraphPlan) -> dict[str, Shape]:
     }
 
 
-def load_params(model: StatefulModel, path: str | os.PathLike[str]) -> StatefulModel:
-    """``model`` with the arrays of the params file at ``path`` put in place."""
-    shapes = {key: tuple(leaf.shape) for key, (_, _, leaf) in _parameter_entries(model).items()}
-    return apply_params(model, read_params(path, shapes), source=str(path))
+def _parameter_owners(plan: GraphPlan) -> dict[str, tuple[LayerSpec, str]]:
+    """Every parameter key -> its layer's spec and the field key within that layer."""
+    return {
+        f"{name}.{field}": (layer, field)
+        for name, layer, in_shape in zip(
+            plan.layer_names, plan.layers, plan.layer_input_shapes, strict=True
+        )
+        for field in layer.parameter_shapes(in_shape)
+    }
+
+
+def load_params(
+    model: StatefulModel,
+    path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    *,
+    partial: bool = False,
+) -> StatefulModel:
+    """``model`` with the arrays of the params file(s) at ``path`` put in place.
+
+    Several files are applied in order (a later one wins); together they must give every
+    parameter unless ``partial``. See :func:`read_model_params` for the checks.
+    """
+    paths = [path] if isinstance(path, str | os.PathLike) else list(path)
+    files = [(p, os.fspath(p)) for p in paths]
+    arrays, _ = read_model_params(model.plan, files, model.dtype, partial=partial)
+    return apply_params(model, arrays, source=", ".join(name for _, name in files))
 
 
 def apply_params(
     model: StatefulModel, arrays: dict[str, np.ndarray], source: str = "<params>"
 ) -> StatefulModel:
-    """``model`` with the given arrays replacing the ones of the same key."""
+    """``model`` with the given arrays replacing the ones of the same key.
+
+    This is the in-memory overlay of the Python API: it sets the keys it is given (cast to
+    the model's dtype) and leaves the others; params files go through :func:`load_params`.
+    """
     import equinox as eqx
     import jax.numpy as jnp
 
@@ -181,6 +286,38 @@ def apply_params(
         return [_select(m.layers[entries[k][0]], entries[k][1]) for k in keys]
 
     return eqx.tree_at(where, model, values)
+
+
+def clamp_parameters(model: StatefulModel) -> tuple[StatefulModel, list[str]]:
+    """``model`` with every clamped parameter set to the value it computes with, and the
+    keys that changed.
+
+    Neurons clamp some parameters at every step (decay constants to [0.5, 1], as SNNAX
+    does); training can move a raw value past the range, where it acts as the range's end.
+    Writing that end instead gives a params file within the spec's bounds and the same model.
+    """
+    import equinox as eqx
+    import jax.numpy as jnp
+
+    changed, where, values = [], [], []
+    for key, (index, path, leaf) in _parameter_entries(model).items():
+        owner = _select(model.layers[index], path[:-1])
+        name = getattr(path[-1], "name", None)
+        ranges = getattr(owner, "clamps", {})
+        if name not in ranges:
+            continue
+        clamped = jnp.clip(leaf, *ranges[name])
+        if not bool(jnp.array_equal(clamped, leaf)):
+            changed.append(key)
+            where.append((index, path))
+            values.append(clamped)
+    if not changed:
+        return model, []
+
+    def select(m: StatefulModel) -> list[Any]:
+        return [_select(m.layers[index], path) for index, path in where]
+
+    return eqx.tree_at(select, model, values), changed
 
 
 def _suffix(path: str | os.PathLike[str], source: str | None = None) -> str:
@@ -482,7 +619,11 @@ def _inspect_npz(archive: zipfile.ZipFile, size: int, source: str) -> list[_Entr
 
 
 def _check_entries(
-    entries: list[_Entry], expected: Mapping[str, Shape] | None, source: str, limit: int | None
+    entries: list[_Entry],
+    expected: Mapping[str, Shape] | None,
+    dtype: str | None,
+    source: str,
+    limit: int | None,
 ) -> None:
     """Keys, dtypes and shapes against the model; declared bytes against the budget."""
     for entry in entries:
@@ -490,6 +631,13 @@ def _check_entries(
             raise _error(source, _unknown_key(entry.key, list(expected)), entry.key)
         if entry.dtype.kind != "f" and entry.dtype.name != "bfloat16":
             raise _error(source, f"dtype {entry.dtype} is not a floating-point type", entry.key)
+        if dtype is not None and entry.dtype.name != dtype:
+            raise _error(
+                source,
+                f"dtype {entry.dtype.name} differs from the spec's dtype {dtype}; store the "
+                f"array as {dtype} (arrays are never cast silently) or change the spec's dtype",
+                entry.key,
+            )
         if expected is not None and entry.shape != tuple(expected[entry.key]):
             raise _error(
                 source,

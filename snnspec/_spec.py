@@ -12,13 +12,20 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ._errors import PathElement, SchemaError, SpecError
 from ._loader import Document
 from ._registry import LAYER_TYPES
 from ._train_spec import TrainSpec
-from .layers.base import Count, Float, Int, Name, SpecModel
+from .layers.base import Bool, Count, Float, Int, Name, SpecModel
 from .layers.composite import ParallelSpec, ResidualSpec
 from .layers.sequential import SequentialSpec
 
@@ -112,7 +119,14 @@ class ModelSpec(SpecModel):
         default=None, description="Named form: the layers whose outputs are returned."
     )
     params: Annotated[str, Field(strict=True, min_length=1)] | None = Field(
-        default=None, description="Parameters file relative to the spec: .safetensors or .npz."
+        default=None,
+        description="Parameters file relative to the spec: .safetensors or .npz; it gives "
+        "every parameter (a missing key is an error unless params_partial).",
+    )
+    params_partial: Bool = Field(
+        default=False,
+        description="Allow the params file to leave parameters out: they keep their seeded "
+        "initial values, and the commands list them.",
     )
     schedule: Schedule = Field(
         default="auto",
@@ -134,6 +148,13 @@ class ModelSpec(SpecModel):
     )
 
     _document: Document | None = PrivateAttr(None)
+
+    @field_validator("params_partial")
+    @classmethod
+    def _partial_needs_params(cls, partial: bool, info: Any) -> bool:
+        if partial and info.data.get("params") is None:
+            raise ValueError("a partial load needs a params file: add `params:` or remove this")
+        return partial
 
     @property
     def document(self) -> Document | None:

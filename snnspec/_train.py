@@ -401,8 +401,6 @@ def train(
     """
     import jax
 
-    from ._compiler import compile as compile_spec
-
     directory = Path(directory)
     train_spec = _train_of(spec)
     started = time.perf_counter()
@@ -424,7 +422,7 @@ def train(
         "steps": data.steps,
         "classes": data.num_classes,
     }
-    model = compile_spec(spec, params=_params_path(spec, root))
+    model = _initial_model(spec, root)
     task = Task(spec, model, data)
     params = task.params
     opt_state = task.optimizer.init(params)
@@ -513,7 +511,14 @@ def train(
         where = f"the last checkpoint is epoch {done[0]}" if done else "no epoch finished"
         echo(f"interrupted in epoch {epoch}; {where}. Continue with --resume")
         raise
-    final_model = task.model(params)
+    from ._params import clamp_parameters
+
+    final_model, clamped = clamp_parameters(task.model(params))
+    if clamped:
+        echo(
+            f"note: {', '.join(clamped)}: trained values past the range the neurons clamp them "
+            "to are saved as the range's end (the model computes the same)"
+        )
     results = _finish(directory, spec, task, final_model, records, best, manifest, wall_time())
     _plot_curves(directory, records, echo)
     echo(
@@ -526,7 +531,6 @@ def train(
 
 def evaluate_run(directory: str | Path, checkpoint: str = "final") -> dict[str, Any]:
     """Rescore a run folder's test set with its final (or ``best``/``epoch-N``) parameters."""
-    from ._compiler import compile as compile_spec
     from ._overrides import load_spec
     from ._params import read_params
 
@@ -550,7 +554,7 @@ def evaluate_run(directory: str | Path, checkpoint: str = "final") -> dict[str, 
             "the test data differ from the run's (data sha256 mismatch); the data source changed",
             file=str(directory / MANIFEST),
         )
-    model = compile_spec(spec, params=_params_path(spec, root))
+    model = _initial_model(spec, root)
     task = Task(spec, model, data)
     if checkpoint != "final":
         task_params, _, _ = load_checkpoint(source, task)
@@ -622,9 +626,15 @@ def _train_of(spec: ModelSpec) -> TrainSpec:
     return spec.train
 
 
-def _params_path(spec: ModelSpec, root: Path) -> Path | None:
-    """The spec's own params file (initial parameters), resolved against ``root``."""
-    return None if spec.params is None else root / spec.params
+def _initial_model(spec: ModelSpec, root: Path) -> StatefulModel:
+    """The model before training: the spec's params file (its initial parameters) is read
+    relative to ``root``, the spec's folder (also when the spec is a run folder's copy)."""
+    from ._compiler import compile as compile_spec
+
+    if spec.params is None:
+        return compile_spec(spec)
+    without = spec.model_copy(update={"params": None, "params_partial": False})
+    return compile_spec(without, params=root / spec.params, partial_params=spec.params_partial)
 
 
 def _start_manifest(
@@ -698,7 +708,7 @@ def _finish(
     }
     save_params(model, directory / PARAMS)
     data = normalized_data(spec)
-    data["params"] = PARAMS
+    data.update(params=PARAMS, params_partial=False)  # the trained file has every array
     write_text_atomic(directory / MODEL_SPEC, dumps(data))
     _write_json(directory / RESULTS, results)
     manifest.update(

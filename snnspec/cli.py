@@ -19,7 +19,18 @@ import typer
 
 from ._cli_export import export
 from ._cli_nir import nir_app
-from ._cli_train import ForceOption, MaxMemoryOption, SetOption, evaluate, graph, resolve, train
+from ._cli_train import (
+    ForceOption,
+    MaxMemoryOption,
+    PartialParamsOption,
+    SetOption,
+    check_partial,
+    evaluate,
+    graph,
+    report_partial,
+    resolve,
+    train,
+)
 from ._errors import InputError, SpecError
 from ._graph import GraphPlan, layer_reports, plan_graph
 from ._loader import load_json_file
@@ -63,6 +74,7 @@ def validate(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
     overrides: SetOption = None,
     max_memory: MaxMemoryOption = None,
+    partial_params: PartialParamsOption = False,
 ) -> None:
     """Parse and check specs: schema, graph, shapes, memory, params file; print a table.
 
@@ -73,18 +85,22 @@ def validate(
     for path in specs:
         try:
             spec = load_spec(path, overrides or ())
+            check_partial(partial_params, spec)
             plan = plan_graph(spec)
             memory = check_parameters(spec, plan, limit)
+            left: list[str] = []
             if spec.params is not None:  # reading one needs NumPy, which costs ~0.1 s to import
                 from ._params import check_params_file
 
-                check_params_file(spec, plan, limit)
+                left = check_params_file(spec, plan, limit, partial=partial_params or None)
         except SpecError as error:
             if _options["debug"]:
                 raise
             failures += 1
             _error(str(error))
             continue
+        if left:
+            report_partial(spec, plan)
         if not quiet:
             typer.echo(_describe(spec, plan, _plain(str(path))))
             typer.echo(f"  {memory.summary(limit)}")
@@ -107,6 +123,7 @@ def build(
     overrides: SetOption = None,
     max_memory: MaxMemoryOption = None,
     force: ForceOption = False,
+    partial_params: PartialParamsOption = False,
 ) -> None:
     """Compile and initialise a spec; write DIR/spec.yaml, params.safetensors, manifest.json.
 
@@ -121,11 +138,12 @@ def build(
 
     check_output_folder(output, BUILD, force=force)
     spec = load_spec(spec_path, overrides or ())
+    check_partial(partial_params, spec)
     plan = plan_graph(spec)
     build_check(spec, plan, budget(max_memory))
-    model = _compile(spec)
+    model = _compile(spec, partial_params)
     data = normalized_data(spec, plan)
-    data["params"] = BUILT_PARAMS
+    data.update(params=BUILT_PARAMS, params_partial=False)  # the built file has every array
     spec_text = dumps(data)
     save_params(model, output / BUILT_PARAMS)
     write_text_atomic(output / BUILT_SPEC, spec_text)
@@ -141,6 +159,8 @@ def build(
         **_environment(),
     }
     write_text_atomic(output / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    if partial_params or spec.params_partial:
+        report_partial(spec, plan)
     typer.echo(_describe(spec, plan, _plain(str(spec_path))))
     typer.echo(_index_form(plan))
     typer.echo(f"wrote {_plain(str(output))}/{{{BUILT_SPEC}, {BUILT_PARAMS}, {MANIFEST}}}")
@@ -155,15 +175,27 @@ def run(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="npz to write, one array per output.")
     ] = None,
-    steps: Annotated[int | None, typer.Option(help="Time steps (demo input).", min=1)] = None,
-    batch: Annotated[int, typer.Option(help="Batch size (demo input).", min=1)] = 1,
+    steps: Annotated[
+        int | None,
+        typer.Option(help="Time steps of the demo input (default: the spec's time.steps).", min=1),
+    ] = None,
+    batch: Annotated[
+        int | None, typer.Option(help="Batch size of the demo input (default 1).", min=1)
+    ] = None,
     burnin: Annotated[int | None, typer.Option(help="Burn-in steps.", min=0)] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed of the demo input and run key.")] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            help="Seed of the demo input and of the run's random numbers (random initial "
+            "states); default the spec's seed."
+        ),
+    ] = None,
     plot: Annotated[
         Path | None, typer.Option(help="Draw spike rasters and membrane traces (.png).")
     ] = None,
     overrides: SetOption = None,
     max_memory: MaxMemoryOption = None,
+    partial_params: PartialParamsOption = False,
     schedule: Annotated[
         str | None,
         typer.Option(help="auto, stepwise or layerwise (default: the spec's `schedule`)."),
@@ -227,6 +259,19 @@ def run(
         devices = "all"
     from ._folders import check_output_files
 
+    if input_path is not None:
+        for flag, value in (("--steps", steps), ("--batch", batch)):
+            if value is not None:
+                raise typer.BadParameter(
+                    "the input file fixes the batch size and the number of steps (its arrays "
+                    "are (B, T, *shape)); leave it out, or drop --input to run the demo input",
+                    param_hint=flag,
+                )
+    if partial_params and target.is_dir():
+        raise typer.BadParameter(
+            f"{target} is a build folder, whose params file gives every parameter",
+            param_hint="--partial-params",
+        )
     if plot is not None:
         from ._plots import image_format
 
@@ -237,7 +282,15 @@ def run(
     )
     limit = budget(max_memory)
     spec = _load_target(target, overrides or ())
+    check_partial(partial_params, spec)
+    batch = 1 if batch is None else batch
     if input_path is not None:
+        if seed is not None and not _draws_random_numbers(plan_graph(spec)):
+            raise typer.BadParameter(
+                "with --input the seed only draws the model's random numbers (random initial "
+                "states, `init: {type: uniform|normal}`), and this model draws none",
+                param_hint="--seed",
+            )
         extent = check_input_file(input_path, limit)
         check_run(spec, plan_graph(spec), limit, *extent)
     else:
@@ -248,13 +301,15 @@ def run(
 
     if distributed:
         _initialize_distributed(coordinator, num_processes, process_id)
-    model = _compile(spec)
+    model = _compile(spec, partial_params)
+    if partial_params or spec.params_partial:
+        report_partial(spec, model.plan)
     if schedule is not None:
         model = model.with_schedule(schedule)
     plan = model.plan
     seed = spec.seed if seed is None else seed
     if input_path is not None:
-        inputs = _read_inputs(input_path, plan)
+        inputs = _read_inputs(input_path, plan, spec.time.steps)
     else:
         generator = np.random.default_rng(seed)
         num_steps = steps or spec.time.steps
@@ -361,6 +416,13 @@ def _initialize_distributed(
         ) from None
 
 
+def _draws_random_numbers(plan: GraphPlan) -> bool:
+    """True when a run of the model uses its key: a layer starts from a random state."""
+    return any(
+        getattr(getattr(layer, "init", None), "type", "zeros") != "zeros" for layer in plan.layers
+    )
+
+
 def _timed_run(
     model: StatefulModel, inputs: list[np.ndarray], key: Any, burnin: int, mesh: Any = None
 ) -> tuple[list[np.ndarray], dict[str, float], float, float]:
@@ -404,10 +466,10 @@ def _timed_run(
     return outputs, rates, compile_seconds, run_seconds
 
 
-def _compile(spec: ModelSpec) -> StatefulModel:
+def _compile(spec: ModelSpec, partial_params: bool = False) -> StatefulModel:
     from ._compiler import compile as compile_spec
 
-    return compile_spec(spec)
+    return compile_spec(spec, partial_params=partial_params or None)
 
 
 def _load_target(target: Path, overrides: Sequence[str] = ()) -> ModelSpec:
@@ -441,8 +503,12 @@ def _load_target(target: Path, overrides: Sequence[str] = ()) -> ModelSpec:
     return load_spec(target / BUILT_SPEC, overrides)
 
 
-def _read_inputs(path: Path, plan: GraphPlan) -> list[np.ndarray]:
-    """Input arrays from an npz (one (B, T, *shape) array per input name), checked."""
+def _read_inputs(path: Path, plan: GraphPlan, spec_steps: int) -> list[np.ndarray]:
+    """Input arrays from an npz (one (B, T, *shape) array per input name), checked.
+
+    An array whose axis 0 is the spec's ``time.steps`` and axis 1 is not looks time-major
+    (T, B, ...): a warning says so when it still fits, the error says so when it does not.
+    """
     import numpy as np
 
     try:
@@ -463,11 +529,25 @@ def _read_inputs(path: Path, plan: GraphPlan) -> list[np.ndarray]:
                 f"missing array '{name}' of shape (B, T, {_dims(shape)})", file=str(path)
             )
         array = arrays[name]
+        swapped = array.ndim >= 2 and array.shape[0] == spec_steps != array.shape[1]
+        hint = (
+            f"; axis 0 equals the spec's time.steps ({spec_steps}): if the array is time-major "
+            "(T, B, ...), write it as (B, T, ...) with np.swapaxes(array, 0, 1)"
+            if swapped
+            else ""
+        )
         if array.ndim != len(shape) + 2 or tuple(array.shape[2:]) != shape or 0 in array.shape[:2]:
             raise InputError(
-                f"array shape {list(array.shape)} does not fit (B, T, {_dims(shape)})",
+                f"array shape {list(array.shape)} does not fit (B, T, {_dims(shape)}){hint}",
                 file=str(path),
                 path=(name,),
+            )
+        if swapped:
+            where = _plain(f"{path}: {name}")
+            typer.echo(
+                f"{where}: warning: shape {list(array.shape)} runs as batch {array.shape[0]} of "
+                f"{array.shape[1]} steps (inputs are (B, T, {_dims(shape)})){hint}",
+                err=True,
             )
         if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
             raise InputError(f"dtype {array.dtype} is not numeric", file=str(path), path=(name,))

@@ -111,7 +111,7 @@ def test_bad_input_file_is_one_line(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    np.savez("in.npz", **arrays)
+    np.savez("in.npz", **arrays)  # type: ignore[arg-type]
     config = ROOT / "configs" / "snnax_five_layer.yaml"
     code, _, err = run_cli("run", config, "--input", "in.npz", "-o", "out.npz", capsys=capsys)
     assert (code, err) == (1, message + "\n")
@@ -198,3 +198,83 @@ def test_errors_have_no_traceback_unless_debug(tmp_path: Path) -> None:
     debug = subprocess.run([*command[:3], "--debug", *command[3:]], capture_output=True, text=True)
     assert debug.returncode == 1
     assert "Traceback" in debug.stderr
+
+
+# --- flags that cannot apply, and inputs that look time-major --------------------------------
+
+
+@pytest.mark.parametrize("flag", ["--steps", "--batch"])
+def test_run_with_an_input_file_refuses_steps_and_batch(
+    flag: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Regression: --steps and --batch were ignored without a word when --input was given."""
+    spec, _ = _time_major_case(tmp_path, 4)
+    np.savez(tmp_path / "in.npz", x=np.zeros((3, 7, 4), np.float32))
+    code, out, err = run_cli("run", spec, "-i", tmp_path / "in.npz", flag, "5", capsys=capsys)
+    assert (code, out) == (2, "")
+    words = " ".join(err.replace("│", " ").split())  # the usage box wraps long lines
+    assert f"Invalid value for {flag}: the input file fixes the batch size and the number" in words
+
+
+def _time_major_case(tmp_path: Path, features: int) -> tuple[Path, Path]:
+    spec = tmp_path / "m.yaml"
+    spec.write_text(
+        "snnspec: 1\nname: m\ntime: {steps: 50}\ninputs: [{name: x, shape: [4]}]\n"
+        "layers: [{type: linear, out_features: 2}, {type: lif, decay_constants: [0.9, 0.8]}]\n"
+    )
+    np.savez(tmp_path / "in.npz", x=np.zeros((50, 3, features), np.float32))
+    return spec, tmp_path / "in.npz"
+
+
+def test_run_warns_when_an_input_looks_time_major(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Regression: a (T=50, B=3, ...) array ran as "batch 50, 3 steps" without a word."""
+    monkeypatch.chdir(tmp_path)
+    spec, _ = _time_major_case(tmp_path, 4)
+    code, out, err = run_cli("run", spec, "-i", "in.npz", capsys=capsys)
+    assert code == 0
+    assert "batch 50, 3 steps" in out
+    assert err == (
+        "in.npz: x: warning: shape [50, 3, 4] runs as batch 50 of 3 steps (inputs are (B, T, 4))"
+        "; axis 0 equals the spec's time.steps (50): if the array is time-major (T, B, ...), "
+        "write it as (B, T, ...) with np.swapaxes(array, 0, 1)\n"
+    )
+
+
+def test_a_time_major_input_that_does_not_fit_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    spec, _ = _time_major_case(tmp_path, 5)
+    code, _, err = run_cli("run", spec, "-i", "in.npz", capsys=capsys)
+    assert code == 1
+    assert err == (
+        "in.npz: x: array shape [50, 3, 5] does not fit (B, T, 4); axis 0 equals the spec's "
+        "time.steps (50): if the array is time-major (T, B, ...), write it as (B, T, ...) with "
+        "np.swapaxes(array, 0, 1)\n"
+    )
+
+
+def test_run_with_an_input_file_refuses_a_seed_it_would_not_use(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With --input the seed only draws random initial states; a model without any ignored it."""
+    spec, _ = _time_major_case(tmp_path, 4)
+    np.savez(tmp_path / "in.npz", x=np.ones((2, 7, 4), np.float32))
+    code, out, err = run_cli("run", spec, "-i", tmp_path / "in.npz", "--seed", "3", capsys=capsys)
+    assert (code, out) == (2, "")
+    words = " ".join(err.replace("│", " ").split())
+    assert "Invalid value for --seed: with --input the seed only draws" in words
+    random_init = tmp_path / "r.yaml"
+    random_init.write_text(
+        spec.read_text().replace("0.8]}", "0.8], init: {type: uniform, low: 0.5, high: 2.0}}")
+    )
+    outputs = []
+    for seed in ("3", "4"):
+        output = tmp_path / f"o{seed}.npz"
+        args = ("-i", tmp_path / "in.npz", "--seed", seed, "-o", output)
+        assert run_cli("run", random_init, *args, capsys=capsys)[0] == 0
+        with np.load(output) as result:
+            outputs.append(result["lif_1"])
+    assert not np.array_equal(*outputs)

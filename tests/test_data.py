@@ -203,3 +203,22 @@ def test_npz_refuses_pickles(tmp_path: Path) -> None:
     path = npz_spec(tmp_path, "{type: npz, path: d.npz}", inputs=objects, labels=np.zeros(4, int))
     with pytest.raises(SpecError, match="cannot read the npz data file"):
         load_data(load_spec(path))
+
+
+def test_npz_spikes_must_have_the_spec_steps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Regression: (N, 40, ...) spikes trained for 40 steps while the run recorded time.steps 6."""
+    from helpers import run_cli
+
+    monkeypatch.chdir(tmp_path)
+    spikes = np.zeros((8, 40, 3), np.float32)
+    path = npz_spec(tmp_path, "{type: npz, path: d.npz}", inputs=spikes, labels=np.arange(8) % 2)
+    code, _, err = run_cli("train", path, "-o", "run", "--no-progress", capsys=capsys)
+    assert code == 1
+    assert err == (
+        f"{tmp_path / 'd.npz'}: inputs: shape [8, 40, 3] has 40 time steps but the spec's "
+        "time.steps is 6: the run folder would record the wrong number; set `time: {steps: 40}` "
+        "in the spec (or --set time.steps=40), or cut the arrays to the spec's steps\n"
+    )
+    assert not (tmp_path / "run" / "params.safetensors").exists()

@@ -229,7 +229,7 @@ def perturbed(model: Any) -> Any:
         model,
         (
             model.layers[0].weight * 1.5 + 0.05,
-            model.layers[1].decay_constants * 0.9,
+            model.layers[1].decay_constants * 0.9375 + 0.03125,  # within [0.5, 1]
             model.layers[3].threshold + jnp.linspace(0.0, 0.1, 6),
         ),
     )

@@ -118,8 +118,12 @@ def test_params_round_trip(
     compiled: tuple[str, snnspec.ModelSpec, Any], suffix: str, tmp_path: Path
 ) -> None:
     type_name, spec, model = compiled
+    # An affine map with its fixed point at 0.5 keeps every bounded parameter in its bounds
+    # ([0.5, 1], [0, 2], [-1, 1], > 0), which a params file must respect.
     perturbed = jax.tree.map(
-        lambda a: a + 0.125 if eqx.is_inexact_array(a) else a, model, is_leaf=eqx.is_array
+        lambda a: a * 0.9375 + 0.03125 if eqx.is_inexact_array(a) else a,
+        model,
+        is_leaf=eqx.is_array,
     )
     path = tmp_path / f"params{suffix}"
     snnspec.save_params(perturbed, path)

@@ -292,3 +292,57 @@ def test_train_refuses_a_run_over_the_memory_budget(
     assert "over the memory budget of 976.6 KiB" in err
     assert err.count("\n") == 1
     assert not output.exists()
+
+
+def test_partial_initial_params_are_a_recorded_choice(
+    tiny_spec: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--partial-params is recorded (overrides, resolved.yaml), so evaluate and resume agree."""
+    from safetensors.numpy import save_file
+
+    assert run_cli("build", tiny_spec, "-o", tmp_path / "b", capsys=capsys)[0] == 0
+    arrays = load_file(str(tmp_path / "b" / "params.safetensors"))
+    del arrays["fc2.weight"]
+    save_file(arrays, str(tmp_path / "init.safetensors"))
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(TINY + "params: init.safetensors\n")
+    run = tmp_path / "run"
+    args = ("-o", run, "--set", "train.epochs=1", "--no-progress")
+    code, _, err = run_cli("train", spec, *args, capsys=capsys)
+    assert code == 1
+    assert "missing parameter fc2.weight" in err
+    code, _, err = run_cli("train", spec, *args, "--partial-params", capsys=capsys)
+    assert (code, err) == (
+        0,
+        "note: partial params: 1 parameter keeps its seeded initial value: fc2.weight\n",
+    )
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["overrides"] == ["train.epochs=1", "params_partial=true"]
+    assert "params_partial: true" in (run / "resolved.yaml").read_text()
+    assert "params_partial: false" in (run / "spec.yaml").read_text()
+    assert run_cli("evaluate", run, capsys=capsys)[0] == 0
+    code, _, err = run_cli("train", run, "--resume", capsys=capsys)
+    assert (code, err) == (0, "")
+
+
+def test_trained_values_past_a_clamp_are_saved_at_its_end(tiny_spec: Path) -> None:
+    """Training can move a decay constant past 1, where the neuron clamps it: the run's params
+    file holds 1 (within the spec's bounds, so `snnspec run DIR` loads it) and computes the same.
+    """
+    import jax
+
+    import snnspec
+    from snnspec._params import apply_params, clamp_parameters
+
+    model = snnspec.compile(load_spec(tiny_spec))
+    drifted = apply_params(model, {"out.decay_constants": np.array([1.2], np.float32)})
+    clamped, keys = clamp_parameters(drifted)
+    assert keys == ["out.decay_constants"]
+    assert snnspec.parameter_arrays(clamped)["out.decay_constants"].tolist() == [1.0]
+    assert clamp_parameters(clamped)[1] == []
+    x = jax.random.bernoulli(jax.random.PRNGKey(0), 0.3, (2, 10, 8)).astype(np.float32)
+    key = jax.random.PRNGKey(1)
+    for a, b in zip(
+        snnspec.simulate(drifted, x, key=key), snnspec.simulate(clamped, x, key=key), strict=True
+    ):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

@@ -9,12 +9,13 @@ imports the runtime modules of :mod:`snnspec.nn` lazily.
 import math
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, Strict, StrictBool, ValidationError
 
 from .._errors import ShapeError
 
 if TYPE_CHECKING:
     import jax
+    import numpy as np
 
 Shape = tuple[int, ...]
 
@@ -97,6 +98,36 @@ class LayerSpec(SpecModel):
     def state_shapes(self, input_shape: Shape) -> dict[str, Shape]:
         """Shapes of the arrays carried from one step to the next (memory estimates)."""
         return {}
+
+    def parameter_problem(self, key: str, values: "np.ndarray") -> str | None:
+        """Why loaded values of params-file field ``key`` break this spec's rules, or None.
+
+        A field that is also a spec field (``decay_constants``, ``threshold``, ``tau``) must
+        hold values the spec itself would accept: the smallest and the largest value are put
+        in the field (:meth:`parameter_value`) and the spec is validated again, so the bounds
+        are the spec's own (its ``Field`` limits and validators, which are intervals).
+        Arrays that are not spec fields (``weight``, ``bias``) have no bounds.
+        """
+        import numpy as np
+
+        if key not in type(self).model_fields or values.size == 0:
+            return None
+        data = self.model_dump()
+        for flat in dict.fromkeys((int(values.argmin()), int(values.argmax()))):
+            index = tuple(int(i) for i in np.unravel_index(flat, values.shape))
+            value = float(str(values[index]))  # the shortest text of the stored number
+            try:
+                type(self).model_validate({**data, key: self.parameter_value(key, index, value)})
+            except ValidationError as error:
+                detail = error.errors(include_url=False)[0]
+                message = str(detail["msg"]).removeprefix("Value error, ")
+                where = f" at index {list(index)}" if index else ""
+                return f"value {value}{where} is outside the spec's bounds: {message}"
+        return None
+
+    def parameter_value(self, key: str, index: tuple[int, ...], value: float) -> Any:
+        """The value of spec field ``key`` that gives params-file entry ``index`` ``value``."""
+        return value
 
     def build(self, input_shape: Shape, dtype: str, key: "jax.Array") -> Any:
         """The Equinox module of this layer, parameters initialised from ``key``."""

@@ -178,6 +178,12 @@ class ParametricNeuronSpec(NeuronSpec):
             for name, value in self._values().items()
         }
 
+    def parameter_value(self, key: str, index: tuple[int, ...], value: float) -> Any:
+        current = getattr(self, key)
+        if isinstance(current, tuple):  # (K, *neurons): entry index[0] of the K values
+            return (*current[: index[0]], value, *current[index[0] + 1 :])
+        return value
+
     def parameter_arrays(self, input_shape: Shape, dtype: str) -> dict[str, Any]:
         import jax.numpy as jnp
 

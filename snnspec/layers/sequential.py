@@ -15,6 +15,7 @@ from .base import LayerSpec, Shape
 
 if TYPE_CHECKING:
     import jax
+    import numpy as np
 
     from .._spec import Layer
 
@@ -77,6 +78,10 @@ class SequentialSpec(LayerSpec):
             for index, (member, member_shape) in enumerate(zip(self.layers, shapes, strict=True))
             for key, shape in member.parameter_shapes(member_shape).items()
         }
+
+    def parameter_problem(self, key: str, values: "np.ndarray") -> str | None:
+        index, _, member_key = key.partition(".")
+        return self.layers[int(index)].parameter_problem(member_key, values)
 
     def state_shapes(self, input_shape: Shape) -> dict[str, Shape]:
         shapes = self.member_input_shapes(input_shape)

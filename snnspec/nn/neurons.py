@@ -24,7 +24,7 @@ A random ``init`` needs a ``key``.
 """
 
 import abc
-from typing import Generic, NamedTuple, TypeVar, cast
+from typing import ClassVar, Generic, NamedTuple, TypeVar, cast
 
 import equinox as eqx
 import jax
@@ -166,6 +166,9 @@ class AbstractNeuron(eqx.Module, Generic[StateT]):
 
     trainable: AbstractVar[tuple[str, ...]]
 
+    clamps: ClassVar[dict[str, tuple[float, float]]] = {"decay_constants": (0.5, 1.0)}
+    """Parameters clamped to a range at every step (SNNAX's), the spec's bounds on them."""
+
     @abc.abstractmethod
     def init_state(
         self, shape: tuple[int, ...], dtype: jnp.dtype, key: Array | None = None
@@ -187,13 +190,13 @@ class AbstractNeuron(eqx.Module, Generic[StateT]):
         value = getattr(self, name)
         return value if name in self.trainable else jax.lax.stop_gradient(value)
 
-    def clamped(self, name: str, low: float, high: float) -> Array:
-        """A parameter clamped to [low, high] (SNNAX's ``lax.clamp``)."""
-        return jnp.clip(self.parameter(name), low, high)
+    def clamped(self, name: str) -> Array:
+        """A parameter clamped to its range in ``clamps`` (SNNAX's ``lax.clamp``)."""
+        return jnp.clip(self.parameter(name), *self.clamps[name])
 
     def decay(self, index: int) -> Array:
         """Decay constant ``index``, clamped to [0.5, 1] as SNNAX does."""
-        return jnp.clip(self.parameter("decay_constants")[index], 0.5, 1.0)
+        return jnp.clip(self.parameter("decay_constants")[index], *self.clamps["decay_constants"])
 
 
 class AbstractFiringNeuron(AbstractNeuron[StateT]):
@@ -317,6 +320,12 @@ class AdaptiveLIF(AbstractSpikingNeuron[AdaptiveLIFState]):
     ada_step_val: Float[Array, " *neurons"]
     ada_coupling_var: Float[Array, " *neurons"]
     threshold: Float[Array, " *neurons"]
+    clamps: ClassVar[dict[str, tuple[float, float]]] = {
+        "decay_constants": (0.5, 1.0),
+        "ada_decay_constant": (0.5, 1.0),
+        "ada_coupling_var": (-1.0, 1.0),
+        "ada_step_val": (0.0, 2.0),
+    }
     surrogate: AbstractSurrogate = SuperSpike()
     reset: str = eqx.field(static=True, default="zero")
     reset_val: float | None = eqx.field(static=True, default=None)
@@ -334,9 +343,9 @@ class AdaptiveLIF(AbstractSpikingNeuron[AdaptiveLIFState]):
         self, state: AdaptiveLIFState, x: Array, *, key: Array | None = None
     ) -> tuple[AdaptiveLIFState, Array]:
         alpha = self.decay(0)
-        rho = self.clamped("ada_decay_constant", 0.5, 1.0)
-        coupling = self.clamped("ada_coupling_var", -1.0, 1.0)
-        step = self.clamped("ada_step_val", 0.0, 2.0)
+        rho = self.clamped("ada_decay_constant")
+        coupling = self.clamped("ada_coupling_var")
+        step = self.clamped("ada_step_val")
         v = alpha * state.v + (1.0 - alpha) * (x + state.a)
         spikes = self.fire(v)
         a = (1.0 - rho) * coupling * v + rho * state.a - step * jax.lax.stop_gradient(spikes)
@@ -475,6 +484,11 @@ class SRM(AbstractFiringNeuron[SRMState]):
     r_decay_constant: Float[Array, " *neurons"]
     r_amplitude: Float[Array, " *neurons"]
     threshold: Float[Array, " *neurons"]
+    clamps: ClassVar[dict[str, tuple[float, float]]] = {
+        "decay_constants": (0.5, 1.0),
+        "r_decay_constant": (0.5, 1.0),
+        "r_amplitude": (0.0, 2.0),
+    }
     surrogate: AbstractSurrogate = SuperSpike()
     stop_reset_grad: bool = eqx.field(static=True, default=True)
     init: AbstractInit = ZerosInit()
@@ -492,8 +506,8 @@ class SRM(AbstractFiringNeuron[SRMState]):
         self, state: SRMState, x: Array, *, key: Array | None = None
     ) -> tuple[SRMState, Array]:
         alpha, beta = self.decay(0), self.decay(1)
-        gamma = self.clamped("r_decay_constant", 0.5, 1.0)
-        eta = self.clamped("r_amplitude", 0.0, 2.0)
+        gamma = self.clamped("r_decay_constant")
+        eta = self.clamped("r_amplitude")
         p = alpha * state.p + (1.0 - alpha) * x
         q = beta * state.q + (1.0 - beta) * p
         last = jax.lax.stop_gradient(state.spikes) if self.stop_reset_grad else state.spikes
