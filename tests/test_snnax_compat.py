@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 import snnax_golden as golden
 import yaml
+from helpers import run_cli
 
 import snnspec
 from snnspec._dump import normalized_data
@@ -292,6 +293,55 @@ def test_the_compat_table_names_every_type_snnax_has() -> None:
     for name, cls in LAYER_TYPES.items():
         if cls.snnax_class is not None or name == "srm":
             assert any(f"`{name}`" in row for row in rows), f"{name} is not in the compat table"
+
+
+# --- command line ----------------------------------------------------------------------------
+
+SNNAX_STYLE = """\
+snnspec: 1
+name: ported
+compat: snnax
+inputs: [{name: x, shape: [4]}]
+layers:
+  - {type: linear, out_features: 3}
+  - {type: adaptive_lif, decay_constants: [0.9], ada_decay_constant: [0.8],
+     ada_step_val: [1.0], ada_coupling_var: [0.5]}
+  - {type: simple_lif, decay_constants: [0.9], reset_val: 0.2}
+  - {type: sigma_delta, decay_constants: [0.7, 0.4, 0.7]}
+"""
+
+
+def test_cli_builds_an_snnax_style_spec(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The config a user ports from SNNAX validates and builds; the written spec shows the
+    switched options, the numbers for ada_*, and builds the same model again."""
+    config = tmp_path / "ported.yaml"
+    config.write_text(SNNAX_STYLE)
+    code, _, err = run_cli("validate", config, capsys=capsys)
+    assert (code, err) == (0, "")
+    code, _, err = run_cli("build", config, "-o", tmp_path / "out", capsys=capsys)
+    assert (code, err) == (0, "")
+    written = yaml.safe_load((tmp_path / "out" / "spec.yaml").read_text())
+    assert written["compat"] == "snnax"
+    assert written["graph"] == {"timing": "pipelined"}
+    adaptive, simple = written["layers"][1], written["layers"][2]
+    assert adaptive["ada_decay_constant"] == 0.8
+    assert simple["reset"] == "subtract"
+    assert simple["reset_val"] == pytest.approx(np.log1p(np.exp(0.2)))
+    code, _, err = run_cli("build", tmp_path / "out" / "spec.yaml", "-o", tmp_path / "again",
+                           capsys=capsys)  # fmt: skip
+    assert (code, err) == (0, "")
+    assert yaml.safe_load((tmp_path / "again" / "spec.yaml").read_text()) == written
+
+
+def test_cli_names_the_missing_sigma_delta_decays(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "old.yaml"
+    config.write_text(SNNAX_STYLE.replace("decay_constants: [0.7, 0.4, 0.7]", "threshold: 1.0"))
+    code, _, err = run_cli("validate", config, capsys=capsys)
+    assert code == 1
+    assert err.startswith(f"{config}:10:5: layers[3]: sigma_delta needs decay_constants")
+    assert "[0, 1, 0]" in err
 
 
 # --- peers: SNNAX itself (optional) ----------------------------------------------------------

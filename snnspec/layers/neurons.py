@@ -546,6 +546,16 @@ class SigmaDeltaSpec(DecayConstantsMixin, FiringNeuronSpec):
         "SNNAX's (i, e, i_mem, s, spike_out); no reset and no stop-gradient, as SNNAX)"
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _needs_decay_constants(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "decay_constants" not in data:
+            raise ValueError(
+                "sigma_delta needs decay_constants: [input, membrane, feedback] (SNNAX's "
+                "current SigmaDelta); [0, 1, 0] computes what earlier snnspec versions did"
+            )
+        return data
+
 
 class SRMSpec(DecayConstantsMixin, FiringNeuronSpec):
     """Spike response model: two synaptic filters and an exponential refractory kernel.
