@@ -17,8 +17,7 @@ type            no ``reset_val``      with ``reset_val``
 ==============  ====================  ==========================
 simple_lif      zero                  value (SNNAX: subtract softplus(reset_val))
 lif             zero                  value
-lif_soft_reset  subtract (threshold;  subtract
-                SNNAX: 1)
+lif_soft_reset  subtract (threshold)  subtract
 adaptive_lif    zero                  subtract
 iaf             zero                  subtract
 simple_iaf      zero                  subtract
@@ -239,6 +238,8 @@ class DecayConstantsMixin(SpecModel):
             )
         low, high = cls.decay_range
         why = "SNNAX's equations clamp to this range" if cls.decay_clamped else "a decay factor"
+        if not cls.decay_clamped:
+            why += "; SNNAX does not clamp it"
         for value in values:
             if not low <= value <= high:
                 raise ValueError(f"decay constant {value} is outside [{low:g}, {high:g}] ({why})")
