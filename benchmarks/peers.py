@@ -18,6 +18,17 @@ Norse goes in without its ``torchvision`` dependency, which it only uses for its
     .venv-peers/bin/pip install --no-deps norse
     .venv-peers/bin/pip install -c torch-pin.txt -e .
 
+SNNAX (for ``tests/test_snnax_compat.py``'s peer tests and to regenerate its goldens with
+``tests/snnax_golden.py``) goes into the same environment in one command. The ``snnax`` 0.0.1
+wheel on PyPI is broken (its ``snnax/snn/__init__.py`` imports a module the wheel lacks), so it
+is installed from its source at the commit the goldens pin; it declares no dependencies but
+imports ``chex``:
+
+    .venv-peers/bin/pip install chex "snnax @ git+https://github.com/PGI15/snnax@b7a55c6352303786edd2ac983caa1f802bbe0cc5"
+
+Then ``.venv-peers/bin/python -m pytest tests/test_snnax_compat.py tests/test_nir.py`` runs
+the peer tests (elsewhere they are skipped, with the reason).
+
 Workload (a) as bench.py builds it: MLP 700-256-256-20 of spiking neurons with bench.LIF's
 decays and threshold, Equinox's default linear init (seed 0), B=32, T=100, Bernoulli(0.03) input,
 cross-entropy on the output spike counts; float32 on the CPU. fwd is the forward pass; fwd+bwd

@@ -32,7 +32,7 @@ def normalized_data(spec: ModelSpec, plan: GraphPlan | None = None) -> dict[str,
         layers.append(entry)
     data["layers"] = layers
     data["outputs"] = [plan.layer_names[i] for i in plan.final_layer_ids]
-    if plan.timing != "causal":
+    if plan.timing != "causal" or spec.compat is not None:  # compat changes the default
         data["graph"] = {"timing": plan.timing}
     return data
 

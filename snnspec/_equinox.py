@@ -299,8 +299,9 @@ def _neuron(type_name: str | Callable[[Any], str]) -> Converter:
                 data[parameter] = tuple(_number(v) for v in values)
             else:
                 data[parameter] = _number(array)
-        if "decay_constants" in data:  # the equations clamp to [0.5, 1]; so does the spec
-            data["decay_constants"] = tuple(min(max(v, 0.5), 1.0) for v in data["decay_constants"])
+        if "decay_constants" in data and cls.decay_clamped:  # type: ignore[attr-defined]
+            low, high = cls.decay_range  # type: ignore[attr-defined]  # the equations clamp
+            data["decay_constants"] = tuple(min(max(v, low), high) for v in data["decay_constants"])
         if "per_neuron" in fields:
             data["per_neuron"] = per_neuron
         if "trainable" in fields:

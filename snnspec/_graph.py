@@ -131,6 +131,8 @@ def plan_graph(spec: ModelSpec) -> GraphPlan:
     lowered = _lower(spec)
     context = _Context(spec, lowered.origins)
     layers = lowered.layers
+    if spec.compat == "snnax":
+        layers = tuple(layer.snnax_compatible() for layer in layers)
     _check_names(context, spec, layers)
     if lowered.inputs is not None:
         sources, finals = _named_sources(context, lowered)
@@ -140,7 +142,7 @@ def plan_graph(spec: ModelSpec) -> GraphPlan:
         (*layer_sources, Source("layer", i)) if layers[i].feedback else layer_sources
         for i, layer_sources in enumerate(sources)
     ]
-    timing = spec.graph.timing if spec.graph is not None else "causal"
+    timing = spec.timing
     planned = tuple(
         tuple(
             Source(s.kind, s.index, s.kind == "layer" and (timing == "pipelined" or s.index >= i))

@@ -42,6 +42,7 @@ for _block in (SequentialSpec, ResidualSpec, ParallelSpec):
 
 DType = Literal["float32", "float64", "bfloat16", "float16"]
 Timing = Literal["causal", "pipelined"]
+Compat = Literal["snnax"]
 Schedule = Literal["auto", "stepwise", "layerwise"]
 
 
@@ -83,7 +84,8 @@ class GraphSpec(SpecModel):
     timing: Timing = Field(
         default="causal",
         description="causal: an edge from a later layer (or a self loop) reads the previous "
-        "step; pipelined: every layer-to-layer edge reads the previous step (SNNAX's code).",
+        "step; pipelined: every layer-to-layer edge reads the previous step (SNNAX's code). "
+        "Default: causal, or pipelined under `compat: snnax`.",
     )
 
     @model_validator(mode="after")
@@ -117,6 +119,12 @@ class ModelSpec(SpecModel):
     graph: GraphSpec | None = None
     outputs: tuple[Name, ...] | None = Field(
         default=None, description="Named form: the layers whose outputs are returned."
+    )
+    compat: Compat | None = Field(
+        default=None,
+        description="snnax: compute exactly what SNNAX's code does (its resets, its "
+        "StatefulModel's pipelined timing...); options written in the spec are kept. The "
+        "switches are listed in docs/extensions.md.",
     )
     params: Annotated[str, Field(strict=True, min_length=1)] | None = Field(
         default=None,
@@ -167,6 +175,13 @@ class ModelSpec(SpecModel):
         if self._document is None:
             return Path.cwd()
         return Path(self._document.source).resolve().parent
+
+    @property
+    def timing(self) -> str:
+        """The graph timing: as written, else pipelined under ``compat: snnax``, else causal."""
+        if self.graph is not None and "timing" in self.graph.model_fields_set:
+            return self.graph.timing
+        return "pipelined" if self.compat == "snnax" else "causal"
 
     @property
     def uses_named_form(self) -> bool:

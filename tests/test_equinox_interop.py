@@ -328,7 +328,11 @@ def _import(path: Path) -> Any:
     return module
 
 
-@pytest.mark.parametrize("data", [CHAIN, RECURRENT], ids=["chain", "recurrent"])
+@pytest.mark.parametrize(
+    "data",
+    [CHAIN, RECURRENT, {**CHAIN, "compat": "snnax"}],
+    ids=["chain", "recurrent", "compat-snnax"],
+)
 def test_export_python_rebuilds_the_same_model(tmp_path: Path, data: dict[str, Any]) -> None:
     spec_path = tmp_path / "net.yaml"
     snnspec.dump(ModelSpec.model_validate(data), spec_path)

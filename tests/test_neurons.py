@@ -20,6 +20,7 @@ import pydantic
 import pytest
 
 import snnspec
+from snnspec._dump import normalized_data
 from snnspec._registry import LAYER_TYPES
 
 STEPS, BATCH = 40, 2
@@ -176,20 +177,21 @@ def simple_iaf_ref(layer: dict[str, Any], v0: np.ndarray | None = None) -> Refer
 
 
 def sigma_delta_ref(layer: dict[str, Any]) -> Reference:
-    """SNNAX's literal form: decoder sigma, activations act_new/act, residue."""
+    """SNNAX's current ``SigmaDelta`` (five state arrays), its update lines written out."""
+    d_in, d_mem, d_fb = layer["decay_constants"]
     theta = layer.get("threshold", 1.0)
 
     def step(state: State, x: np.ndarray) -> tuple[State, np.ndarray]:
-        sigma = state["sigma"] + x
-        act_new, act = sigma, state["sigma"]
-        delta = act_new - act + state["residue"]
-        s = heaviside(delta - theta)
-        return {"sigma": sigma, "residue": delta - s, "spikes": s}, s
+        i = state["sigma"] * d_in + x  # sigma decoder
+        e = i - state["feedback"]  # delta encoder: error
+        m = state["membrane"] * d_mem + e
+        s = heaviside(m - theta)
+        f = state["feedback"] * d_fb + s
+        return {"sigma": i, "error": e, "membrane": m, "feedback": f, "spikes": s}, s
 
     zeros = np.zeros(SHAPE, F64)
-    return functools.partial(
-        run_reference, {"sigma": zeros, "residue": zeros, "spikes": zeros}, step
-    )
+    names = ("sigma", "error", "membrane", "feedback", "spikes")
+    return functools.partial(run_reference, dict.fromkeys(names, zeros), step)
 
 
 def srm_ref(layer: dict[str, Any]) -> Reference:
@@ -337,25 +339,65 @@ def test_adaptive_lif_parameters() -> None:
     check(model, inputs(2), references, [True] * 3)
 
 
+ADA = {"ada_decay_constant": 0.7, "ada_step_val": 0.4, "ada_coupling_var": -0.3}
+
+
+@pytest.mark.parametrize("per_neuron", [False, True])
+def test_adaptive_lif_takes_snnax_one_element_lists(per_neuron: bool) -> None:
+    """``ada_*: [v]`` (SNNAX's form) is the number v: same normalised layer, same arrays,
+    same outputs and states, with and without per_neuron."""
+    base = {"type": "adaptive_lif", "decay_constants": [0.8], "threshold": 0.4,
+            "per_neuron": per_neuron}  # fmt: skip
+    numbers = {**base, **ADA}
+    lists = {**base, **{key: [value] for key, value in ADA.items()}}
+    specs = [spec([layer]) for layer in (numbers, lists)]
+    assert specs[0].layers[0] == specs[1].layers[0]
+    data = [normalized_data(s)["layers"][0] for s in specs]
+    assert data[0] == data[1]
+    assert data[0]["ada_step_val"] == ADA["ada_step_val"]
+    models = [snnspec.compile(s) for s in specs]
+    arrays = [snnspec.parameter_arrays(m) for m in models]
+    assert arrays[0].keys() == arrays[1].keys()
+    for key in arrays[0]:
+        np.testing.assert_array_equal(arrays[0][key], arrays[1][key])
+    x = jnp.asarray(inputs(11))
+    (a,), (b,) = (snnspec.simulate(m, x) for m in models)
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert_some_spikes(np.asarray(a))
+    check(models[1], np.asarray(x), [adaptive_lif_ref(numbers)], [True])
+
+
 # --- sigma_delta, srm, spike_counter, spiking_max_pool2d -------------------------------------
 
 
+SIGMA_DELTAS = [
+    {"type": "sigma_delta", "decay_constants": [0.7, 0.4, 0.7]},
+    {"type": "sigma_delta", "decay_constants": [1.0, 0.0, 1.0], "threshold": 0.5},
+    {"type": "sigma_delta", "decay_constants": [0.0, 1.0, 0.0], "threshold": 1.5,
+     "surrogate": {"type": "sigmoid"}},
+    {"type": "sigma_delta", "decay_constants": [0.9, 0.8, 0.5], "threshold": 0.8,
+     "per_neuron": True},
+]  # fmt: skip
+
+
 def test_sigma_delta_matches_the_reference() -> None:
-    layers = [
-        {"type": "sigma_delta"},
-        {"type": "sigma_delta", "threshold": 0.5},
-        {"type": "sigma_delta", "threshold": 1.5, "surrogate": {"type": "sigmoid"}},
-    ]
+    """SNNAX HEAD's equations: spikes exact, all five state arrays to 1e-6 (float64)."""
     x = inputs(3, loc=0.4, scale=1.0)
     check(
-        snnspec.compile(spec(layers)), x, [sigma_delta_ref(layer) for layer in layers], [True] * 3
+        snnspec.compile(spec(SIGMA_DELTAS)),
+        x,
+        [sigma_delta_ref(layer) for layer in SIGMA_DELTAS],
+        [True] * len(SIGMA_DELTAS),
     )
 
 
-def test_sigma_delta_tracks_the_input_sum() -> None:
-    """With threshold 1 and inputs in [0, 1), the residue Σx - Σs stays in [0, 1)."""
+@pytest.mark.parametrize("decays", [[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
+def test_sigma_delta_tracks_the_input_sum(decays: list[float]) -> None:
+    """With threshold 1 and inputs in [0, 1), Σx - Σs stays in [0, 1) for both decay sets
+    that give the classic sigma-delta (the second is snnspec's former equation)."""
     x = np.random.default_rng(4).random((BATCH, STEPS, *SHAPE))
-    (spikes,) = snnspec.simulate(snnspec.compile(spec([{"type": "sigma_delta"}])), jnp.asarray(x))
+    layer = {"type": "sigma_delta", "decay_constants": decays}
+    (spikes,) = snnspec.simulate(snnspec.compile(spec([layer])), jnp.asarray(x))
     error = np.cumsum(x, axis=1) - np.cumsum(np.asarray(spikes), axis=1)
     assert np.all((error > -1e-9) & (error < 1.0 + 1e-9))
 
@@ -544,7 +586,7 @@ def test_random_init_is_seeded(type_name: str, init: dict[str, Any]) -> None:
     first, again = draw(jax.random.PRNGKey(0)), draw(jax.random.PRNGKey(0))
     other = draw(jax.random.PRNGKey(1))
     assert jax.tree.structure(first) == jax.tree.structure(other)
-    membrane = {"sigma_delta": "residue", "srm": "q"}.get(type_name, "v")
+    membrane = {"sigma_delta": "membrane", "srm": "q"}.get(type_name, "v")
     values = np.asarray(getattr(first, membrane))
     np.testing.assert_array_equal(values, np.asarray(getattr(again, membrane)))
     assert not np.array_equal(values, np.asarray(getattr(other, membrane)))
@@ -599,6 +641,7 @@ def test_run_from_a_random_initial_potential() -> None:
 ALIF = {"type": "adaptive_lif", "decay_constants": [0.8]}
 IAF = {"type": "iaf", "decay_constants": [0.8]}
 SRM = {"type": "srm", "decay_constants": [0.8, 0.7]}
+SIGMA_DELTA = {"type": "sigma_delta", "decay_constants": [0.7, 0.4, 0.7]}
 INVALID = [
     ({**ALIF, "ada_step_val": 2.5}, "less than or equal to 2"),
     ({**ALIF, "ada_coupling_var": -1.5}, "greater than or equal to -1"),
@@ -609,8 +652,13 @@ INVALID = [
     ({**SRM, "r_decay_constant": 0.3}, "greater than or equal to 0.5"),
     ({**SRM, "r_amplitude": 2.5}, "less than or equal to 2"),
     ({**SRM, "reset": "zero"}, "reset"),
-    ({"type": "sigma_delta", "trainable": ["decay_constants"]}, "not a parameter"),
-    ({"type": "sigma_delta", "reset_val": 0.5}, "reset_val"),
+    ({**SIGMA_DELTA, "trainable": ["leak"]}, "not a parameter"),
+    ({**SIGMA_DELTA, "reset_val": 0.5}, "reset_val"),
+    ({"type": "sigma_delta"}, "decay_constants"),
+    ({**SIGMA_DELTA, "decay_constants": [0.7, 0.4]}, "expected 3 decay constant"),
+    ({**SIGMA_DELTA, "decay_constants": [0.7, 1.2, 0.7]}, r"outside \[0, 1\]"),
+    ({**ALIF, "ada_step_val": [1.0, 0.5]}, "one-element list"),
+    ({**ALIF, "ada_decay_constant": [0.2]}, "greater than or equal to 0.5"),
     ({**IAF, "reset": "zero", "reset_val": 0.1}, "no effect"),
     ({**IAF, "reset": "value"}, "needs reset_val"),
     ({**IAF, "trainable": ["leak", "leak"]}, "listed twice"),

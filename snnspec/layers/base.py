@@ -71,6 +71,8 @@ class LayerSpec(SpecModel):
     """True for layers whose output is a spike train (used for spike-rate reports)."""
     shape_preserving: ClassVar[bool] = False
     """True when the output shape is always the input shape."""
+    snnax_class: ClassVar[str | None] = None
+    """The SNNAX class this type follows (``compat: snnax`` switches only these types)."""
     example: ClassVar[dict[str, Any]]
     """A minimal valid entry of ``layers:`` (used by the docs and the registry tests)."""
     example_input_shape: ClassVar[Shape] = (6,)
@@ -86,6 +88,11 @@ class LayerSpec(SpecModel):
         if self.shape_preserving:
             return input_shape
         raise NotImplementedError
+
+    def snnax_compatible(self) -> "LayerSpec":
+        """This spec with SNNAX's code behaviour where the type's default differs from it
+        (``compat: snnax``); options written in the spec are kept."""
+        return self
 
     def resolve(self, input_shape: Shape) -> "LayerSpec":
         """This spec with every inferred field (``in_features``...) written out."""

@@ -4,7 +4,8 @@ Notation for one step: x is the combined input, v the membrane potential, i the 
 current, s the spike output, H the Heaviside step with H(0) = 1 (its gradient is the
 ``surrogate``), and sg the stop-gradient (applied to the reset term when
 ``stop_reset_grad``). Parameters are clamped at every step exactly as SNNAX does (decay
-constants to [0.5, 1]); values outside those ranges are rejected here.
+constants to [0.5, 1]); values outside those ranges are rejected here. ``sigma_delta``'s
+decay constants are not clamped (nor in SNNAX): they must lie in [0, 1].
 
 Reset modes (``reset``, on the LIF and IAF families), with R the reset term subtracted as
 v ← v - sg(R·s) where the neuron spiked: ``zero`` R = v, ``value`` R = v - reset_val (v
@@ -25,8 +26,14 @@ simple_iaf      zero                  subtract
 ``init`` sets the initial membrane-like state variable (named in each type's docs): zeros
 (default), or seeded draws from a uniform or normal distribution; the other state variables
 start at zero.
+
+The top-level ``compat: snnax`` rewrites each type's defaults to its SNNAX class's code
+(:meth:`snnax_compatible`, listed in ``docs/extensions.md``): the two SNNAX resets above,
+``spike_counter``'s output and ``spiking_max_pool2d``'s stride. Options written in the spec
+are kept.
 """
 
+import math
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import Field, field_validator, model_validator
@@ -91,6 +98,20 @@ InitSpec = Annotated[
     Field(discriminator="type"),
 ]
 """``{type: zeros}``, ``{type: uniform, low, high}`` or ``{type: normal, mean, std}``."""
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def softplus(value: float) -> float:
+    """log(1 + e^value), without overflow (SNNAX's ``jax.nn.softplus`` of a reset_val)."""
+    return max(value, 0.0) + math.log1p(math.exp(-abs(value)))
+
+
+def _number_or_singleton(schema: dict[str, Any]) -> None:
+    """JSON Schema of a number that may also be written as a one-element list (SNNAX)."""
+    number = {key: schema.pop(key) for key in ("type", "minimum", "maximum") if key in schema}
+    schema["anyOf"] = [number, {"type": "array", "items": number, "minItems": 1, "maxItems": 1}]
 
 
 # --- bases -----------------------------------------------------------------------------------
@@ -210,6 +231,9 @@ class DecayConstantsMixin(SpecModel):
         description="Decay factors per step, each in [0.5, 1] (SNNAX clamps to this range)."
     )
     num_decay_constants: ClassVar[int] = 1
+    decay_range: ClassVar[tuple[float, float]] = (0.5, 1.0)
+    """Accepted values; the equations clamp to this range unless ``decay_clamped`` is False."""
+    decay_clamped: ClassVar[bool] = True
 
     @field_validator("decay_constants")
     @classmethod
@@ -218,12 +242,13 @@ class DecayConstantsMixin(SpecModel):
             raise ValueError(
                 f"expected {cls.num_decay_constants} decay constant(s), got {len(values)}"
             )
+        low, high = cls.decay_range
+        why = "SNNAX's equations clamp to this range" if cls.decay_clamped else "a decay factor"
+        if not cls.decay_clamped:
+            why += "; SNNAX does not clamp it"
         for value in values:
-            if not 0.5 <= value <= 1.0:
-                raise ValueError(
-                    f"decay constant {value} is outside [0.5, 1] (SNNAX's equations clamp "
-                    "to this range)"
-                )
+            if not low <= value <= high:
+                raise ValueError(f"decay constant {value} is outside [{low:g}, {high:g}] ({why})")
         return values
 
 
@@ -273,6 +298,18 @@ class SpikingNeuronSpec(FiringNeuronSpec):
             return self.reset
         return self.default_reset if self.reset_val is None else self.reset_val_mode
 
+    def snnax_reset(self) -> tuple[ResetMode, float | None] | None:
+        """SNNAX's (reset, reset_val) where its code differs from the default; else None."""
+        return None
+
+    def snnax_compatible(self) -> "SpikingNeuronSpec":
+        if self.reset is not None:
+            return self
+        switched = self.snnax_reset()
+        if switched is None:
+            return self
+        return self.model_copy(update={"reset": switched[0], "reset_val": switched[1]})
+
     def module_options(self) -> dict[str, Any]:
         return {
             **super().module_options(),
@@ -290,10 +327,11 @@ class SimpleLIFSpec(DecayConstantsMixin, SpikingNeuronSpec):
 
     ``init`` sets v. Default trainable: decay_constants. With only ``reset_val`` the neuron
     resets to it (``value``); SNNAX instead subtracts softplus(reset_val), which is
-    ``reset: subtract`` with that amount.
+    ``reset: subtract`` with that amount (what ``compat: snnax`` writes).
     """
 
     type: Literal["simple_lif"] = "simple_lif"
+    snnax_class = "SimpleLIF"
     module_name = "SimpleLIF"
     parameter_names = ("decay_constants", "threshold")
     default_trainable = ("decay_constants",)
@@ -304,6 +342,11 @@ class SimpleLIFSpec(DecayConstantsMixin, SpikingNeuronSpec):
         "(α = decay_constants[0]; the reset uses this step's spike)"
     )
 
+    def snnax_reset(self) -> tuple[ResetMode, float | None] | None:
+        if self.reset_val is None:
+            return None
+        return "subtract", softplus(self.reset_val)
+
 
 class LIFSpec(DecayConstantsMixin, SpikingNeuronSpec):
     """Current-based leaky integrate-and-fire (SNNAX ``LIF``); resets with the last spike.
@@ -312,6 +355,7 @@ class LIFSpec(DecayConstantsMixin, SpikingNeuronSpec):
     """
 
     type: Literal["lif"] = "lif"
+    snnax_class = "LIF"
     example = {"type": "lif", "decay_constants": [0.9, 0.8], "threshold": 0.5}
     num_decay_constants = 2
     parameter_names = ("decay_constants", "threshold")
@@ -328,36 +372,48 @@ class LIFSoftResetSpec(LIFSpec):
     """LIF whose reset subtracts a fixed amount (SNNAX ``LIFSoftReset``).
 
     Without ``reset_val`` the amount is the threshold (SNNAX subtracts 1, the default
-    threshold); with it, ``reset_val``.
+    threshold, and so does ``compat: snnax``); with it, ``reset_val``.
     """
 
     type: Literal["lif_soft_reset"] = "lif_soft_reset"  # type: ignore[assignment]
+    snnax_class = "LIFSoftReset"
     default_reset = "subtract"
     reset_val_mode = "subtract"
     example = {"type": "lif_soft_reset", "decay_constants": [0.9, 0.8], "threshold": 0.5}
+
+    def snnax_reset(self) -> tuple[ResetMode, float | None] | None:
+        return None if self.reset_val is not None else ("subtract", 1.0)
 
 
 class AdaptiveLIFSpec(DecayConstantsMixin, SpikingNeuronSpec):
     """LIF with a spike-triggered adaptation variable a (SNNAX ``AdaptiveLIF``).
 
     The adaptation a is added to the input; it follows v with coupling c and drops by b at
-    every spike (with c = 0 and b > 0 it is a spike-frequency adaptation). SNNAX's class
-    unpacks two state entries but returns three, so it fails on its second step; here the
-    state is (v, a, spikes) throughout. ``init`` sets v. Default trainable: decay_constants
-    and the three ``ada_*`` parameters; with only ``reset_val``, ``subtract`` (as SNNAX).
+    every spike (with c = 0 and b > 0 it is a spike-frequency adaptation). The ``ada_*``
+    values are numbers or, as SNNAX writes them, one-element lists (``[0.8]``), read as the
+    number (the normalised spec writes the number; with ``per_neuron`` each is one array of
+    the layer's shape). ``init`` sets v. Default trainable: decay_constants and the three
+    ``ada_*`` parameters; with only ``reset_val``, ``subtract`` (as SNNAX).
     """
 
     type: Literal["adaptive_lif"] = "adaptive_lif"
     ada_decay_constant: Annotated[Float, Field(ge=0.5, le=1.0)] = Field(
-        default=0.8, description="ρ, decay of the adaptation per step."
+        default=0.8,
+        description="ρ, decay of the adaptation per step.",
+        json_schema_extra=_number_or_singleton,
     )
     ada_step_val: Annotated[Float, Field(ge=0.0, le=2.0)] = Field(
-        default=1.0, description="b, the drop of the adaptation at each spike."
+        default=1.0,
+        description="b, the drop of the adaptation at each spike.",
+        json_schema_extra=_number_or_singleton,
     )
     ada_coupling_var: Annotated[Float, Field(ge=-1.0, le=1.0)] = Field(
-        default=0.5, description="c, the coupling of the adaptation to the potential."
+        default=0.5,
+        description="c, the coupling of the adaptation to the potential.",
+        json_schema_extra=_number_or_singleton,
     )
 
+    snnax_class = "AdaptiveLIF"
     module_name = "AdaptiveLIF"
     parameter_names = (
         "decay_constants",
@@ -387,6 +443,18 @@ class AdaptiveLIFSpec(DecayConstantsMixin, SpikingNeuronSpec):
         "c = clamp(ada_coupling_var, -1, 1), b = clamp(ada_step_val, 0, 2))"
     )
 
+    @field_validator("ada_decay_constant", "ada_step_val", "ada_coupling_var", mode="before")
+    @classmethod
+    def _unwrap_singleton(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            if len(value) != 1:
+                raise ValueError(
+                    "expected a number or a one-element list (SNNAX's form, e.g. [0.8]), got "
+                    f"{len(value)} values"
+                )
+            return value[0]
+        return value
+
 
 class IAFSpec(DecayConstantsMixin, SpikingNeuronSpec):
     """Current-based integrate-and-fire with a constant leak (SNNAX ``IAF``).
@@ -396,6 +464,7 @@ class IAFSpec(DecayConstantsMixin, SpikingNeuronSpec):
     """
 
     type: Literal["iaf"] = "iaf"
+    snnax_class = "IAF"
     leak: Float = Field(default=0.0, description="Constant subtracted from v every step.")
 
     module_name = "IAF"
@@ -419,6 +488,7 @@ class SimpleIAFSpec(SpikingNeuronSpec):
     """
 
     type: Literal["simple_iaf"] = "simple_iaf"
+    snnax_class = "SimpleIAF"
     leak: Float = Field(default=0.0, description="Constant subtracted from v every step.")
 
     module_name = "SimpleIAF"
@@ -437,6 +507,7 @@ class SimpleLISpec(DecayConstantsMixin, ParametricNeuronSpec):
     """
 
     type: Literal["simple_li"] = "simple_li"
+    snnax_class = "SimpleLI"
     module_name = "SimpleLI"
     parameter_names = ("decay_constants",)
     default_trainable = ("decay_constants",)
@@ -448,29 +519,49 @@ class SimpleLISpec(DecayConstantsMixin, ParametricNeuronSpec):
 # --- other spiking and counting layers -------------------------------------------------------
 
 
-class SigmaDeltaSpec(FiringNeuronSpec):
-    """Sigma-delta neuron: spikes when the input's change plus the residue reaches threshold.
+class SigmaDeltaSpec(DecayConstantsMixin, FiringNeuronSpec):
+    """Sigma-delta neuron: a decaying input sum, encoded by its error against the spikes.
 
-    SNNAX ``SigmaDelta`` (after Nair & Indiveri 2019 and Lava's SDN). The sigma decoder
-    sums the input (σ); the delta encoder adds the change of σ since the last step (that
-    is, x) to the residue e, spikes where the sum δ reaches the threshold, and keeps δ - s
-    as the new residue: each spike removes one unit whatever the threshold, so with
-    threshold 1 the spike count tracks Σx to within one unit. Negative changes never spike;
-    they lower the residue. SNNAX's separate activation variables always equal σ and are
-    not kept. ``init`` sets the residue e. No parameter is trainable by default (SNNAX's
-    threshold is a constant).
+    SNNAX ``SigmaDelta`` at its current version (after Nair & Indiveri 2019). The sigma
+    decoder i accumulates the input with decay d_in; the delta encoder integrates the error
+    e = i - f into m with decay d_mem, spikes where m reaches the threshold, and feeds the
+    spikes back into f with decay d_fb. With ``decay_constants: [1, 0, 1]`` the spike count
+    tracks Σx (m = Σx - Σ earlier spikes); ``[0, 1, 0]`` is the same in exact arithmetic and
+    keeps the state bounded (it is what snnspec's ``sigma_delta`` computed before it followed
+    SNNAX's current class). The
+    decays are not clamped (nor in SNNAX); there is no reset. ``init`` sets m. Default
+    trainable: decay_constants (the threshold is a constant in SNNAX).
     """
 
     type: Literal["sigma_delta"] = "sigma_delta"
-    module_name = "SigmaDelta"
-    parameter_names = ("threshold",)
-    default_trainable = ()
-    state_names = ("sigma", "residue", "spikes")
-    example = {"type": "sigma_delta", "threshold": 0.5}
-    equations = (
-        "σ' = σ + x;  δ = (σ' - σ) + e = x + e;  s = H(δ - threshold);  e' = δ - s   "
-        "(no reset option and no stop-gradient on e, as SNNAX)"
+    decay_constants: tuple[Float, ...] = Field(
+        description="[input, membrane, feedback] decay factors per step, each in [0, 1] "
+        "(not clamped, as SNNAX)."
     )
+    num_decay_constants = 3
+    decay_range = (0.0, 1.0)
+    decay_clamped = False
+    snnax_class = "SigmaDelta"
+    module_name = "SigmaDelta"
+    parameter_names = ("decay_constants", "threshold")
+    default_trainable = ("decay_constants",)
+    state_names = ("sigma", "error", "membrane", "feedback", "spikes")
+    example = {"type": "sigma_delta", "decay_constants": [0.7, 0.4, 0.7], "threshold": 0.5}
+    equations = (
+        "i' = d_in·i + x;  e = i' - f;  m' = d_mem·m + e;  s = H(m' - threshold);  "
+        "f' = d_fb·f + s   (d_in, d_mem, d_fb = decay_constants; state (i, e, m, f, s), "
+        "SNNAX's (i, e, i_mem, s, spike_out); no reset and no stop-gradient, as SNNAX)"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _needs_decay_constants(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "decay_constants" not in data:
+            raise ValueError(
+                "sigma_delta needs decay_constants: [input, membrane, feedback] (SNNAX's "
+                "current SigmaDelta); [0, 1, 0] computes what earlier snnspec versions did"
+            )
+        return data
 
 
 class SRMSpec(DecayConstantsMixin, FiringNeuronSpec):
@@ -519,7 +610,8 @@ class SpikeCounterSpec(NeuronSpec):
     """Counts the spikes (or any input) received so far (SNNAX ``SpikeCounter``).
 
     Outputs the running count by default; ``output: spikes`` passes the input through as
-    SNNAX's class does, the count then being read from the state. No parameters.
+    SNNAX's class does (the default under ``compat: snnax``), the count then being read
+    from the state. No parameters.
     """
 
     type: Literal["spike_counter"] = "spike_counter"
@@ -527,6 +619,7 @@ class SpikeCounterSpec(NeuronSpec):
         default="count", description="`count`: the running count; `spikes`: the input (SNNAX)."
     )
 
+    snnax_class = "SpikeCounter"
     module_name = "SpikeCounter"
     state_names = ("count", "spikes")
     example = {"type": "spike_counter"}
@@ -535,6 +628,11 @@ class SpikeCounterSpec(NeuronSpec):
     def module_options(self) -> dict[str, Any]:
         return {"output_kind": self.output}
 
+    def snnax_compatible(self) -> "SpikeCounterSpec":
+        if "output" in self.model_fields_set:
+            return self
+        return self.model_copy(update={"output": "spikes"})
+
 
 class SpikingMaxPool2dSpec(AbstractPoolSpec):
     """Max pooling of (C, H, W) samples followed by a spike threshold (SNNAX's layer).
@@ -542,8 +640,9 @@ class SpikingMaxPool2dSpec(AbstractPoolSpec):
     Stateless: s = H(maxpool(x) - threshold), with the surrogate gradient of H. On spike
     inputs and threshold in (0, 1] a window spikes when any of its inputs spiked; on
     potentials it thresholds the largest one. Windows as ``max_pool2d`` (stride defaults to
-    kernel_size, padding with -inf). The threshold is a constant, not a parameter, as in
-    SNNAX.
+    kernel_size, padding with -inf; SNNAX's class passes its arguments to
+    ``eqx.nn.MaxPool2d``, whose stride defaults to 1, which ``compat: snnax`` takes). The
+    threshold is a constant, not a parameter, as in SNNAX.
     """
 
     type: Literal["spiking_max_pool2d"] = "spiking_max_pool2d"
@@ -554,6 +653,7 @@ class SpikingMaxPool2dSpec(AbstractPoolSpec):
 
     num_spatial_dims = 2
     spiking = True
+    snnax_class = "SpikingMaxPool2d"
     example = {"type": "spiking_max_pool2d", "kernel_size": 2, "threshold": 0.5}
     example_input_shape = (2, 5, 6)
 
@@ -565,3 +665,7 @@ class SpikingMaxPool2dSpec(AbstractPoolSpec):
         return SpikingMaxPool2d(
             eqx.nn.MaxPool2d(*self.window()), self.threshold, self.surrogate.build()
         )
+
+    def snnax_compatible(self) -> "SpikingMaxPool2dSpec":
+        # SNNAX's class passes its arguments to eqx.nn.MaxPool2d, whose stride defaults to 1
+        return self if self.stride is not None else self.model_copy(update={"stride": 1})

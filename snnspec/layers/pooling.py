@@ -1,8 +1,9 @@
 """Pooling: ``max_pool1d``, ``max_pool2d``, ``avg_pool1d``, ``avg_pool2d``, ``sum_pool2d``.
 
 Samples are channel-first, (C, L) or (C, H, W); each channel is pooled on its own. The stride
-defaults to the kernel size (non-overlapping windows) as in PyTorch and SNNAX, and each
-spatial axis of size L gives floor((L + 2p - k) / s) + 1 outputs. Padding is at most half the
+defaults to the kernel size (non-overlapping windows) as in PyTorch (Equinox's pooling
+layers, which SNNAX uses, default to 1), and each spatial axis of size L gives
+floor((L + 2p - k) / s) + 1 outputs. Padding is at most half the
 kernel (PyTorch's rule), so every window holds at least one input element: max pooling pads
 with -inf, average and sum pooling with zeros (the average divides by the full window size,
 PyTorch's ``count_include_pad=True``).

@@ -16,7 +16,8 @@ and reset by the reset term R, subtracted as v ← v - sg(R·s) (sg only when
 - ``none``: R = 0.
 
 Parameters are clamped at every step exactly as SNNAX does (decay constants to [0.5, 1],
-see each class), so training may move them anywhere without breaking the dynamics.
+see each class, with ``jax.lax.clamp``: the gradient is zero at and beyond the bounds), so
+training may move them anywhere without breaking the dynamics.
 
 ``init_state(shape, dtype, key=None)`` draws the membrane-like state variable (named by each
 class) from the neuron's ``init`` (zeros by default); the other state variables start at 0.
@@ -135,10 +136,12 @@ class SimpleLIState(NamedTuple):
 
 
 class SigmaDeltaState(NamedTuple):
-    """State of a :class:`SigmaDelta`: running input sum, residue and last spikes."""
+    """State of a :class:`SigmaDelta`: SNNAX's five arrays (i, e, i_mem, s, spike_out)."""
 
     sigma: Float[Array, " *neurons"]
-    residue: Float[Array, " *neurons"]
+    error: Float[Array, " *neurons"]
+    membrane: Float[Array, " *neurons"]
+    feedback: Float[Array, " *neurons"]
     spikes: Float[Array, " *neurons"]
 
 
@@ -191,12 +194,15 @@ class AbstractNeuron(eqx.Module, Generic[StateT]):
         return value if name in self.trainable else jax.lax.stop_gradient(value)
 
     def clamped(self, name: str) -> Array:
-        """A parameter clamped to its range in ``clamps`` (SNNAX's ``lax.clamp``)."""
-        return jnp.clip(self.parameter(name), *self.clamps[name])
+        """A parameter clamped to its range in ``clamps`` with SNNAX's ``lax.clamp``.
+
+        Its gradient is zero at the bounds, where ``jnp.clip`` would pass half of it.
+        """
+        return _clamp(self.parameter(name), *self.clamps[name])
 
     def decay(self, index: int) -> Array:
-        """Decay constant ``index``, clamped to [0.5, 1] as SNNAX does."""
-        return jnp.clip(self.parameter("decay_constants")[index], *self.clamps["decay_constants"])
+        """Decay constant ``index``, clamped to its range in ``clamps`` ([0.5, 1], SNNAX's)."""
+        return _clamp(self.parameter("decay_constants")[index], *self.clamps["decay_constants"])
 
 
 class AbstractFiringNeuron(AbstractNeuron[StateT]):
@@ -237,6 +243,10 @@ class AbstractSpikingNeuron(AbstractFiringNeuron[StateT]):
 
 def _zeros(shape: tuple[int, ...], dtype: jnp.dtype) -> Array:
     return jnp.zeros(shape, dtype)
+
+
+def _clamp(value: Array, low: float, high: float) -> Array:
+    return jax.lax.clamp(jnp.asarray(low, value.dtype), value, jnp.asarray(high, value.dtype))
 
 
 # --- the LIF family --------------------------------------------------------------------------
@@ -440,32 +450,39 @@ class SimpleLI(AbstractNeuron[SimpleLIState]):
 
 
 class SigmaDelta(AbstractFiringNeuron[SigmaDeltaState]):
-    """Sigma-delta neuron (SNNAX ``SigmaDelta``); ``init`` sets the residue.
+    """Sigma-delta neuron (SNNAX ``SigmaDelta`` at its current version); ``init`` sets m.
 
-    σ' = σ + x;  δ = (σ' - σ) + e = x + e;  s = H(δ - threshold);  e' = δ - s
-    The sigma decoder σ sums the input; the delta encoder spikes when the change since the
-    last step plus the residue e reaches the threshold, and each spike removes one unit from
-    the residue whatever the threshold (no stop-gradient, as in SNNAX).
+    i' = d_in·i + x;  e = i' - f;  m' = d_mem·m + e;  s = H(m' - threshold);
+    f' = d_fb·f + s;  output s
+    with d_in, d_mem, d_fb = decay_constants[0..2], not clamped (as SNNAX). The sigma decoder
+    i accumulates the input, the delta encoder integrates its error against the fed-back
+    spikes f; there is no reset and no stop-gradient (as SNNAX).
     """
 
+    decay_constants: Float[Array, " 3 *neurons"]
     threshold: Float[Array, " *neurons"]
     surrogate: AbstractSurrogate = SuperSpike()
     init: AbstractInit = ZerosInit()
-    trainable: tuple[str, ...] = eqx.field(static=True, default=())
+    trainable: tuple[str, ...] = eqx.field(static=True, default=("decay_constants",))
+
+    clamps: ClassVar[dict[str, tuple[float, float]]] = {}  # SNNAX clamps none of its decays
 
     def init_state(
         self, shape: tuple[int, ...], dtype: jnp.dtype, key: Array | None = None
     ) -> SigmaDeltaState:
         zeros = _zeros(shape, dtype)
-        return SigmaDeltaState(zeros, self.init(shape, dtype, key), zeros)
+        return SigmaDeltaState(zeros, zeros, self.init(shape, dtype, key), zeros, zeros)
 
     def __call__(
         self, state: SigmaDeltaState, x: Array, *, key: Array | None = None
     ) -> tuple[SigmaDeltaState, Array]:
-        sigma = state.sigma + x
-        delta = x + state.residue
-        spikes = self.fire(delta)
-        return SigmaDeltaState(sigma, delta - spikes, spikes), spikes
+        decays = self.parameter("decay_constants")
+        sigma = state.sigma * decays[0] + x
+        error = sigma - state.feedback
+        membrane = state.membrane * decays[1] + error
+        spikes = self.fire(membrane)
+        feedback = state.feedback * decays[2] + spikes
+        return SigmaDeltaState(sigma, error, membrane, feedback, spikes), spikes
 
 
 class SRM(AbstractFiringNeuron[SRMState]):
