@@ -1,7 +1,7 @@
-"""Commands ``train``, ``evaluate``, ``resolve`` and ``graph`` (registered in :mod:`.cli`).
+"""Commands ``train``, ``evaluate``, ``reproduce``, ``env``, ``resolve`` and ``graph``.
 
-JAX is imported inside ``train`` and ``evaluate`` only; ``resolve`` and ``graph`` work on the
-spec and its graph plan.
+They are registered in :mod:`.cli`. JAX is imported inside ``train``, ``evaluate``,
+``reproduce`` and ``env`` only; ``resolve`` and ``graph`` work on the spec and its graph plan.
 """
 
 from __future__ import annotations
@@ -39,6 +39,16 @@ SetOption = Annotated[
 ]
 
 
+StrictEnvOption = Annotated[
+    bool,
+    typer.Option(
+        "--strict-env",
+        help="Refuse (exit 1) a folder made in an environment that can compute different "
+        "numbers (versions, backend, x64, XLA flags, CPU), instead of warning.",
+    ),
+]
+
+
 class DiagramFormat(enum.StrEnum):
     mermaid = "mermaid"
     dot = "dot"
@@ -61,14 +71,16 @@ def train(
         bool, typer.Option("--progress/--no-progress", help="Show a progress bar on terminals.")
     ] = True,
     max_memory: MaxMemoryOption = None,
+    strict_env: StrictEnvOption = False,
 ) -> None:
     """Train a spec's model with its `train:` section; write a reproducible run folder.
 
     The folder holds metrics.jsonl, checkpoints (every epoch and the best), the resolved
     spec, the trained model (`snnspec run DIR` runs it), results.json and manifest.json.
-    Ctrl-C keeps the last finished epoch's checkpoint; continue with --resume.
+    Ctrl-C keeps the last finished epoch's checkpoint; continue with --resume, which warns
+    (--strict-env: refuses) when the environment differs from the run's.
     """
-    from ._train import RESOLVED, read_manifest
+    from ._train import MANIFEST, RESOLVED, read_manifest
     from ._train import train as run_training
 
     data_root = None
@@ -98,6 +110,12 @@ def train(
         if resume:
             raise InputError("--resume needs the run folder: pass -o DIR (or SPEC=DIR)")
         output = Path("runs") / f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if strict_env and not resume:
+        raise InputError("--strict-env applies to --resume (a run folder), not to a new run")
+    if resume and (output / MANIFEST).is_file():
+        from ._environment import check_folder
+
+        check_folder(output, read_manifest(output), strict=strict_env, warn=_warn, dtype=spec.dtype)
     run_training(
         spec,
         output,
@@ -117,13 +135,16 @@ def evaluate(
         typer.Option(help="final (params.safetensors), best, or epoch-NNNN."),
     ] = "final",
     max_memory: MaxMemoryOption = None,
+    strict_env: StrictEnvOption = False,
 ) -> None:
     """Rescore a training run on its test set (exit 1 if it differs from the report).
 
     With the final parameters the test accuracy must equal the one the run reported,
     exactly; --checkpoint best or epoch-NNNN rescores another checkpoint. The memory of a
-    forward pass at the training batch size is checked before JAX starts.
+    forward pass at the training batch size is checked before JAX starts. A run made in
+    another environment is a warning (--strict-env: exit 1).
     """
+    from ._environment import check_folder
     from ._graph import plan_graph
     from ._resources import budget, check_run
     from ._train import RESOLVED, evaluate_run, read_manifest
@@ -132,6 +153,7 @@ def evaluate(
     spec = load_spec(run_dir / RESOLVED)
     if spec.train is not None:
         check_run(spec, plan_graph(spec), budget(max_memory), spec.train.batch_size, None)
+    check_folder(run_dir, manifest, strict=strict_env, warn=_warn, dtype=spec.dtype)
     scores = evaluate_run(run_dir, checkpoint)
     typer.echo(f"{scores['checkpoint']}")
     typer.echo(f"test accuracy {scores['test_accuracy']:.6f}  test loss {scores['test_loss']:.6f}")
@@ -149,6 +171,93 @@ def evaluate(
         raise InputError(
             f"test accuracy {scores['test_accuracy']!r} differs from the reported {reported!r}"
         )
+
+
+def reproduce(
+    run_dir: Annotated[Path, typer.Argument(metavar="DIR", help="A `snnspec train` folder.")],
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="New run folder; default DIR-reproduce-N."),
+    ] = None,
+    strict_env: StrictEnvOption = False,
+    progress: Annotated[
+        bool, typer.Option("--progress/--no-progress", help="Show a progress bar on terminals.")
+    ] = True,
+) -> None:
+    """Train a run again from its record and compare: exit 0 when bitwise identical, else 1.
+
+    The resolved spec (its sha256 must match the manifest: an edited spec is refused), the
+    data (sha256 checked), seed and overrides come from DIR; the new folder is never an
+    existing one. The final parameters and every epoch's metrics are compared (timing
+    fields are not): bitwise, or the largest difference per parameter and per metric.
+    """
+    from ._reproduce import reproduce as run_reproduction
+
+    result = run_reproduction(
+        run_dir, output, strict_env=strict_env, progress=progress, echo=typer.echo, warn=_warn
+    )
+    for line in result.lines:
+        typer.echo(line)
+    if not result.matched:
+        raise InputError(f"{result.directory} does not reproduce {run_dir} bitwise (see above)")
+    typer.echo(f"reproduced bitwise: {result.directory} matches {run_dir}")
+
+
+def env(
+    folder: Annotated[
+        Path | None,
+        typer.Argument(
+            metavar="[DIR]", help="A build or run folder to compare with.", show_default=False
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the full record (every distribution) as JSON.")
+    ] = False,
+) -> None:
+    """Print this environment, or how it differs from the one a build or run folder records.
+
+    The differences that can change numbers (snnspec, JAX, jaxlib, Equinox, optax, NumPy,
+    backend, JAX settings, XLA flags, CPU instruction sets and count) come first, then the
+    others (Python, platform, other distributions).
+    """
+    import json
+
+    from ._environment import current, describe, differences, other_differences, recorded
+    from ._loader import load_json_file
+
+    now = current()
+    if folder is None:
+        typer.echo(json.dumps(now, indent=2) if as_json else describe(now))
+        return
+    if as_json:
+        raise InputError("--json prints this environment; leave out DIR")
+    path = folder / "manifest.json"
+    if not path.is_file():
+        raise InputError(f"{folder} has no manifest.json; pass a `snnspec build` or `train` folder")
+    manifest = load_json_file(path)
+    old = recorded(manifest) if isinstance(manifest, dict) else None
+    if old is None:
+        raise InputError(
+            "the environment is not recorded (written before snnspec 0.2.0); `snnspec env` "
+            "shows this one",
+            file=str(path),
+        )
+    numeric, other = differences(old, now), other_differences(old, now)
+    if not numeric and not other:
+        typer.echo(f"{folder}: recorded in this same environment")
+        return
+    typer.echo(f"{folder} (there) against this environment (here):")
+    typer.echo("can change results:" if numeric else "nothing that can change results differs")
+    for line in numeric:
+        typer.echo(f"  {line}")
+    if other:
+        typer.echo("other differences:")
+        for line in other:
+            typer.echo(f"  {line}")
+
+
+def _warn(message: str) -> None:
+    typer.echo(message, err=True)
 
 
 def resolve(

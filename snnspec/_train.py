@@ -37,7 +37,7 @@ import numpy as np
 
 from ._data import Dataset, epoch_order, load_data, train_seed
 from ._errors import InputError, ParamsError
-from ._io import write_atomic, write_text_atomic
+from ._io import sha256_file, write_atomic, write_text_atomic
 from ._loader import load_json_file
 from ._overrides import resolved_text, sha256_text
 
@@ -593,7 +593,7 @@ def _start_manifest(
     source: str | None,
     root: Path,
 ) -> dict[str, Any]:
-    from .cli import _environment
+    from ._environment import manifest_fields
 
     if directory.exists() and not directory.is_dir():
         raise InputError(f"{directory} exists and is not a folder; choose another -o")
@@ -606,7 +606,7 @@ def _start_manifest(
                 "...); resume with the same spec and --set values, or `snnspec train DIR "
                 "--resume`"
             )
-        manifest.update(_environment())
+        manifest.update(manifest_fields())
         manifest["resumed"] = int(manifest.get("resumed", 0)) + 1
         return manifest
     if directory.is_dir() and any(directory.iterdir()) and not resume:
@@ -625,7 +625,7 @@ def _start_manifest(
         "data_root": str(root.resolve()),
         "seed": train_seed(spec),
         "model_seed": spec.seed,
-        **_environment(),
+        **manifest_fields(),
     }
 
 
@@ -642,7 +642,6 @@ def _finish(
     """Write the trained model (spec.yaml + params), results.json and the final manifest."""
     from ._dump import dumps, normalized_data
     from ._params import save_params
-    from .cli import _sha256
 
     if not records or best is None:
         raise InputError("no epoch was trained; nothing to report")
@@ -663,9 +662,9 @@ def _finish(
     manifest.update(
         status="completed",
         spec=MODEL_SPEC,
-        spec_sha256=_sha256(directory / MODEL_SPEC),
+        spec_sha256=sha256_file(directory / MODEL_SPEC),
         params=PARAMS,
-        params_sha256=_sha256(directory / PARAMS),
+        params_sha256=sha256_file(directory / PARAMS),
         wall_time_seconds=seconds,
         results=results,
     )

@@ -7,7 +7,6 @@ stderr (``FILE:LINE:COL: path: message``) and exit code 1; ``--debug`` shows the
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 import time
@@ -18,9 +17,20 @@ import typer
 
 from ._cli_export import export
 from ._cli_nir import nir_app
-from ._cli_train import MaxMemoryOption, SetOption, evaluate, graph, resolve, train
+from ._cli_train import (
+    MaxMemoryOption,
+    SetOption,
+    StrictEnvOption,
+    env,
+    evaluate,
+    graph,
+    reproduce,
+    resolve,
+    train,
+)
 from ._errors import InputError, SpecError
 from ._graph import GraphPlan, layer_reports, plan_graph
+from ._io import sha256_file
 from ._loader import load_json_file
 from ._overrides import load_spec
 from ._resources import budget, build_check, check_input_file, check_parameters, check_run
@@ -113,6 +123,7 @@ def build(
     run DIR`` verifies them.
     """
     from ._dump import dumps, normalized_data
+    from ._environment import manifest_fields
     from ._io import write_text_atomic
     from ._params import save_params
 
@@ -132,10 +143,10 @@ def build(
         "name": spec.name,
         "source": str(spec_path),
         "spec": BUILT_SPEC,
-        "spec_sha256": _sha256(output / BUILT_SPEC),
+        "spec_sha256": sha256_file(output / BUILT_SPEC),
         "params": BUILT_PARAMS,
-        "params_sha256": _sha256(output / BUILT_PARAMS),
-        **_environment(),
+        "params_sha256": sha256_file(output / BUILT_PARAMS),
+        **manifest_fields(),
     }
     write_text_atomic(output / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     typer.echo(_describe(spec, plan, _plain(str(spec_path))))
@@ -203,6 +214,7 @@ def run(
             show_default=False,
         ),
     ] = None,
+    strict_env: StrictEnvOption = False,
 ) -> None:
     """Compile, jit and run a model; print timings and per-layer spike rates.
 
@@ -222,6 +234,9 @@ def run(
     if distributed and devices is None:
         devices = "all"
     limit = budget(max_memory)
+    folder = target.is_dir() and not overrides
+    if strict_env and not folder:
+        raise InputError("--strict-env applies to a build or run folder, not to a spec file")
     spec = load_spec(target, overrides) if overrides else _load_target(target)
     if input_path is not None:
         extent = check_input_file(input_path, limit)
@@ -232,6 +247,11 @@ def run(
     import jax
     import numpy as np
 
+    if folder:
+        from ._environment import check_folder
+
+        manifest = load_json_file(target / MANIFEST)
+        check_folder(target, manifest, strict=strict_env, warn=_error, dtype=spec.dtype)
     if distributed:
         _initialize_distributed(coordinator, num_processes, process_id)
     model = _compile(spec)
@@ -414,7 +434,7 @@ def _load_target(target: Path) -> ModelSpec:
         path = target / name
         if not path.is_file():
             raise InputError(f"{path}: missing; rebuild with `snnspec build`")
-        if _sha256(path) != digest:
+        if sha256_file(path) != digest:
             raise InputError(
                 f"{path}: sha256 does not match {MANIFEST}; the build was modified, rebuild it"
             )
@@ -523,32 +543,6 @@ def _dims(shape: tuple[int, ...]) -> str:
     return ", ".join(map(str, shape))
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _environment() -> dict[str, Any]:
-    import platform
-    from importlib import metadata
-
-    import jax
-
-    versions = {
-        package: metadata.version(package)
-        for package in ("snnspec", "jax", "jaxlib", "equinox", "numpy", "pydantic")
-    }
-    return {
-        "versions": {"python": platform.python_version(), **versions},
-        "backend": jax.default_backend(),
-        "devices": [str(device) for device in jax.devices()],
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-
-
 def _plain(text: str) -> str:
     """Text safe to print: control characters (terminal escapes) shown as escapes."""
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
@@ -560,6 +554,8 @@ def _error(message: str) -> None:
 
 app.command()(train)
 app.command()(evaluate)
+app.command()(reproduce)
+app.command()(env)
 app.command()(resolve)
 app.command()(graph)
 app.command()(export)
