@@ -80,7 +80,7 @@ def train(
     Ctrl-C keeps the last finished epoch's checkpoint; continue with --resume, which warns
     (--strict-env: refuses) when the environment differs from the run's.
     """
-    from ._train import MANIFEST, RESOLVED, read_manifest
+    from ._train import MANIFEST, RESOLVED, data_root_of, read_manifest
     from ._train import train as run_training
 
     data_root = None
@@ -92,7 +92,7 @@ def train(
         if output is not None and output.resolve() != spec_path.resolve():
             raise InputError("a run folder resumes in place; leave out -o")
         manifest = read_manifest(spec_path)
-        output, data_root = spec_path, Path(manifest.get("data_root") or spec_path)
+        output, data_root = spec_path, data_root_of(spec_path, manifest)
         overrides = list(manifest.get("overrides") or [])
         spec = load_spec(spec_path / RESOLVED)
         source = manifest.get("source")
@@ -222,7 +222,14 @@ def env(
     """
     import json
 
-    from ._environment import current, describe, differences, other_differences, recorded
+    from ._environment import (
+        NOT_RECORDED,
+        current,
+        describe,
+        differences,
+        other_differences,
+        recorded,
+    )
     from ._loader import load_json_file
 
     now = current()
@@ -234,17 +241,14 @@ def env(
     path = folder / "manifest.json"
     if not path.is_file():
         raise InputError(f"{folder} has no manifest.json; pass a `snnspec build` or `train` folder")
-    manifest = load_json_file(path)
-    old = recorded(manifest) if isinstance(manifest, dict) else None
-    if old is None:
-        raise InputError(
-            "the environment is not recorded (written before snnspec 0.2.0); `snnspec env` "
-            "shows this one",
-            file=str(path),
-        )
-    numeric, other = differences(old, now), other_differences(old, now)
+    old, complete = recorded(load_json_file(path))
+    if not complete:
+        typer.echo(f"{path}: {NOT_RECORDED}; only the versions it lists are compared")
+    numeric = differences(old, now)
+    other = other_differences(old, now) if complete else []
     if not numeric and not other:
-        typer.echo(f"{folder}: recorded in this same environment")
+        same = "recorded in this same environment" if complete else "the versions it lists agree"
+        typer.echo(f"{folder}: {same}")
         return
     typer.echo(f"{folder} (there) against this environment (here):")
     typer.echo("can change results:" if numeric else "nothing that can change results differs")

@@ -111,10 +111,24 @@ def cpu_facts() -> dict[str, Any]:
     return {"model": model, "isa": isa, "logical_cpus": os.cpu_count(), "usable_cpus": usable}
 
 
-def recorded(manifest: dict[str, Any]) -> dict[str, Any] | None:
-    """The full environment a manifest records, or None for a manifest from before 0.2.0."""
+def recorded(manifest: Any) -> tuple[dict[str, Any], bool]:
+    """``(environment, complete)`` of a manifest.
+
+    A manifest from before 0.2.0 has no full record: its few ``versions`` and its
+    ``backend`` stand in for it, and ``complete`` is False.
+    """
+    manifest = manifest if isinstance(manifest, dict) else {}
     env = manifest.get("environment")
-    return env if isinstance(env, dict) else None
+    if isinstance(env, dict):
+        return env, True
+    versions = manifest.get("versions")
+    versions = (
+        {k: v for k, v in versions.items() if k != "python"} if isinstance(versions, dict) else {}
+    )
+    return {"distributions": versions, "backend": manifest.get("backend")}, False
+
+
+NOT_RECORDED = "the full environment is not recorded (written before snnspec 0.2.0)"
 
 
 def differences(old: dict[str, Any], new: dict[str, Any], *, float64: bool = False) -> list[str]:
@@ -197,21 +211,15 @@ def check_folder(
     """
     now = current()
     where = folder / "manifest.json"
-    env = recorded(manifest)
-    versions = manifest.get("versions") if isinstance(manifest.get("versions"), dict) else {}
-    if env is None:
-        # A manifest from before 0.2.0: compare the few versions and the backend it has.
-        env = {"distributions": versions, "backend": manifest.get("backend")}
+    env, complete = recorded(manifest)
+    if not complete:
         if strict:
             raise InputError(
-                "the environment is not recorded (written before snnspec 0.2.0), so it cannot "
-                "be checked; rerun without --strict-env to use it anyway",
+                f"{NOT_RECORDED}, so it cannot be checked; rerun without --strict-env to use "
+                "it anyway",
                 file=str(where),
             )
-        warn(
-            f"warning: {where}: the full environment is not recorded (written before snnspec "
-            "0.2.0); only the versions it lists are compared"
-        )
+        warn(f"warning: {where}: {NOT_RECORDED}; only the versions it lists are compared")
     found = differences(env, now, float64=dtype == "float64")
     if found and strict:
         raise InputError(

@@ -50,7 +50,15 @@ def reproduce(
     """Train ``directory``'s recorded run again into ``output`` and compare the results."""
     from ._data import load_data
     from ._environment import check_folder
-    from ._train import MANIFEST, PARAMS, RESOLVED, _read_records, read_manifest, train
+    from ._train import (
+        MANIFEST,
+        PARAMS,
+        RESOLVED,
+        _read_records,
+        data_root_of,
+        read_manifest,
+        train,
+    )
 
     manifest = read_manifest(directory)
     _check_record(directory, manifest)
@@ -64,7 +72,7 @@ def reproduce(
         )
     spec = load_spec(directory / RESOLVED)
     check_folder(directory, manifest, strict=strict_env, warn=warn, dtype=spec.dtype)
-    root = Path(manifest.get("data_root") or spec.base_dir)
+    root = data_root_of(directory, manifest)
     data = load_data(spec, root)
     if data.sha256 != manifest.get("data_sha256"):
         raise InputError(

@@ -529,7 +529,7 @@ def evaluate_run(directory: str | Path, checkpoint: str = "final") -> dict[str, 
     directory = Path(directory)
     manifest = read_manifest(directory)
     spec = load_spec(directory / RESOLVED)
-    root = Path(manifest.get("data_root") or spec.base_dir)
+    root = data_root_of(directory, manifest)
     data = load_data(spec, root)
     if manifest.get("data_sha256") not in (None, data.sha256):
         raise InputError(
@@ -555,6 +555,16 @@ def evaluate_run(directory: str | Path, checkpoint: str = "final") -> dict[str, 
     trained = apply_params(task.model(task.params), arrays, source=str(source))
     params = eqx.filter(trained, eqx.is_inexact_array)
     return {"checkpoint": str(source), **task.evaluate(params, data.x_test, data.y_test)}
+
+
+def data_root_of(directory: Path, manifest: dict[str, Any]) -> Path:
+    """The folder a run's data paths are relative to: the recorded one while it exists (on
+    the machine that trained), else the run folder itself (a run folder sent elsewhere, with
+    its data file placed relative to it). The data's sha256 is checked either way."""
+    recorded = manifest.get("data_root")
+    if isinstance(recorded, str) and Path(recorded).is_dir():
+        return Path(recorded)
+    return directory
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
