@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from ._errors import InputError
+from ._errors import InputError, printable
 from ._overrides import load_spec, resolved_text, sha256_text
 
 MaxMemoryOption = Annotated[
@@ -194,10 +194,10 @@ def reproduce(
     from ._reproduce import reproduce as run_reproduction
 
     result = run_reproduction(
-        run_dir, output, strict_env=strict_env, progress=progress, echo=typer.echo, warn=_warn
+        run_dir, output, strict_env=strict_env, progress=progress, echo=_say, warn=_warn
     )
     for line in result.lines:
-        typer.echo(line)
+        _say(line)
     if not result.matched:
         raise InputError(f"{result.directory} does not reproduce {run_dir} bitwise (see above)")
     typer.echo(f"reproduced bitwise: {result.directory} matches {run_dir}")
@@ -234,7 +234,11 @@ def env(
 
     now = current()
     if folder is None:
-        typer.echo(json.dumps(now, indent=2) if as_json else describe(now))
+        if as_json:
+            typer.echo(json.dumps(now, indent=2))  # JSON escapes control characters itself
+            return
+        for line in describe(now).splitlines():
+            typer.echo(printable(line))
         return
     if as_json:
         raise InputError("--json prints this environment; leave out DIR")
@@ -243,25 +247,29 @@ def env(
         raise InputError(f"{folder} has no manifest.json; pass a `snnspec build` or `train` folder")
     old, complete = recorded(load_json_file(path))
     if not complete:
-        typer.echo(f"{path}: {NOT_RECORDED}; only the versions it lists are compared")
+        typer.echo(printable(f"{path}: {NOT_RECORDED}; only the versions it lists are compared"))
     numeric = differences(old, now)
     other = other_differences(old, now) if complete else []
     if not numeric and not other:
         same = "recorded in this same environment" if complete else "the versions it lists agree"
-        typer.echo(f"{folder}: {same}")
+        typer.echo(printable(f"{folder}: {same}"))
         return
-    typer.echo(f"{folder} (there) against this environment (here):")
+    typer.echo(printable(f"{folder} (there) against this environment (here):"))
     typer.echo("can change results:" if numeric else "nothing that can change results differs")
     for line in numeric:
-        typer.echo(f"  {line}")
+        typer.echo(printable(f"  {line}"))
     if other:
         typer.echo("other differences:")
         for line in other:
-            typer.echo(f"  {line}")
+            typer.echo(printable(f"  {line}"))
+
+
+def _say(message: str) -> None:
+    typer.echo(printable(message))
 
 
 def _warn(message: str) -> None:
-    typer.echo(message, err=True)
+    typer.echo(printable(message), err=True)
 
 
 def resolve(

@@ -29,6 +29,7 @@ from ._cli_train import (
     train,
 )
 from ._errors import InputError, SpecError
+from ._errors import printable as _plain
 from ._graph import GraphPlan, layer_reports, plan_graph
 from ._io import sha256_file
 from ._loader import load_json_file
@@ -541,11 +542,6 @@ def _bytes(count: int) -> str:
 
 def _dims(shape: tuple[int, ...]) -> str:
     return ", ".join(map(str, shape))
-
-
-def _plain(text: str) -> str:
-    """Text safe to print: control characters (terminal escapes) shown as escapes."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _error(message: str) -> None:

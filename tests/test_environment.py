@@ -407,3 +407,16 @@ def test_a_sent_run_folder_finds_its_npz_data_beside_it(
     code, _, err = run_cli("reproduce", run, capsys=capsys)
     assert code == 1
     assert err.startswith(f"{run / 'manifest.json'}: the data differ from the run's (sha256 ")
+
+
+def test_warnings_from_a_hostile_manifest_are_escaped(
+    build_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    edit_manifest(build_dir, lambda m: m["environment"]["distributions"].update(jax="1\x1b[2J"))
+    code, _, err = run_cli("run", build_dir, "--steps", "3", capsys=capsys)
+    assert code == 0
+    assert f"  jax 1\\x1b[2J -> {jax.__version__}" in err.splitlines()
+    code, out, _ = run_cli("env", build_dir, capsys=capsys)
+    assert code == 0
+    assert "\x1b" not in out
+    assert f"  jax 1\\x1b[2J -> {jax.__version__}" in out.splitlines()
