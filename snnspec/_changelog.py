@@ -9,6 +9,7 @@ the entries of every later version up to this one (:func:`changes_since`).
 from __future__ import annotations
 
 import re
+import textwrap
 from dataclasses import dataclass
 
 
@@ -49,7 +50,7 @@ ENTRIES: tuple[Change, ...] = (
     Change(
         "0.2.0",
         "norm-eps-bounds",
-        "`eps` of the normalisation layers below 1e-12 is refused",
+        "`eps` of the normalisation layers outside [1e-12, 1] is refused",
         "Accepted syntax: `eps` of `batch_norm`, `layer_norm` and `group_norm` must lie in "
         "[1e-12, 1]; a smaller value (which underflowed to 0 in float32 and gave NaN) is "
         "now refused.",
@@ -93,7 +94,13 @@ def markdown() -> str:
     for version in versions:
         lines.append(f"## {version}\n")
         lines += [
-            f"- [{c.version}/{c.id}] **{c.summary}.** {c.text}"
+            textwrap.fill(
+                f"- [{c.version}/{c.id}] **{c.summary}.** {c.text}",
+                width=100,
+                subsequent_indent="  ",
+                break_on_hyphens=False,
+                break_long_words=False,
+            )
             for c in ENTRIES
             if c.version == version
         ]
