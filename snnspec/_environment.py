@@ -233,6 +233,12 @@ def check_folder(
         )
         for line in found:
             warn(f"  {line}")
+    earlier = manifest.get("earlier_environments")
+    if isinstance(earlier, list) and earlier:
+        warn(
+            f"warning: {folder} was trained in {len(earlier) + 1} environments (resumed in "
+            "another one), so no single environment can reproduce it bitwise"
+        )
     written_by = str((env.get("distributions") or {}).get("snnspec") or "0.1.0")
     for change in changes_since(written_by, now["distributions"]["snnspec"]):
         warn(

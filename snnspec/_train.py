@@ -603,7 +603,7 @@ def _start_manifest(
     source: str | None,
     root: Path,
 ) -> dict[str, Any]:
-    from ._environment import manifest_fields
+    from ._environment import differences, manifest_fields, recorded
 
     if directory.exists() and not directory.is_dir():
         raise InputError(f"{directory} exists and is not a folder; choose another -o")
@@ -616,7 +616,10 @@ def _start_manifest(
                 "...); resume with the same spec and --set values, or `snnspec train DIR "
                 "--resume`"
             )
+        before, _ = recorded(manifest)
         manifest.update(manifest_fields())
+        if differences(before, manifest["environment"], float64=spec.dtype == "float64"):
+            manifest.setdefault("earlier_environments", []).append(before)
         manifest["resumed"] = int(manifest.get("resumed", 0)) + 1
         return manifest
     if directory.is_dir() and any(directory.iterdir()) and not resume:

@@ -216,6 +216,19 @@ def test_evaluate_and_resume_check_the_environment(
     code, _, err = run_cli("train", folder, "--resume", "--strict-env", capsys=capsys)
     assert (code, err.count("\n")) == (1, 1)
     assert "--strict-env refuses it" in err
+    # resumed anyway: the run now mixes two environments, and says so from then on
+    code, _, err = run_cli("train", folder, "--resume", "--no-progress", capsys=capsys)
+    assert code == 0
+    assert f"  jax 0.4.30 -> {jax.__version__}" in err.splitlines()
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert [e["distributions"]["jax"] for e in manifest["earlier_environments"]] == ["0.4.30"]
+    assert manifest["environment"]["distributions"]["jax"] == jax.__version__
+    code, _, err = run_cli("evaluate", folder, capsys=capsys)
+    assert (code, err) == (
+        0,
+        f"warning: {folder} was trained in 2 environments (resumed in another one), so no "
+        "single environment can reproduce it bitwise\n",
+    )
 
 
 # --- snnspec env -----------------------------------------------------------------------------
