@@ -200,7 +200,7 @@ def reproduce(
         _say(line)
     if not result.matched:
         raise InputError(f"{result.directory} does not reproduce {run_dir} bitwise (see above)")
-    typer.echo(f"reproduced bitwise: {result.directory} matches {run_dir}")
+    _say(f"reproduced bitwise: {result.directory} matches {run_dir}")
 
 
 def env(

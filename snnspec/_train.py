@@ -5,8 +5,8 @@ A run folder holds everything needed to inspect, resume, rescore or rerun an exp
     resolved.yaml          the final spec (after --set) as trained; sha256 = `snnspec resolve`
     spec.yaml              the trained model: normalised spec with `params: params.safetensors`
     params.safetensors     the parameters after the last epoch (`snnspec run DIR` uses them)
-    manifest.json          hashes (spec, data, params), seed, overrides, versions, backend,
-                           wall time, status and the final test metrics
+    manifest.json          hashes (spec, data, params), seed, overrides, the full environment
+                           (snnspec/_environment.py), wall time, status, final test metrics
     metrics.jsonl          one JSON object per epoch (timings only in fields containing "time")
     results.json           the final test metrics (what `snnspec evaluate DIR` reproduces)
     checkpoints/           epoch-NNNN.safetensors every epoch and best.safetensors: parameters
@@ -16,9 +16,10 @@ A run folder holds everything needed to inspect, resume, rescore or rerun an exp
 Determinism: the split, the encoding, the order of an epoch's batches (a function of
 ``(seed, epoch)`` only) and every step's key (``fold_in(fold_in(key, epoch), step)``) are
 seeded, so two runs of one spec give bitwise identical metrics and parameters on one
-machine, and a resumed run continues exactly where the last checkpoint left off. An epoch's
-last incomplete batch is skipped (a different few samples every epoch); evaluation pads its
-last batch and masks the padding out.
+machine (on another CPU type or number of CPUs XLA's code differs, and so do the last bits),
+and a resumed run continues exactly where the last checkpoint left off. An epoch's last
+incomplete batch is skipped (a different few samples every epoch); evaluation pads its last
+batch and masks the padding out.
 """
 
 from __future__ import annotations
