@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from ._params import save_params as save_params
     from ._trainable import trainable_filter as trainable_filter
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _LAZY = {
     "compile": "._compiler",

@@ -1,7 +1,7 @@
-"""Commands ``train``, ``evaluate``, ``resolve`` and ``graph`` (registered in :mod:`.cli`).
+"""Commands ``train``, ``evaluate``, ``reproduce``, ``env``, ``resolve`` and ``graph``.
 
-JAX is imported inside ``train`` and ``evaluate`` only; ``resolve`` and ``graph`` work on the
-spec and its graph plan.
+They are registered in :mod:`.cli`. JAX is imported inside ``train``, ``evaluate``,
+``reproduce`` and ``env`` only; ``resolve`` and ``graph`` work on the spec and its graph plan.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ._errors import InputError
+from ._errors import InputError, printable
 from ._overrides import load_spec, resolved_text, sha256_text
 
 if TYPE_CHECKING:
@@ -88,6 +88,16 @@ def check_partial(partial: bool, spec: ModelSpec, extra: Path | None = None) -> 
         )
 
 
+StrictEnvOption = Annotated[
+    bool,
+    typer.Option(
+        "--strict-env",
+        help="Refuse (exit 1) a folder made in an environment that can compute different "
+        "numbers (versions, backend, x64, XLA flags, CPU), instead of warning.",
+    ),
+]
+
+
 class DiagramFormat(enum.StrEnum):
     mermaid = "mermaid"
     dot = "dot"
@@ -112,16 +122,18 @@ def train(
     max_memory: MaxMemoryOption = None,
     force: ForceOption = False,
     partial_params: PartialParamsOption = False,
+    strict_env: StrictEnvOption = False,
 ) -> None:
     """Train a spec's model with its `train:` section; write a reproducible run folder.
 
     The folder holds metrics.jsonl, checkpoints (every epoch and the best), the resolved
     spec, the trained model (`snnspec run DIR` runs it), results.json and manifest.json.
-    Ctrl-C keeps the last finished epoch's checkpoint; continue with --resume. The folder
-    must be new or empty; --force replaces an earlier training run in it.
+    Ctrl-C keeps the last finished epoch's checkpoint; continue with --resume, which warns
+    (--strict-env: refuses) when the environment differs from the run's. The folder must be
+    new or empty; --force replaces an earlier training run in it.
     """
     from ._folders import TRAIN, made_by
-    from ._train import RESOLVED, read_manifest
+    from ._train import MANIFEST, RESOLVED, data_root_of, read_manifest
     from ._train import train as run_training
 
     data_root = None
@@ -147,7 +159,7 @@ def train(
         if output is not None and output.resolve() != spec_path.resolve():
             raise InputError("a run folder resumes in place; leave out -o")
         manifest = read_manifest(spec_path)
-        output, data_root = spec_path, Path(manifest.get("data_root") or spec_path)
+        output, data_root = spec_path, data_root_of(spec_path, manifest)
         overrides = list(manifest.get("overrides") or [])
         spec = load_spec(spec_path / RESOLVED)
         source = manifest.get("source")
@@ -172,6 +184,12 @@ def train(
         if resume:
             raise InputError("--resume needs the run folder: pass -o DIR (or SPEC=DIR)")
         output = Path("runs") / f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if strict_env and not resume:
+        raise InputError("--strict-env applies to --resume (a run folder), not to a new run")
+    if resume and (output / MANIFEST).is_file():
+        from ._environment import check_folder
+
+        check_folder(output, read_manifest(output), strict=strict_env, warn=_warn, dtype=spec.dtype)
     run_training(
         spec,
         output,
@@ -192,13 +210,16 @@ def evaluate(
         typer.Option(help="final (params.safetensors), best, or epoch-N (e.g. epoch-12)."),
     ] = "final",
     max_memory: MaxMemoryOption = None,
+    strict_env: StrictEnvOption = False,
 ) -> None:
     """Rescore a training run on its test set (exit 1 if it differs from the report).
 
     With the final parameters the test accuracy must equal the one the run reported,
     exactly; --checkpoint best or epoch-N rescores another checkpoint. The memory of a
-    forward pass at the training batch size is checked before JAX starts.
+    forward pass at the training batch size is checked before JAX starts. A run made in
+    another environment is a warning (--strict-env: exit 1).
     """
+    from ._environment import check_folder
     from ._graph import plan_graph
     from ._resources import budget, check_run
     from ._train import RESOLVED, evaluate_run, read_manifest
@@ -207,6 +228,7 @@ def evaluate(
     spec = load_spec(run_dir / RESOLVED)
     if spec.train is not None:
         check_run(spec, plan_graph(spec), budget(max_memory), spec.train.batch_size, None)
+    check_folder(run_dir, manifest, strict=strict_env, warn=_warn, dtype=spec.dtype)
     scores = evaluate_run(run_dir, checkpoint)
     typer.echo(f"{scores['checkpoint']}")
     typer.echo(f"test accuracy {scores['test_accuracy']:.6f}  test loss {scores['test_loss']:.6f}")
@@ -224,6 +246,105 @@ def evaluate(
         raise InputError(
             f"test accuracy {scores['test_accuracy']!r} differs from the reported {reported!r}"
         )
+
+
+def reproduce(
+    run_dir: Annotated[Path, typer.Argument(metavar="DIR", help="A `snnspec train` folder.")],
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="New run folder; default DIR-reproduce-N."),
+    ] = None,
+    strict_env: StrictEnvOption = False,
+    progress: Annotated[
+        bool, typer.Option("--progress/--no-progress", help="Show a progress bar on terminals.")
+    ] = True,
+) -> None:
+    """Train a run again from its record and compare: exit 0 when bitwise identical, else 1.
+
+    The resolved spec (its sha256 must match the manifest: an edited spec is refused), the
+    data (sha256 checked), seed and overrides come from DIR; the new folder is never an
+    existing one. The final parameters and every epoch's metrics are compared (timing
+    fields are not): bitwise, or the largest difference per parameter and per metric.
+    """
+    from ._reproduce import reproduce as run_reproduction
+
+    result = run_reproduction(
+        run_dir, output, strict_env=strict_env, progress=progress, echo=_say, warn=_warn
+    )
+    for line in result.lines:
+        _say(line)
+    if not result.matched:
+        raise InputError(f"{result.directory} does not reproduce {run_dir} bitwise (see above)")
+    _say(f"reproduced bitwise: {result.directory} matches {run_dir}")
+
+
+def env(
+    folder: Annotated[
+        Path | None,
+        typer.Argument(
+            metavar="[DIR]", help="A build or run folder to compare with.", show_default=False
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the full record (every distribution) as JSON.")
+    ] = False,
+) -> None:
+    """Print this environment, or how it differs from the one a build or run folder records.
+
+    The differences that can change numbers (snnspec, JAX, jaxlib, Equinox, optax, NumPy,
+    backend, JAX settings, XLA flags, CPU instruction sets and count) come first, then the
+    others (Python, platform, other distributions).
+    """
+    import json
+
+    from ._environment import (
+        NOT_RECORDED,
+        current,
+        describe,
+        differences,
+        other_differences,
+        recorded,
+    )
+    from ._loader import load_json_file
+
+    now = current()
+    if folder is None:
+        if as_json:
+            typer.echo(json.dumps(now, indent=2))  # JSON escapes control characters itself
+            return
+        for line in describe(now).splitlines():
+            typer.echo(printable(line))
+        return
+    if as_json:
+        raise InputError("--json prints this environment; leave out DIR")
+    path = folder / "manifest.json"
+    if not path.is_file():
+        raise InputError(f"{folder} has no manifest.json; pass a `snnspec build` or `train` folder")
+    old, complete = recorded(load_json_file(path))
+    if not complete:
+        typer.echo(printable(f"{path}: {NOT_RECORDED}; only the versions it lists are compared"))
+    numeric = differences(old, now)
+    other = other_differences(old, now) if complete else []
+    if not numeric and not other:
+        same = "recorded in this same environment" if complete else "the versions it lists agree"
+        typer.echo(printable(f"{folder}: {same}"))
+        return
+    typer.echo(printable(f"{folder} (there) against this environment (here):"))
+    typer.echo("can change results:" if numeric else "nothing that can change results differs")
+    for line in numeric:
+        typer.echo(printable(f"  {line}"))
+    if other:
+        typer.echo("other differences:")
+        for line in other:
+            typer.echo(printable(f"  {line}"))
+
+
+def _say(message: str) -> None:
+    typer.echo(printable(message))
+
+
+def _warn(message: str) -> None:
+    typer.echo(printable(message), err=True)
 
 
 def resolve(

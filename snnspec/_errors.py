@@ -24,6 +24,11 @@ def format_path(path: Sequence[PathElement]) -> str:
     return text
 
 
+def printable(text: str) -> str:
+    """Text safe to print: control characters (terminal escapes) shown as escapes."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class SpecError(Exception):
     """A problem in user input: a spec, a params file, an input file or a run request."""
 

@@ -1,8 +1,9 @@
-"""Atomic file output: write to a temporary file in the target folder, then rename."""
+"""Atomic file output (write to a temporary file in the target folder, then rename); sha256."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import secrets
 import stat
@@ -64,3 +65,12 @@ def write_atomic(target: str | os.PathLike[str], write: Callable[[Path], object]
 def write_text_atomic(target: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` (UTF-8) to ``target`` atomically."""
     write_atomic(target, lambda path: path.write_text(text, encoding="utf-8"))
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -5,8 +5,8 @@ A run folder holds everything needed to inspect, resume, rescore or rerun an exp
     resolved.yaml          the final spec (after --set) as trained; sha256 = `snnspec resolve`
     spec.yaml              the trained model: normalised spec with `params: params.safetensors`
     params.safetensors     the parameters after the last epoch (`snnspec run DIR` uses them)
-    manifest.json          hashes (spec, data, params), seed, overrides, versions, backend,
-                           wall time, status and the final test metrics
+    manifest.json          hashes (spec, data, params), seed, overrides, the full environment
+                           (snnspec/_environment.py), wall time, status, final test metrics
     metrics.jsonl          one JSON object per epoch (timings only in fields containing "time")
     results.json           the final test metrics (what `snnspec evaluate DIR` reproduces)
     checkpoints/           epoch-NNNN.safetensors every epoch and best.safetensors: parameters
@@ -16,9 +16,10 @@ A run folder holds everything needed to inspect, resume, rescore or rerun an exp
 Determinism: the split, the encoding, the order of an epoch's batches (a function of
 ``(seed, epoch)`` only) and every step's key (``fold_in(fold_in(key, epoch), step)``) are
 seeded, so two runs of one spec give bitwise identical metrics and parameters on one
-machine, and a resumed run continues exactly where the last checkpoint left off. An epoch's
-last incomplete batch is skipped (a different few samples every epoch); evaluation pads its
-last batch and masks the padding out.
+machine (on another CPU type or number of CPUs XLA's code differs, and so do the last bits),
+and a resumed run continues exactly where the last checkpoint left off. An epoch's last
+incomplete batch is skipped (a different few samples every epoch); evaluation pads its last
+batch and masks the padding out.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ import numpy as np
 
 from ._data import Dataset, epoch_order, load_data, train_seed
 from ._errors import InputError, ParamsError
-from ._io import write_atomic, write_text_atomic
+from ._io import sha256_file, write_atomic, write_text_atomic
 from ._loader import load_json_file
 from ._overrides import resolved_text, sha256_text
 
@@ -547,7 +548,7 @@ def evaluate_run(directory: str | Path, checkpoint: str = "final") -> dict[str, 
         if not source.is_file():
             raise InputError(f"no checkpoint {source}; see {directory / CHECKPOINTS}")
     spec = load_spec(directory / RESOLVED)
-    root = Path(manifest.get("data_root") or spec.base_dir)
+    root = data_root_of(directory, manifest)
     data = load_data(spec, root)
     if manifest.get("data_sha256") not in (None, data.sha256):
         raise InputError(
@@ -567,6 +568,16 @@ def evaluate_run(directory: str | Path, checkpoint: str = "final") -> dict[str, 
     trained = apply_params(task.model(task.params), arrays, source=str(source))
     params = eqx.filter(trained, eqx.is_inexact_array)
     return {"checkpoint": str(source), **task.evaluate(params, data.x_test, data.y_test)}
+
+
+def data_root_of(directory: Path, manifest: dict[str, Any]) -> Path:
+    """The folder a run's data paths are relative to: the recorded one while it exists (on
+    the machine that trained), else the run folder itself (a run folder sent elsewhere, with
+    its data file placed relative to it). The data's sha256 is checked either way."""
+    recorded = manifest.get("data_root")
+    if isinstance(recorded, str) and Path(recorded).is_dir():
+        return Path(recorded)
+    return directory
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
@@ -647,8 +658,8 @@ def _start_manifest(
     source: str | None,
     root: Path,
 ) -> dict[str, Any]:
+    from ._environment import differences, manifest_fields, recorded
     from ._folders import TRAIN, check_output_folder
-    from .cli import _environment
 
     if resume and force:
         raise InputError("--resume continues the run in the folder, --force replaces it; pick one")
@@ -662,7 +673,10 @@ def _start_manifest(
                 "...); resume with the same spec and --set values, or `snnspec train DIR "
                 "--resume`"
             )
-        manifest.update(_environment())
+        before, _ = recorded(manifest)
+        manifest.update(manifest_fields())
+        if differences(before, manifest["environment"], float64=spec.dtype == "float64"):
+            manifest.setdefault("earlier_environments", []).append(before)
         manifest["resumed"] = int(manifest.get("resumed", 0)) + 1
         return manifest
     return {
@@ -676,7 +690,7 @@ def _start_manifest(
         "data_root": str(root.resolve()),
         "seed": train_seed(spec),
         "model_seed": spec.seed,
-        **_environment(),
+        **manifest_fields(),
     }
 
 
@@ -693,7 +707,6 @@ def _finish(
     """Write the trained model (spec.yaml + params), results.json and the final manifest."""
     from ._dump import dumps, normalized_data
     from ._params import save_params
-    from .cli import _sha256
 
     if not records or best is None:
         raise InputError("no epoch was trained; nothing to report")
@@ -714,9 +727,9 @@ def _finish(
     manifest.update(
         status="completed",
         spec=MODEL_SPEC,
-        spec_sha256=_sha256(directory / MODEL_SPEC),
+        spec_sha256=sha256_file(directory / MODEL_SPEC),
         params=PARAMS,
-        params_sha256=_sha256(directory / PARAMS),
+        params_sha256=sha256_file(directory / PARAMS),
         wall_time_seconds=seconds,
         results=results,
     )

@@ -7,7 +7,6 @@ stderr (``FILE:LINE:COL: path: message``) and exit code 1; ``--debug`` shows the
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 import time
@@ -24,15 +23,20 @@ from ._cli_train import (
     MaxMemoryOption,
     PartialParamsOption,
     SetOption,
+    StrictEnvOption,
     check_partial,
+    env,
     evaluate,
     graph,
     report_partial,
+    reproduce,
     resolve,
     train,
 )
 from ._errors import InputError, SpecError
+from ._errors import printable as _plain
 from ._graph import GraphPlan, layer_reports, plan_graph
+from ._io import sha256_file
 from ._loader import load_json_file
 from ._overrides import load_spec
 from ._resources import budget, build_check, check_input_file, check_parameters, check_run
@@ -132,6 +136,7 @@ def build(
     run DIR`` verifies them. DIR must be empty or new; --force replaces an earlier build.
     """
     from ._dump import dumps, normalized_data
+    from ._environment import manifest_fields
     from ._folders import BUILD, check_output_folder
     from ._io import write_text_atomic
     from ._params import save_params
@@ -153,10 +158,10 @@ def build(
         "name": spec.name,
         "source": str(spec_path),
         "spec": BUILT_SPEC,
-        "spec_sha256": _sha256(output / BUILT_SPEC),
+        "spec_sha256": sha256_file(output / BUILT_SPEC),
         "params": BUILT_PARAMS,
-        "params_sha256": _sha256(output / BUILT_PARAMS),
-        **_environment(),
+        "params_sha256": sha256_file(output / BUILT_PARAMS),
+        **manifest_fields(),
     }
     write_text_atomic(output / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     if partial_params or spec.params_partial:
@@ -239,6 +244,7 @@ def run(
         ),
     ] = None,
     force: ForceOption = False,
+    strict_env: StrictEnvOption = False,
 ) -> None:
     """Compile, jit and run a model; print timings and per-layer spike rates.
 
@@ -259,6 +265,9 @@ def run(
         devices = "all"
     from ._folders import check_output_files
 
+    folder = target.is_dir()
+    if strict_env and not folder:
+        raise InputError("--strict-env applies to a build or run folder, not to a spec file")
     if input_path is not None:
         for flag, value in (("--steps", steps), ("--batch", batch)):
             if value is not None:
@@ -299,6 +308,11 @@ def run(
     import jax
     import numpy as np
 
+    if folder:
+        from ._environment import check_folder
+
+        manifest = load_json_file(target / MANIFEST)
+        check_folder(target, manifest, strict=strict_env, warn=_error, dtype=spec.dtype)
     if distributed:
         _initialize_distributed(coordinator, num_processes, process_id)
     model = _compile(spec, partial_params)
@@ -496,7 +510,7 @@ def _load_target(target: Path, overrides: Sequence[str] = ()) -> ModelSpec:
         path = target / name
         if not path.is_file():
             raise InputError(f"{path}: missing; rebuild with `snnspec build`")
-        if _sha256(path) != digest:
+        if sha256_file(path) != digest:
             raise InputError(
                 f"{path}: sha256 does not match {MANIFEST}; the build was modified, rebuild it"
             )
@@ -623,43 +637,14 @@ def _dims(shape: tuple[int, ...]) -> str:
     return ", ".join(map(str, shape))
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _environment() -> dict[str, Any]:
-    import platform
-    from importlib import metadata
-
-    import jax
-
-    versions = {
-        package: metadata.version(package)
-        for package in ("snnspec", "jax", "jaxlib", "equinox", "numpy", "pydantic")
-    }
-    return {
-        "versions": {"python": platform.python_version(), **versions},
-        "backend": jax.default_backend(),
-        "devices": [str(device) for device in jax.devices()],
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-
-
-def _plain(text: str) -> str:
-    """Text safe to print: control characters (terminal escapes) shown as escapes."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
 def _error(message: str) -> None:
     typer.echo(_plain(message), err=True)
 
 
 app.command()(train)
 app.command()(evaluate)
+app.command()(reproduce)
+app.command()(env)
 app.command()(resolve)
 app.command()(graph)
 app.command()(export)
