@@ -386,9 +386,16 @@ def _named_sources(
         raise spec.error(("outputs",), "must name at least one layer", GraphError)
     finals: list[int] = []
     for position, name in enumerate(lowered.outputs or (names[-1],)):
+        if name in input_ids and name not in layer_ids:
+            raise spec.error(
+                ("outputs", position),
+                f"'{name}' is an input, and inputs cannot be outputs: outputs name layers "
+                f"(to return the input, add a layer `{{type: identity, inputs: [{name}]}}`)",
+                GraphError,
+            )
         if name not in layer_ids:
             raise spec.error(
-                ("outputs", position), _unknown_name(name, list(layer_ids)), GraphError
+                ("outputs", position), _unknown_name(name, list(layer_ids), "layer"), GraphError
             )
         if layer_ids[name] in finals:
             raise spec.error(("outputs", position), f"'{name}' is listed twice", GraphError)
@@ -396,12 +403,12 @@ def _named_sources(
     return sources, tuple(finals)
 
 
-def _unknown_name(name: str, known: list[str]) -> str:
+def _unknown_name(name: str, known: list[str], what: str = "input or layer") -> str:
     import difflib
 
     close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
     hint = f" (did you mean '{close[0]}'?)" if close else f"; known: {', '.join(known)}"
-    return f"unknown input or layer '{name}'{hint}"
+    return f"unknown {what} '{name}'{hint}"
 
 
 def _check_inputs_used(context: _Context, sources: tuple[tuple[Source, ...], ...]) -> None:

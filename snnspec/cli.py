@@ -7,10 +7,13 @@ stderr (``FILE:LINE:COL: path: message``) and exit code 1; ``--debug`` shows the
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -47,13 +50,36 @@ DEMO_SPIKE_RATE = 0.1
 
 _options = {"debug": False}
 
+DebugOption = Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")]
+
 
 @app.callback()
-def _root(
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
-) -> None:
+def _root(debug: DebugOption = False) -> None:
     """snnspec: a declarative model spec compiler for spiking neural networks in JAX."""
     _options["debug"] = debug
+
+
+def _with_debug_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`command` that also takes ``--debug`` after the subcommand (``snnspec run X --debug``)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, debug: bool = False, **kwargs: Any) -> Any:
+        _options["debug"] = _options["debug"] or debug
+        return command(*args, **kwargs)
+
+    signature = inspect.signature(command, eval_str=True)
+    option = inspect.Parameter(
+        "debug", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=DebugOption
+    )
+    wrapper.__signature__ = signature.replace(  # pyright: ignore[reportAttributeAccessIssue]
+        parameters=[*signature.parameters.values(), option]
+    )
+    wrapper.__annotations__ = {
+        **{name: p.annotation for name, p in signature.parameters.items()},
+        "debug": DebugOption,
+        "return": signature.return_annotation,
+    }
+    return wrapper
 
 
 @app.command()
@@ -82,7 +108,7 @@ def validate(
             if _options["debug"]:
                 raise
             failures += 1
-            _error(str(error))
+            _report(error)
             continue
         if not quiet:
             typer.echo(_describe(spec, plan, _plain(str(path))))
@@ -558,29 +584,37 @@ def _error(message: str) -> None:
     typer.echo(_plain(message), err=True)
 
 
+def _report(error: SpecError) -> None:
+    """A SpecError on stderr: one located line per problem."""
+    for line in error.lines():
+        _error(line)
+
+
 app.command()(train)
 app.command()(evaluate)
 app.command()(resolve)
 app.command()(graph)
 app.command()(export)
 app.add_typer(nir_app, name="nir")
+for _info in [*app.registered_commands, *nir_app.registered_commands]:
+    if _info.callback is not None:
+        _info.callback = _with_debug_option(_info.callback)
 
 
 def main() -> None:
-    """Console entry point: SpecError -> one line on stderr and exit 1."""
-    debug = "--debug" in sys.argv[1:]
+    """Console entry point: SpecError -> one line per problem on stderr and exit 1."""
     try:
         app(prog_name="snnspec")
     except SpecError as error:
-        if debug:
+        if _options["debug"]:
             raise
-        _error(str(error))
+        _report(error)
         sys.exit(1)
     except KeyboardInterrupt:
         _error("interrupted")
         sys.exit(130)
     except Exception as error:
-        if debug:
+        if _options["debug"]:
             raise
         _error(f"error: {type(error).__name__}: {error} (rerun with --debug for the traceback)")
         sys.exit(1)

@@ -168,6 +168,13 @@ class ParametricNeuronSpec(NeuronSpec):
         """The parameters that receive gradients."""
         return self.default_trainable if self.trainable is None else self.trainable
 
+    def resolve(self, input_shape: Shape) -> "ParametricNeuronSpec":
+        return self.model_copy(update=self.defaults_in_effect())
+
+    def defaults_in_effect(self) -> dict[str, Any]:
+        """The values that the fields left out (None) take, to write them explicitly."""
+        return {"trainable": self.trainable_parameters()}
+
     def _values(self) -> dict[str, float | tuple[float, ...]]:
         return {name: getattr(self, name) for name in self.parameter_names}
 
@@ -266,6 +273,9 @@ class SpikingNeuronSpec(FiringNeuronSpec):
         if self.reset is not None:
             return self.reset
         return self.default_reset if self.reset_val is None else self.reset_val_mode
+
+    def defaults_in_effect(self) -> dict[str, Any]:
+        return {**super().defaults_in_effect(), "reset": self.reset_mode()}
 
     def module_options(self) -> dict[str, Any]:
         return {
