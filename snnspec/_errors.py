@@ -97,3 +97,10 @@ class ParamsError(SpecError):
 
 class InputError(SpecError):
     """Run inputs or options do not fit the model (missing array, wrong shape, bad option)."""
+
+
+class SpecWarning(UserWarning):
+    """A spec that is valid but probably not what was meant; the message is one located line.
+
+    The command line prints it on stderr as ``warning: FILE:LINE:COL: path: message``.
+    """

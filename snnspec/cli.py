@@ -13,6 +13,7 @@ import inspect
 import json
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -22,7 +23,7 @@ import typer
 from ._cli_export import export
 from ._cli_nir import nir_app
 from ._cli_train import MaxMemoryOption, SetOption, evaluate, graph, resolve, train
-from ._errors import InputError, SpecError
+from ._errors import InputError, SpecError, SpecWarning
 from ._graph import GraphPlan, layer_reports, plan_graph
 from ._loader import load_json_file
 from ._overrides import load_spec
@@ -602,9 +603,24 @@ for _info in [*app.registered_commands, *nir_app.registered_commands]:
 
 
 def main() -> None:
-    """Console entry point: SpecError -> one line per problem on stderr and exit 1."""
+    """Console entry point: SpecError -> one line per problem on stderr and exit 1.
+
+    A SpecWarning is one line on stderr, ``warning: FILE:LINE:COL: path: message``, once.
+    """
     try:
-        app(prog_name="snnspec")
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", SpecWarning)
+            show, shown = warnings.showwarning, set()
+
+            def show_warning(message: Warning | str, category: type[Warning], *args: Any) -> None:
+                if not issubclass(category, SpecWarning):
+                    show(message, category, *args)
+                elif str(message) not in shown:  # the spec is analysed more than once
+                    shown.add(str(message))
+                    _error(f"warning: {message}")
+
+            warnings.showwarning = show_warning
+            app(prog_name="snnspec")
     except SpecError as error:
         if _options["debug"]:
             raise

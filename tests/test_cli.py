@@ -282,3 +282,54 @@ def test_debug_after_run_raises_the_error(
     assert len(err.splitlines()) == 1
     with pytest.raises(SpecError):
         run_cli("run", tmp_path / "missing.yaml", "--debug", capsys=capsys)
+
+
+FEEDBACK_TRAP = """\
+snnspec: 1
+name: trap
+inputs:
+  - {name: x, shape: [8]}
+layers:
+  - {name: fc_in, type: linear, out_features: 16}
+  - {name: hidden, type: lif, decay_constants: [0.9, 0.8], inputs: [fc_in, w_rec], combine: sum}
+  - {name: w_rec, type: linear, out_features: 16, inputs: [hidden]}
+  - {name: w_out, type: linear, out_features: 4%s}
+"""
+
+
+def test_implicit_read_of_a_feedback_projection_warns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The named form's "previous layer" default after a recurrent projection: warn, stay valid."""
+    spec = tmp_path / "trap.yaml"
+    spec.write_text(FEEDBACK_TRAP % "", encoding="utf-8")
+    code, out, err = run_cli("validate", spec, capsys=capsys)
+    assert code == 0
+    assert "(valid)" in out
+    assert err == (
+        f"warning: {spec}:9:5: layers[3]: 'w_out' has no `inputs:`, so it reads the layer above "
+        "it, 'w_rec', which otherwise only feeds back into 'hidden' (one step late); to read "
+        "'hidden' write `inputs: [hidden]`, to keep reading 'w_rec' write `inputs: [w_rec]`\n"
+    )
+    for explicit in (", inputs: [w_rec]", ", inputs: [hidden]"):
+        spec.write_text(FEEDBACK_TRAP % explicit, encoding="utf-8")
+        code, _, err = run_cli("validate", spec, capsys=capsys)
+        assert (code, err) == (0, "")
+
+
+def test_feedback_projection_warning_in_python(tmp_path: Path) -> None:
+    import snnspec
+
+    spec = tmp_path / "trap.yaml"
+    spec.write_text(FEEDBACK_TRAP % "", encoding="utf-8")
+    with pytest.warns(snnspec.SpecWarning, match=r"trap\.yaml:9:5: layers\[3\]: 'w_out'"):
+        snnspec.load(spec)
+
+
+def test_a_hidden_layer_read_back_is_not_a_feedback_projection(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """synthetic_recurrent: lif1 feeds back into fc1 and is read by fc2 by default; a neuron
+    layer, not a projection, so no warning."""
+    code, _, err = run_cli("validate", ROOT / "configs" / "synthetic_recurrent.yaml", capsys=capsys)
+    assert (code, err) == (0, "")
