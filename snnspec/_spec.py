@@ -209,6 +209,8 @@ def _schema_error(error: ValidationError, document: Document) -> SpecError:
     paths = [path for _, path, _ in problems]
     problems = [p for p in problems if not any(q[: len(p[1])] == p[1] and q != p[1] for q in paths)]
     problems.sort(key=lambda p: (p[2]["type"] != "extra_forbidden", p[0][0] or 0, p[0][1] or 0))
+    if any(path == ("snnspec",) for _, path, _ in problems):  # another format: nothing else counts
+        problems = [p for p in problems if p[1] == ("snnspec",)]
     errors = []
     for path in dict.fromkeys(path for _, path, _ in problems):
         details = [d for _, p, d in problems if p == path]
