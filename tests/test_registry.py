@@ -172,10 +172,15 @@ def test_resolve_writes_every_field_of_every_layer(
     assert (code, err) == (0, "")
     layers = yaml.safe_load(out)["layers"]
 
-    def check(layer: dict[str, Any]) -> int:
+    def check(layer: dict[str, Any], member: bool = False) -> int:
         fields = set(LAYER_TYPES[layer["type"]].model_fields)
         assert fields <= set(layer), f"{layer['type']}: missing {sorted(fields - set(layer))}"
-        return 1 + sum(check(member) for member in layer.get("layers", ()))
+        # null only where null is the setting itself (no reset value; the per-flag form of
+        # layer_norm; a block member's name and sources), never for "the type's default"
+        allowed = {"reset_val", "elementwise_affine"} | ({"name", "inputs"} if member else set())
+        nulls = {key for key, value in layer.items() if value is None}
+        assert nulls <= allowed, f"{layer['type']}: {nulls}"
+        return 1 + sum(check(inner, member=True) for inner in layer.get("layers", ()))
 
     assert all(check(layer) for layer in layers)
     # residual/parallel are written as the plain layers they stand for

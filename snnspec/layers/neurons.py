@@ -124,6 +124,13 @@ class NeuronSpec(LayerSpec):
     equations: ClassVar[str] = ""
     module_name: ClassVar[str]
 
+    def resolve(self, input_shape: Shape) -> "NeuronSpec":
+        return self.model_copy(update=self.defaults_in_effect())
+
+    def defaults_in_effect(self) -> dict[str, Any]:
+        """The values of the fields left out (None), to write them explicitly (``resolve``)."""
+        return {}
+
     def state_shapes(self, input_shape: Shape) -> dict[str, Shape]:
         return {name: input_shape for name in self.state_names}
 
@@ -168,11 +175,7 @@ class ParametricNeuronSpec(NeuronSpec):
         """The parameters that receive gradients."""
         return self.default_trainable if self.trainable is None else self.trainable
 
-    def resolve(self, input_shape: Shape) -> "ParametricNeuronSpec":
-        return self.model_copy(update=self.defaults_in_effect())
-
     def defaults_in_effect(self) -> dict[str, Any]:
-        """The values that the fields left out (None) take, to write them explicitly."""
         return {"trainable": self.trainable_parameters()}
 
     def _values(self) -> dict[str, float | tuple[float, ...]]:
