@@ -864,11 +864,12 @@ def to_nir(
     if discretization not in ("euler", "exact"):
         raise SpecError(f"discretization must be euler or exact, got {discretization!r}")
     if isinstance(spec_or_model, ModelSpec):
-        from ._compiler import compile as compile_spec
         from ._graph import plan_graph
 
         dt = spec_or_model.dt if dt is None else dt
-        _check_plan(plan_graph(spec_or_model), dt, discretization)  # before any weight exists
+        _check_plan(plan_graph(spec_or_model), dt, discretization)  # before JAX, before weights
+        from ._compiler import compile as compile_spec
+
         model = compile_spec(spec_or_model, params=params)
     else:
         model = spec_or_model

@@ -1081,3 +1081,31 @@ def test_export_refusals_decided_by_the_spec_come_before_any_weight(
     )
     with pytest.raises(snnspec.SpecError, match=message):
         snnspec.to_nir(spec, discretization="exact")
+
+
+def test_nir_export_refuses_before_importing_jax(tmp_path: Path) -> None:
+    """`snnspec nir export` of a spec NIR cannot express answers without starting JAX."""
+    import subprocess
+    import sys
+
+    spec = tmp_path / "bad.yaml"
+    spec.write_text(
+        "snnspec: 1\nname: bad\ninputs:\n  - {name: x, shape: [4]}\nlayers:\n"
+        "  - {name: fc, type: linear, out_features: 2000}\n"
+        "  - {name: a, type: adaptive_lif, decay_constants: [0.9]}\n",
+        encoding="utf-8",
+    )
+    argv = ["snnspec", "nir", "export", str(spec), "-o", str(tmp_path / "x.nir")]
+    code = (
+        "import sys\n"
+        "from snnspec.cli import main\n"
+        f"sys.argv = {argv!r}\n"
+        "try:\n    main()\n"
+        "except SystemExit as stop:\n    assert stop.code == 1, stop.code\n"
+        "heavy = [m for m in sys.modules if m.split('.')[0] in ('jax', 'jaxlib', 'equinox')]\n"
+        "assert not heavy, heavy\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.startswith("layer 'a' has type adaptive_lif, which has no exact NIR")
+    assert not (tmp_path / "x.nir").exists()
