@@ -1,8 +1,9 @@
 """The ``snnspec`` command line (Typer).
 
 JAX is imported inside the commands that run a model, never at module level, so
-``snnspec validate`` and ``snnspec schema`` start fast. Every user error is one line on
-stderr (``FILE:LINE:COL: path: message``) and exit code 1; ``--debug`` shows the traceback.
+``snnspec validate`` and ``snnspec schema`` start fast. Every user error is one line per
+problem on stderr (``FILE:LINE:COL: path: message``) and exit code 1; ``--debug``, before or
+after the command name, shows the traceback.
 """
 
 from __future__ import annotations
@@ -597,8 +598,9 @@ app.command()(resolve)
 app.command()(graph)
 app.command()(export)
 app.add_typer(nir_app, name="nir")
-for _info in [*app.registered_commands, *nir_app.registered_commands]:
-    if _info.callback is not None:
+_groups = [group.typer_instance for group in app.registered_groups if group.typer_instance]
+for _info in [*app.registered_commands, *(c for g in _groups for c in g.registered_commands)]:
+    if _info.callback is not None:  # every command takes --debug after its name too
         _info.callback = _with_debug_option(_info.callback)
 
 
