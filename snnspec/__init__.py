@@ -14,6 +14,7 @@ from ._errors import ParamsError as ParamsError
 from ._errors import SchemaError as SchemaError
 from ._errors import ShapeError as ShapeError
 from ._errors import SpecError as SpecError
+from ._errors import SpecWarning as SpecWarning
 from ._spec import ModelSpec as ModelSpec
 from ._spec import load as load
 

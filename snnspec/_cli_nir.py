@@ -28,8 +28,14 @@ def import_nir(
         str, typer.Option("--discretization", help="euler (default) or exact.")
     ] = "euler",
     reset: Annotated[
-        str, typer.Option("--reset", help="value (NIR's, default) or subtract.")
-    ] = "value",
+        str | None,
+        typer.Option(
+            "--reset",
+            help="value (NIR's) or subtract. Default: the reset snnspec's export recorded on "
+            "each node, else value.",
+            show_default=False,
+        ),
+    ] = None,
     dtype: Annotated[str, typer.Option("--dtype", help="Spec dtype.")] = "float32",
     cuba_current: Annotated[
         str | None,

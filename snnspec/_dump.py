@@ -26,7 +26,7 @@ def normalized_data(spec: ModelSpec, plan: GraphPlan | None = None) -> dict[str,
     data = spec.model_dump(mode="json", exclude={"layers", "graph", "outputs"}, exclude_none=True)
     layers = []
     for layer, sources in zip(resolved_layers(plan), plan.sources, strict=True):
-        entry = layer.model_dump(mode="json", exclude_none=True)
+        entry = layer.model_dump(mode="json")  # every field, defaults and nulls included
         entry["inputs"] = [plan.source_name(s).removesuffix("@t-1") for s in sources]
         entry["feedback"] = False  # a feedback edge is now listed in `inputs`
         layers.append(entry)
@@ -57,7 +57,7 @@ def _toml(data: dict[str, Any]) -> str:
     lines: list[str] = []
     tables: list[tuple[str, dict[str, Any]]] = []
     arrays: list[tuple[str, list[dict[str, Any]]]] = []
-    for key, value in data.items():
+    for key, value in _without_nulls(data).items():
         if isinstance(value, dict):
             tables.append((key, value))
         elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
@@ -70,6 +70,15 @@ def _toml(data: dict[str, Any]) -> str:
         for item in items:
             lines += ["", f"[[{key}]]", *(f"{k} = {_toml_value(v)}" for k, v in item.items())]
     return "\n".join(lines) + "\n"
+
+
+def _without_nulls(value: Any) -> Any:
+    """`value` without its null entries: TOML has no null, and a key left out means null."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
 
 
 def _toml_value(value: Any) -> str:

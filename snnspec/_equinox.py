@@ -225,12 +225,23 @@ def _batch_norm(module: eqx.nn.BatchNorm, hint: str | None) -> dict[str, Any]:
     }
 
 
-ACTIVATION_NAMES: dict[Any, str] = {fn: name for name, fn in ACTIVATION_FUNCTIONS.items()}
-"""Activation function -> ``lambda`` fn name (matched by identity)."""
+def _activation_name(fn: Any) -> str | None:
+    """The ``lambda`` fn name of an activation function (matched by identity), else None.
+
+    A scan rather than a dict lookup: the function may be an unhashable Module.
+    """
+    return next((name for name, known in ACTIVATION_FUNCTIONS.items() if known is fn), None)
 
 
 def _lambda(module: eqx.nn.Lambda, hint: str | None) -> dict[str, Any]:
-    name = ACTIVATION_NAMES.get(module.fn)
+    name = _activation_name(module.fn)
+    wrapped = getattr(module.fn, "__wrapped__", None)
+    if name is None and isinstance(wrapped, eqx.Module):
+        raise _Unsupported(
+            f"it maps {_class_name(type(wrapped))} with other settings than "
+            "eqx.filter_vmap(module)'s defaults; write eqx.nn.Lambda(eqx.filter_vmap(module)) "
+            "to run the module at every time step"
+        )
     if name is None:
         raise _Unsupported(
             f"its function {getattr(module.fn, '__name__', module.fn)!r} is not in the "
@@ -440,7 +451,11 @@ def from_equinox(
     layers, ``eqx.nn.Lambda`` with a function of the activation table, snnspec's neurons and
     shape layers), read as a feed-forward chain from one input run at every time step; or a
     compiled :class:`~snnspec.StatefulModel` (or :func:`as_equinox` layer), whose graph,
-    names, ``combine`` and timing come from its plan. ``inputs`` maps input names to
+    names, ``combine`` and timing come from its plan. A Sequential of whole-sequence members,
+    as in :func:`as_equinox`'s example, converts too: ``eqx.nn.Lambda(eqx.filter_vmap(M))``
+    is M's layer run at every step, an :func:`as_equinox` member is inlined (its layers and
+    graph), elementwise modules stay; any other member is a SpecError naming it and why.
+    ``inputs`` maps input names to
     per-sample shapes (a bare shape names the input ``input``); a compiled model knows them.
     ``name``, ``description``, ``seed``, ``dt`` and ``time`` fill the spec's top-level keys.
 
@@ -504,9 +519,150 @@ def _sequential_data(
         raise SpecError(f"an eqx.nn.Sequential has one input, got {len(input_list)} in inputs=")
     if not sequential.layers:
         raise SpecError("the eqx.nn.Sequential is empty")
-    layers = [_layer_data(m, ("layers", i), None) for i, m in enumerate(sequential.layers)]
-    data = {"dtype": _dtype_of(sequential), "inputs": input_list, "layers": layers}
-    return data, list(sequential.layers)
+    data: dict[str, Any] = {"dtype": _dtype_of(sequential), "inputs": input_list}
+    members = list(sequential.layers)
+    if any(isinstance(m, SNNLayer) or _per_step_module(m) is not None for m in members):
+        layers, modules, output = _sequence_chain(members, input_list[0]["name"])
+        return {**data, "layers": layers, "outputs": (output,)}, modules
+    layers = [_layer_data(m, ("layers", i), None) for i, m in enumerate(members)]
+    return {**data, "layers": layers}, members
+
+
+def _per_step_module(member: Any) -> Any | None:
+    """``M`` of ``eqx.nn.Lambda(eqx.filter_vmap(M))`` (M run at every time step), else None."""
+    if type(member) is not eqx.nn.Lambda:
+        return None
+    inner = getattr(member.fn, "__wrapped__", None)
+    if not isinstance(inner, eqx.Module) or not callable(inner):
+        return None
+    if not eqx.tree_equal(member.fn, eqx.filter_vmap(inner)):
+        return None
+    return inner
+
+
+_ELEMENTWISE = ("identity", "lambda", "scale")
+"""Layer types whose module gives the same result on a (T, ...) sequence as step by step."""
+
+
+def _sequence_chain(
+    members: list[Any], input_name: str
+) -> tuple[list[dict[str, Any]], list[Any], str]:
+    """Layers of a Sequential whose members each take a whole (T, ...) sequence.
+
+    That is the Sequential of :func:`as_equinox`'s docs: ``eqx.nn.Lambda(eqx.filter_vmap(M))``
+    runs M at every time step (M becomes its layer), an :func:`as_equinox` layer is inlined
+    (its layers and graph, its input wired to the member before it), and an elementwise
+    module is the same either way. Returns the layers (named, with explicit inputs), their
+    modules and the name of the last member's output.
+    """
+    layers: list[dict[str, Any]] = []
+    modules: list[Any] = []
+    taken: set[str] = {input_name}
+    previous = input_name
+
+    def unique(name: str) -> str:
+        base, n = name, 1
+        while name in taken:
+            n += 1
+            name = f"{base}_{n}"
+        taken.add(name)
+        return name
+
+    for i, member in enumerate(members):
+        path: tuple[PathElement, ...] = ("layers", i)
+        if isinstance(member, SNNLayer):
+            inlined, output = _inline(member, path, previous, unique)
+            layers += inlined
+            modules += list(member.model.layers)
+            previous = output
+            continue
+        module = _per_step_module(member)
+        layer = _layer_data(member if module is None else module, path, None)
+        if module is None and layer["type"] not in _ELEMENTWISE:
+            raise SpecError(
+                f"{_class_name(type(member))} would see the whole (T, ...) sequence here, "
+                "next to as_equinox/filter_vmap members; write "
+                "eqx.nn.Lambda(eqx.filter_vmap(module)) to run it at every time step",
+                path=path,
+            )
+        if module is not None and _has_state(module, layer):
+            raise SpecError(
+                f"{_class_name(type(member))} maps a stateful module over the time axis (no "
+                "state carried from step to step), which no spec layer computes; use the "
+                "module itself, or as_equinox(model)",
+                path=path,
+            )
+        layer["name"] = unique(f"{layer['type']}_{len(layers)}")
+        layer["inputs"] = (previous,)
+        layers.append(layer)
+        modules.append(member if module is None else module)
+        previous = layer["name"]
+    return layers, modules, previous
+
+
+def _has_state(module: Any, layer: dict[str, Any]) -> bool:
+    """Whether a module carries state from one step to the next (neurons, batch norm)."""
+    leaves = jax.tree_util.tree_leaves(
+        module, is_leaf=lambda m: isinstance(m, eqx.nn.StatefulLayer)
+    )
+    return any(isinstance(m, eqx.nn.StatefulLayer) for m in leaves) or _stateful_data(layer)
+
+
+def _stateful_data(layer: dict[str, Any]) -> bool:
+    return LAYER_TYPES[layer["type"]].stateful or any(
+        _stateful_data(member) for member in layer.get("layers", ())
+    )
+
+
+def _inline(
+    member: SNNLayer,
+    path: tuple[PathElement, ...],
+    source: str,
+    unique: Callable[[str], str],
+) -> tuple[list[dict[str, Any]], str]:
+    """The layers of an :func:`as_equinox` member, reading ``source``; and its output name."""
+    plan = member.model.plan
+    what = "an as_equinox layer"
+    if len(plan.input_names) != 1 or len(plan.final_layer_ids) != 1:
+        raise SpecError(
+            f"{what} inside an eqx.nn.Sequential must have one input and one output; this "
+            f"one has {len(plan.input_names)} and {len(plan.final_layer_ids)}",
+            path=path,
+        )
+    if member.burnin:
+        raise SpecError(
+            f"{what} with burnin={member.burnin} drops steps in the middle of the Sequential, "
+            "which no spec expresses; use burnin=0 (or the spec's time.burnin on the whole)",
+            path=path,
+        )
+    if plan.timing != "causal":
+        raise SpecError(
+            f"{what} with {plan.timing} timing cannot be inlined into a causal chain; use "
+            "from_equinox on the model itself",
+            path=path,
+        )
+    renamed = {name: unique(name) for name in plan.layer_names}
+    renamed[plan.input_names[0]] = source
+    layers = _model_layers(member.model, path)
+    for layer in layers:
+        layer["name"] = renamed[layer["name"]]
+        layer["inputs"] = tuple(renamed[name] for name in layer["inputs"])
+    return layers, renamed[plan.layer_names[plan.final_layer_ids[0]]]
+
+
+def _model_layers(model: StatefulModel, path: tuple[PathElement, ...] = ()) -> list[dict[str, Any]]:
+    """The layers of a compiled model: data with names, sources by name and combine."""
+    plan = model.plan
+    layers = []
+    for i, module in enumerate(model.layers):
+        layer = _layer_data(module, (*path, "layers", i), plan.layer_types[i])
+        layer["name"] = plan.layer_names[i]
+        layer["inputs"] = tuple(
+            plan.source_name(source).removesuffix("@t-1") for source in plan.sources[i]
+        )
+        layer["combine"] = plan.combine[i]
+        layers.append(layer)
+    return layers
 
 
 def _model_data(
@@ -521,19 +677,10 @@ def _model_data(
             f"inputs= {_input_list(inputs)} disagrees with the model's inputs {known}; leave "
             "it out for a compiled model"
         )
-    layers = []
-    for i, module in enumerate(model.layers):
-        layer = _layer_data(module, ("layers", i), plan.layer_types[i])
-        layer["name"] = plan.layer_names[i]
-        layer["inputs"] = tuple(
-            plan.source_name(source).removesuffix("@t-1") for source in plan.sources[i]
-        )
-        layer["combine"] = plan.combine[i]
-        layers.append(layer)
     data: dict[str, Any] = {
         "dtype": model.dtype,
         "inputs": known,
-        "layers": layers,
+        "layers": _model_layers(model),
         "outputs": tuple(plan.layer_names[i] for i in plan.final_layer_ids),
     }
     if plan.timing != "causal":

@@ -3,6 +3,8 @@
 Every failure a user can cause is a :class:`SpecError` (or subclass). It carries the
 file, the 1-based line and column, and the dotted path of the offending field, and
 renders as ``FILE:LINE:COL: path.to.field: message``; parts that are unknown are left out.
+An error may carry further problems found in the same pass (``more``): it then renders as one
+such line per problem, at most :data:`MAX_SHOWN`, and a count of the rest.
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ from collections.abc import Sequence
 
 PathElement = str | int
 Path = tuple[PathElement, ...]
+
+MAX_SHOWN = 20
+"""At most this many problems are printed for one error; the rest are counted."""
 
 
 def format_path(path: Sequence[PathElement]) -> str:
@@ -40,6 +45,7 @@ class SpecError(Exception):
         line: int | None = None,
         column: int | None = None,
         path: Sequence[PathElement] = (),
+        more: Sequence[SpecError] = (),
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -47,8 +53,22 @@ class SpecError(Exception):
         self.line = line
         self.column = column
         self.path: Path = tuple(path)
+        self.more: tuple[SpecError, ...] = tuple(more)
+
+    def lines(self) -> list[str]:
+        """One located line per problem (at most MAX_SHOWN), then a count of the rest."""
+        problems = [self, *self.more]
+        shown = [problem.located() for problem in problems[:MAX_SHOWN]]
+        rest = len(problems) - MAX_SHOWN
+        if rest > 0:
+            shown.append(f"… and {rest} more problem{'s' * (rest > 1)}")
+        return shown
 
     def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+    def located(self) -> str:
+        """This problem alone as ``FILE:LINE:COL: path: message``."""
         location = ""
         if self.file is not None:
             location = self.file
@@ -82,3 +102,10 @@ class ParamsError(SpecError):
 
 class InputError(SpecError):
     """Run inputs or options do not fit the model (missing array, wrong shape, bad option)."""
+
+
+class SpecWarning(UserWarning):
+    """A spec that is valid but probably not what was meant; the message is one located line.
+
+    The command line prints it on stderr as ``warning: FILE:LINE:COL: path: message``.
+    """

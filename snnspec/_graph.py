@@ -12,10 +12,11 @@ previous step on every layer-to-layer edge. External inputs are always read at s
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Literal
 
-from ._errors import GraphError, PathElement, ShapeError, SpecError, format_path
+from ._errors import GraphError, PathElement, ShapeError, SpecError, SpecWarning, format_path
 from ._spec import ModelSpec
 from .layers.base import LayerSpec, Shape
 from .layers.composite import CompositeSpec
@@ -153,6 +154,8 @@ def plan_graph(spec: ModelSpec) -> GraphPlan:
     _check_inputs_used(context, planned)
     input_shapes = tuple(tuple(item.shape) for item in spec.inputs)
     in_shapes, out_shapes = _infer_shapes(context, layers, planned, input_shapes)
+    if lowered.inputs is not None:
+        _warn_previous_is_feedback(context, lowered, planned, in_shapes)
     structure = GraphStructure(
         len(layers),
         tuple(tuple(s.index for s in layer if s.kind == "input") for layer in planned),
@@ -388,9 +391,16 @@ def _named_sources(
         raise spec.error(("outputs",), "must name at least one layer", GraphError)
     finals: list[int] = []
     for position, name in enumerate(lowered.outputs or (names[-1],)):
+        if name in input_ids and name not in layer_ids:
+            raise spec.error(
+                ("outputs", position),
+                f"'{name}' is an input, and inputs cannot be outputs: outputs name layers "
+                f"(to return the input, add a layer `{{type: identity, inputs: [{name}]}}`)",
+                GraphError,
+            )
         if name not in layer_ids:
             raise spec.error(
-                ("outputs", position), _unknown_name(name, list(layer_ids)), GraphError
+                ("outputs", position), _unknown_name(name, list(layer_ids), "layer"), GraphError
             )
         if layer_ids[name] in finals:
             raise spec.error(("outputs", position), f"'{name}' is listed twice", GraphError)
@@ -398,12 +408,50 @@ def _named_sources(
     return sources, tuple(finals)
 
 
-def _unknown_name(name: str, known: list[str]) -> str:
+def _warn_previous_is_feedback(
+    context: _Context,
+    lowered: _Lowered,
+    sources: tuple[tuple[Source, ...], ...],
+    in_shapes: tuple[Shape, ...],
+) -> None:
+    """Warn where a layer without ``inputs:`` reads a feedback projection by default.
+
+    The named form's default source is the layer above. When that layer is stateless (a
+    projection such as a ``linear``) and every other layer reads it one step late (back edges
+    only), it is a recurrent projection, and reading it at the same step is rarely meant.
+    """
+    assert lowered.inputs is not None
+    layers = lowered.layers
+    for i in range(1, len(layers)):
+        previous = i - 1
+        if lowered.inputs[i] is not None or layers[previous].state_shapes(in_shapes[previous]):
+            continue
+        readers = [
+            k
+            for k in range(len(layers))
+            if k != i and any(s.kind == "layer" and s.index == previous for s in sources[k])
+        ]
+        if not readers or any(k > previous for k in readers):
+            continue
+        name, fed = layers[i].name, layers[previous].name
+        fed_by = [layers[s.index].name for s in sources[previous] if s.kind == "layer"]
+        intended = fed_by[0] if fed_by else context.spec.inputs[sources[previous][0].index].name
+        back = ", ".join(f"'{layers[k].name}'" for k in readers)
+        message = (
+            f"'{name}' has no `inputs:`, so it reads the layer above it, '{fed}', which "
+            f"otherwise only feeds back into {back} (one step late); to read '{intended}' "
+            f"write `inputs: [{intended}]`, to keep reading '{fed}' write `inputs: [{fed}]`"
+        )
+        error = context.error(("layers", i), message, SpecError)
+        warnings.warn(SpecWarning(error.located()), stacklevel=2)
+
+
+def _unknown_name(name: str, known: list[str], what: str = "input or layer") -> str:
     import difflib
 
     close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
     hint = f" (did you mean '{close[0]}'?)" if close else f"; known: {', '.join(known)}"
-    return f"unknown input or layer '{name}'{hint}"
+    return f"unknown {what} '{name}'{hint}"
 
 
 def _check_inputs_used(context: _Context, sources: tuple[tuple[Source, ...], ...]) -> None:

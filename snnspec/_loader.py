@@ -356,6 +356,12 @@ def _mark(mark: Any) -> Position:
     return mark.line + 1, mark.column + 1
 
 
+def _indented_with_tab(text: str, offset: int) -> bool:
+    """Whether `offset` is a tab in the leading white space of its line."""
+    start = text.rfind("\n", 0, offset) + 1
+    return text[offset : offset + 1] == "\t" and not text[start:offset].strip(" \t")
+
+
 def _show_tag(tag: str) -> str:
     return "!!" + tag.removeprefix(_CORE_PREFIX) if tag.startswith(_CORE_PREFIX) else tag
 
@@ -428,6 +434,10 @@ class _YamlBuilder:
                     self._close()
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
+            if mark is not None and _indented_with_tab(self.ctx.text, mark.index):
+                raise self.ctx.error(
+                    "tabs are not allowed in YAML indentation: indent with spaces", _mark(mark)
+                ) from None
             message = f"invalid YAML: {exc.problem or exc.context}"
             if exc.problem and exc.context:
                 message += f" ({exc.context})"

@@ -33,10 +33,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._errors import SpecError
+from .layers.neurons import SpikingNeuronSpec
 
 if TYPE_CHECKING:
     import nir
 
+    from ._graph import GraphPlan, Source
     from ._model import StatefulModel
     from ._spec import ModelSpec
 
@@ -254,7 +256,8 @@ class ImportOptions:
     """
 
     discretization: str = "euler"
-    reset: str = "value"
+    reset: str | None = None
+    """``value`` or ``subtract``; None: the node's recorded reset (RESET_METADATA), else value."""
     cuba_current: str | None = None
     producer: str | None = None
 
@@ -295,6 +298,11 @@ def cuba_current_of(node: Any, options: ImportOptions) -> tuple[str, str]:
     if library is not None:
         return CUBA_CURRENT_OF_PRODUCER[library], f"the file's metadata names {library}"
     return "previous", "NIR's reference Euler; the file's metadata names no producer"
+
+
+RESET_METADATA = "snnspec.reset"
+"""Node metadata key under which export records a ``subtract`` reset (NIR's nodes reset to
+v_reset); import reads it back unless a reset is chosen explicitly."""
 
 
 Importer = Callable[[Any, ImportOptions], tuple[dict[str, Any], dict[str, np.ndarray]]]
@@ -406,7 +414,8 @@ def _neuron_importer(type_name: str, fields: Sequence[str], leaky: bool, firing:
         if leaky:
             layer["discretization"] = options.discretization
         if firing:
-            layer["reset"] = options.reset
+            recorded = (getattr(node, "metadata", None) or {}).get(RESET_METADATA, "value")
+            layer["reset"] = options.reset or recorded
         if type_name in CUBA_TYPES and options.discretization == "euler":
             layer["current"] = cuba_current_of(node, options)[0]
         return layer, {}
@@ -525,7 +534,7 @@ def from_nir(
     name: str = "nir-import",
     dtype: str = "float32",
     discretization: str = "euler",
-    reset: str = "value",
+    reset: str | None = None,
     cuba_current: str | None = None,
     type_check: bool = True,
     notes: Callable[[str], object] | None = None,
@@ -534,7 +543,8 @@ def from_nir(
 
     ``dt`` (seconds per step, default 1e-3) discretises the continuous-time nodes with
     ``discretization`` (``euler`` or ``exact``); ``reset`` (``value``, NIR's definition, or
-    ``subtract``) is the reset of the spiking nodes; ``cuba_current`` (``previous`` or
+    ``subtract``) is the reset of the spiking nodes, by default each node's reset as snnspec's
+    export recorded it (``subtract``), else ``value``; ``cuba_current`` (``previous`` or
     ``updated``; default: per node from the file's metadata, see :func:`cuba_current_of`)
     the Euler update order of the current-based nodes. ``type_check=False`` reads a file
     whose declared node types disagree and infers the types from the nodes. Weights and
@@ -547,7 +557,7 @@ def from_nir(
 
     if discretization not in ("euler", "exact"):
         raise SpecError(f"discretization must be euler or exact, got {discretization!r}")
-    if reset not in ("value", "subtract"):
+    if reset not in (None, "value", "subtract"):
         raise SpecError(f"reset must be value or subtract, got {reset!r}")
     if cuba_current not in (None, "previous", "updated"):
         raise SpecError(f"cuba_current must be previous or updated, got {cuba_current!r}")
@@ -741,11 +751,6 @@ def _export_conv(layer: _Layer) -> Any:
     dims = module.num_spatial_dims
     if isinstance(module.padding, str):
         padding: Any = module.padding.lower()
-        if padding == "same" and any(s != 1 for s in module.stride):
-            raise SpecError(
-                f"layer '{layer.name}': padding SAME with a stride > 1 has no NIR equivalent "
-                "(NIR's 'same' follows PyTorch, stride 1 only); give the padding in numbers"
-            )
     else:
         padding = _symmetric(module.padding, layer)
     weight = np.asarray(module.weight, dtype=np.float64)
@@ -800,24 +805,38 @@ def _export_flatten(layer: _Layer) -> Any:
     return nir.Flatten(input_type={"input": np.array(layer.input_shape)}, start_dim=0, end_dim=-1)
 
 
+def _export_reshape(layer: _Layer) -> Any:
+    """A reshape that merges consecutive axes (what import makes of a partial Flatten)."""
+    nir = _require_nir()
+    before, after = layer.input_shape, layer.output_shape
+    start = 0
+    while start < min(len(before), len(after)) and before[start] == after[start]:
+        start += 1
+    kept = len(after) - start - 1  # axes after the merged one, equal on both sides
+    end = len(before) - kept - 1
+    if (
+        kept < 0
+        or end < start
+        or before[end + 1 :] != after[start + 1 :]
+        or math.prod(before[start : end + 1]) != after[start]
+    ):
+        raise SpecError(
+            f"layer '{layer.name}' reshapes {list(before)} to {list(after)}, which is not a "
+            "flattening of consecutive axes (NIR's Flatten)"
+        )
+    return nir.Flatten(input_type={"input": np.array(before)}, start_dim=start, end_dim=end)
+
+
 def _params(layer: _Layer, *names: str) -> dict[str, np.ndarray]:
     return {name: _full(getattr(layer.module, name), layer.input_shape) for name in names}
-
-
-def _no_subtract(layer: _Layer) -> None:
-    if layer.module.reset == "subtract":
-        raise SpecError(
-            f"layer '{layer.name}' ({layer.type}) uses reset: subtract, which NIR cannot "
-            "express (NIR resets the potential to v_reset)"
-        )
 
 
 def _continuous_exporter(kind: str, names: tuple[str, ...], firing: bool) -> Exporter:
     def export(layer: _Layer) -> Any:
         nir = _require_nir()
-        if firing:
-            _no_subtract(layer)
         node = getattr(nir, kind)(**_params(layer, *names))
+        if firing and layer.module.reset == "subtract":  # NIR's nodes reset to v_reset
+            node.metadata[RESET_METADATA] = "subtract"
         if layer.type in CUBA_TYPES and layer.module.discretization == "euler":
             node.metadata[CUBA_CURRENT_KEY] = layer.module.current
         return node
@@ -850,14 +869,6 @@ def _need_dt(layer: _Layer) -> float:
     return layer.dt
 
 
-def _check_zero_init(layer: _Layer) -> None:
-    if type(layer.module.init).__name__ != "ZerosInit":
-        raise SpecError(
-            f"layer '{layer.name}' ({layer.type}) starts from a random membrane state; NIR "
-            "neurons start at rest"
-        )
-
-
 def _tau(layer: _Layer, decay: np.ndarray, what: str) -> np.ndarray:
     """τ with the same per-step decay: dt/(1-α) (euler) or -dt/ln α (exact)."""
     dt = _need_dt(layer)
@@ -878,20 +889,15 @@ def _decays(layer: _Layer) -> np.ndarray:
 
 
 def _snnax_reset(layer: _Layer) -> np.ndarray:
+    """v_reset of a `zero` or `value` reset (the others are refused by `_check_plan`)."""
     module = layer.module
     if module.reset == "zero":
         return np.zeros(layer.input_shape)
-    if module.reset == "value":
-        return _full(module.reset_val, layer.input_shape)
-    raise SpecError(
-        f"layer '{layer.name}' ({layer.type}) resets by '{module.reset}', which NIR cannot "
-        "express (NIR sets the potential to v_reset)"
-    )
+    return _full(module.reset_val, layer.input_shape)
 
 
 def _export_simple_li(layer: _Layer) -> Any:
     nir = _require_nir()
-    _check_zero_init(layer)
     shape = layer.input_shape
     tau = _tau(layer, _decays(layer)[0], "membrane")
     return nir.LI(tau=tau, r=np.ones(shape), v_leak=np.zeros(shape))
@@ -899,7 +905,6 @@ def _export_simple_li(layer: _Layer) -> Any:
 
 def _export_simple_lif(layer: _Layer) -> Any:
     nir = _require_nir()
-    _check_zero_init(layer)
     shape = layer.input_shape
     return nir.LIF(
         tau=_tau(layer, _decays(layer)[0], "membrane"),
@@ -912,11 +917,6 @@ def _export_simple_lif(layer: _Layer) -> Any:
 
 def _export_lif(layer: _Layer) -> Any:
     nir = _require_nir()
-    _check_zero_init(layer)
-    if layer.discretization == "exact":
-        raise SpecError(
-            f"layer '{layer.name}' (lif) matches NIR's CubaLIF only under the euler rule"
-        )
     shape = layer.input_shape
     decays = _decays(layer)
     return nir.CubaLIF(
@@ -932,7 +932,6 @@ def _export_lif(layer: _Layer) -> Any:
 
 def _export_simple_iaf(layer: _Layer) -> Any:
     nir = _require_nir()
-    _check_zero_init(layer)
     if np.any(np.asarray(layer.module.leak) != 0):
         raise SpecError(
             f"layer '{layer.name}' (simple_iaf) has a constant leak, which NIR's IF lacks"
@@ -953,6 +952,7 @@ EXPORTERS: dict[str, Exporter] = {
     "sum_pool2d": _pool_exporter("SumPool2d"),
     "avg_pool2d": _pool_exporter("AvgPool2d"),
     "flatten": _export_flatten,
+    "reshape": _export_reshape,
     "nir_li": _continuous_exporter("LI", ("tau", "r", "v_leak"), firing=False),
     "nir_lif": _continuous_exporter(
         "LIF", ("tau", "r", "v_leak", "v_threshold", "v_reset"), firing=True
@@ -996,53 +996,34 @@ def to_nir(
     if discretization not in ("euler", "exact"):
         raise SpecError(f"discretization must be euler or exact, got {discretization!r}")
     if isinstance(spec_or_model, ModelSpec):
+        from ._graph import plan_graph
+
+        dt = spec_or_model.dt if dt is None else dt
+        _check_plan(plan_graph(spec_or_model), dt, discretization)  # before JAX, before weights
         from ._compiler import compile as compile_spec
 
         model = compile_spec(spec_or_model, params=params)
-        dt = spec_or_model.dt if dt is None else dt
     else:
         model = spec_or_model
         if dt is None:
             found = {getattr(m, "dt", None) for m in model.layers} - {None}
             dt = found.pop() if len(found) == 1 else None
+        _check_plan(model.plan, dt, discretization)
     plan = model.plan
     names = plan.layer_names
     nodes: dict[str, Any] = {}
     edges: list[tuple[str, str]] = []
     for k, input_name in enumerate(plan.input_names):
         nodes[input_name] = nir.Input(input_type={"input": np.array(plan.input_shapes[k])})
-    layer_edges = [
-        (names[s.index], names[i])
-        for i in range(len(names))
-        for s in plan.sources[i]
-        if s.kind == "layer"
-    ]
-    component = strongly_connected(list(names), layer_edges)
+    delayed = _delayed_edges(plan)
     resting = _resting_outputs(model)
     for i, name in enumerate(names):
         layer_type = plan.layer_types[i]
-        sources = plan.sources[i]
-        if plan.combine[i] == "concat" and len(sources) > 1:
-            raise SpecError(
-                f"layer '{name}' concatenates {len(sources)} sources; NIR sums the edges into a "
-                "node (use combine: sum)"
-            )
-        exporter = EXPORTERS.get(layer_type)
-        if exporter is None:
-            raise SpecError(
-                f"layer '{name}' has type {layer_type}, which has no exact NIR equivalent; "
-                f"exportable: {', '.join(sorted(EXPORTERS))}"
-            )
-        for source in sources:
+        exporter = EXPORTERS[layer_type]
+        for source in plan.sources[i]:
             source_name = (plan.input_names if source.kind == "input" else names)[source.index]
-            if source.delayed and not (
-                component[source_name] == component[name] and source.index >= i
-            ):
-                if dt is None:
-                    raise SpecError(
-                        f"layer '{name}' reads '{source_name}' one step late outside a cycle, "
-                        "which NIR writes as a Delay of dt seconds; pass dt="
-                    )
+            if (i, source) in delayed:
+                assert dt is not None, "checked by _check_plan"
                 if np.any(resting[source.index] != 0):
                     raise SpecError(
                         f"layer '{name}' reads '{source_name}' one step late outside a cycle, "
@@ -1072,6 +1053,76 @@ def to_nir(
         nodes[output] = nir.Output(output_type={"output": np.array(plan.layer_output_shapes[i])})
         edges.append((names[i], output))
     return nir.NIRGraph(nodes=nodes, edges=edges, type_check=False)
+
+
+def _delayed_edges(plan: GraphPlan) -> set[tuple[int, Source]]:
+    """(layer, source) edges read one step late outside a cycle: NIR Delay nodes of dt."""
+    names = plan.layer_names
+    layer_edges = [
+        (names[s.index], names[i])
+        for i in range(len(names))
+        for s in plan.sources[i]
+        if s.kind == "layer"
+    ]
+    component = strongly_connected(list(names), layer_edges)
+    return {
+        (i, s)
+        for i in range(len(names))
+        for s in plan.sources[i]
+        if s.delayed and not (component[names[s.index]] == component[names[i]] and s.index >= i)
+    }
+
+
+_SNNAX_EXPORTS = ("simple_li", "simple_lif", "lif", "simple_iaf")
+"""SNNAX-equation neurons with an exact NIR mapping (no subtract or none reset)."""
+
+
+def _check_plan(plan: GraphPlan, dt: float | None, discretization: str) -> None:
+    """Refuse what the spec alone decides NIR cannot express, before any weight is made.
+
+    What depends on values (a decay of 1, a constant leak, a non-zero resting output read
+    one step late) is checked by the exporters on the built model.
+    """
+    delayed = _delayed_edges(plan)
+    for i, (name, layer) in enumerate(zip(plan.layer_names, plan.layers, strict=True)):
+        sources = plan.sources[i]
+        if layer.combine == "concat" and len(sources) > 1:
+            raise SpecError(
+                f"layer '{name}' concatenates {len(sources)} sources; NIR sums the edges into a "
+                "node (use combine: sum)"
+            )
+        if layer.type not in EXPORTERS:
+            raise SpecError(
+                f"layer '{name}' has type {layer.type}, which has no exact NIR equivalent; "
+                f"exportable: {', '.join(sorted(EXPORTERS))}"
+            )
+        late = [s for s in sources if (i, s) in delayed]
+        if late and dt is None:
+            source = plan.source_name(late[0]).removesuffix("@t-1")
+            raise SpecError(
+                f"layer '{name}' reads '{source}' one step late outside a cycle, "
+                "which NIR writes as a Delay of dt seconds; pass dt="
+            )
+        if getattr(layer, "init", "zeros") != "zeros":
+            raise SpecError(
+                f"layer '{name}' ({layer.type}) starts from a random membrane state; NIR "
+                "neurons start at rest"
+            )
+        reset = layer.reset_mode() if isinstance(layer, SpikingNeuronSpec) else None
+        if layer.type in _SNNAX_EXPORTS and reset not in (None, "zero", "value"):
+            raise SpecError(
+                f"layer '{name}' ({layer.type}) resets by '{reset}', which NIR cannot "
+                "express (NIR sets the potential to v_reset)"
+            )
+        if layer.type == "lif" and discretization == "exact":
+            raise SpecError(f"layer '{name}' (lif) matches NIR's CubaLIF only under the euler rule")
+        padding, stride = getattr(layer, "padding", None), getattr(layer, "stride", 1)
+        strides = stride if isinstance(stride, tuple) else (stride,)
+        if isinstance(padding, str) and padding.lower() == "same" and any(v != 1 for v in strides):
+            raise SpecError(
+                f"layer '{name}': padding SAME with a stride > 1 has no NIR equivalent "
+                "(NIR's 'same' follows PyTorch, stride 1 only); give the padding in numbers"
+            )
 
 
 def _resting_outputs(model: StatefulModel) -> list[np.ndarray]:

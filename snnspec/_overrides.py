@@ -180,9 +180,12 @@ def _show(path: Sequence[PathElement]) -> str:
 
 
 def _blame(error: SpecError, applied: list[tuple[Override, tuple[PathElement, ...]]]) -> SpecError:
-    """Attribute an error at, inside or around an overridden path to its ``--set``."""
+    """Attribute each problem at, inside or around an overridden path to its ``--set``."""
+    blamed = error
     for override, path in reversed(applied):
         common = min(len(path), len(error.path))
         if error.path and tuple(error.path[:common]) == path[:common]:
-            return type(error)(error.message, file=f"--set {override.text}", path=error.path)
-    return error
+            blamed = type(error)(error.message, file=f"--set {override.text}", path=error.path)
+            break
+    blamed.more = tuple(_blame(problem, applied) for problem in error.more)
+    return blamed

@@ -99,3 +99,44 @@ LAYER_TYPES: dict[str, type[LayerSpec]] = _by_type_name(
     NIRThresholdSpec,
     NIRDelaySpec,
 )
+
+LAYER_TYPE_ALIASES: dict[str, str] = {
+    # snnTorch (snn.Leaky, snn.RLeaky, snn.Lapicque: first order; snn.Synaptic, snn.RSynaptic:
+    # second order with a synaptic current). The recurrent variants' own weights are a separate
+    # `linear` layer read back with a delay.
+    "leaky": "simple_lif",
+    "rleaky": "simple_lif",
+    "lapicque": "simple_lif",
+    "synaptic": "lif",
+    "rsynaptic": "lif",
+    # Norse (norse.torch.LIFBoxCell, LICell, LSNNCell, LIFAdExCell; "Cell" and "Recurrent"
+    # dropped; Norse's LIFCell and IAFCell are `lif` and `iaf` already).
+    "lifbox": "simple_lif",
+    "li": "simple_li",
+    "lsnn": "adaptive_lif",
+    "lifadex": "adaptive_lif",
+    # Common names in papers and other frameworks.
+    "adlif": "adaptive_lif",
+    "alif": "adaptive_lif",
+    "adaptive": "adaptive_lif",
+    "adex": "adaptive_lif",
+    "cubalif": "nir_cuba_lif",
+    "cubali": "nir_cuba_li",
+    "dense": "linear",
+    "fc": "linear",
+}
+"""Other frameworks' names for a layer type, keyed lower-case without ``_``/``-``.
+
+Used only for the did-you-mean hint of an unknown ``type``; never accepted as a type.
+"""
+
+
+def suggested_layer_type(name: str) -> str | None:
+    """The registered type another framework calls `name` (``Leaky`` -> ``simple_lif``,
+    ``LIFCell`` -> ``lif``), or None."""
+    key = name.lower().replace("_", "").replace("-", "")
+    for suffix in ("recurrentcell", "cell", "recurrent"):
+        if key.endswith(suffix) and key != suffix:
+            key = key.removesuffix(suffix)
+            break
+    return LAYER_TYPE_ALIASES.get(key) or (key if key in LAYER_TYPES else None)

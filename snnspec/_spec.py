@@ -23,7 +23,7 @@ from pydantic import (
 
 from ._errors import PathElement, SchemaError, SpecError
 from ._loader import Document
-from ._registry import LAYER_TYPES
+from ._registry import LAYER_TYPES, suggested_layer_type
 from ._train_spec import TrainSpec
 from .layers.base import Bool, Count, Float, Int, Name, SpecModel
 from .layers.composite import ParallelSpec, ResidualSpec
@@ -242,7 +242,7 @@ def spec_from_document(document: Document) -> ModelSpec:
 
 
 def _schema_error(error: ValidationError, document: Document) -> SpecError:
-    """The first problem of a pydantic error, in file order, as one located line."""
+    """Every problem of a pydantic error as one located line each, the likeliest cause first."""
     problems = []
     for detail in error.errors(include_url=False):
         path = _data_path(detail["loc"], document.data)
@@ -252,21 +252,25 @@ def _schema_error(error: ValidationError, document: Document) -> SpecError:
     paths = [path for _, path, _ in problems]
     problems = [p for p in problems if not any(q[: len(p[1])] == p[1] and q != p[1] for q in paths)]
     problems.sort(key=lambda p: (p[2]["type"] != "extra_forbidden", p[0][0] or 0, p[0][1] or 0))
-    _, path, detail = problems[0]
-    # A value that fits no member of a union fails once per member, all at the same path.
-    alternatives = [d for _, p, d in problems if p == path and d["type"] != "extra_forbidden"]
-    others = len({p for _, p, _ in problems} - {path})
-    if len(alternatives) > 1:
-        options = dict.fromkeys(
-            str(d["msg"]).removeprefix("Input should be ").removeprefix("Value error, ")
-            for d in alternatives
-        )
-        message = f"expected {' or '.join(options)}, got {detail['input']!r}"
-    else:
-        message = _message(detail, path, document.data)
-    if others:
-        message += f" (and {others} more problem{'s' * (others > 1)})"
-    return document.error(path, message, SchemaError)
+    if any(path == ("snnspec",) for _, path, _ in problems):  # another format: nothing else counts
+        problems = [p for p in problems if p[1] == ("snnspec",)]
+    errors = []
+    for path in dict.fromkeys(path for _, path, _ in problems):
+        details = [d for _, p, d in problems if p == path]
+        # A value that fits no member of a union fails once per member, all at the same path.
+        alternatives = [d for d in details if d["type"] != "extra_forbidden"]
+        if len(alternatives) > 1:
+            options = dict.fromkeys(
+                str(d["msg"]).removeprefix("Input should be ").removeprefix("Value error, ")
+                for d in alternatives
+            )
+            message = f"expected {' or '.join(options)}, got {details[0]['input']!r}"
+        else:
+            message = _message(details[0], path, document.data)
+        errors.append(document.error(path, message, SchemaError))
+    first, *more = errors
+    first.more = tuple(more)
+    return first
 
 
 def _data_path(loc: tuple[int | str, ...], data: Any) -> tuple[PathElement, ...]:
@@ -305,6 +309,9 @@ def _message(detail: Mapping[str, Any], path: Sequence[PathElement], data: Any) 
     if kind == "union_tag_invalid":
         tag = detail["ctx"]["tag"]
         expected = [name.strip(" '") for name in detail["ctx"]["expected_tags"].split(",")]
+        alias = suggested_layer_type(str(tag))
+        if alias in expected:
+            return f"unknown type '{tag}' (did you mean '{alias}'?)"
         return f"unknown type '{tag}'" + _hint(tag, expected)
     if kind == "union_tag_not_found":
         return "missing key 'type' (the layer or surrogate type)"
@@ -318,7 +325,7 @@ def _message(detail: Mapping[str, Any], path: Sequence[PathElement], data: Any) 
     message = str(detail["msg"]).removeprefix("Value error, ")
     if kind in ("string_pattern_mismatch",):
         message = (
-            f"{detail['input']!r} is not a valid name: use letters, digits, '_', '.', '-', "
+            f"{detail['input']!r} is not a valid name: use ASCII letters, digits, '_', '.', '-', "
             "starting with a letter or '_'"
         )
     elif "input" in detail and not isinstance(detail["input"], Mapping | list):

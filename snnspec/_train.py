@@ -25,7 +25,6 @@ batch and masks the padding out.
 from __future__ import annotations
 
 import json
-import math
 import re
 import shutil
 import time
@@ -830,7 +829,7 @@ class _Progress:
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]:.4f}  acc {task.fields[acc]:.3f}"),
+            TextColumn("{task.fields[metrics]}"),
             TimeElapsedColumn(),
             console=self.console,
             disable=not self.enabled,
@@ -849,10 +848,12 @@ class _Progress:
     def start(self, description: str, total: int) -> None:
         if self.task is not None:
             self.progress.remove_task(self.task)
-        self.task = self.progress.add_task(description, total=total, loss=math.nan, acc=0.0)
+        # No batch has ended yet: no loss or accuracy to show (not "nan" and "0.000").
+        self.task = self.progress.add_task(description, total=total, metrics="loss —  acc —")
 
     def advance(self, loss: float, accuracy: float) -> None:
-        self.progress.update(self.task, advance=1, loss=loss, acc=accuracy)
+        metrics = f"loss {loss:.4f}  acc {accuracy:.3f}"
+        self.progress.update(self.task, advance=1, metrics=metrics)
 
     def log(self, line: str) -> None:
         if self.enabled:

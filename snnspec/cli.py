@@ -1,16 +1,20 @@
 """The ``snnspec`` command line (Typer).
 
 JAX is imported inside the commands that run a model, never at module level, so
-``snnspec validate`` and ``snnspec schema`` start fast. Every user error is one line on
-stderr (``FILE:LINE:COL: path: message``) and exit code 1; ``--debug`` shows the traceback.
+``snnspec validate`` and ``snnspec schema`` start fast. Every user error is one line per
+problem on stderr (``FILE:LINE:COL: path: message``) and exit code 1; ``--debug``, before or
+after the command name, shows the traceback.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import sys
 import time
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -33,7 +37,7 @@ from ._cli_train import (
     resolve,
     train,
 )
-from ._errors import InputError, SpecError
+from ._errors import InputError, SpecError, SpecWarning
 from ._errors import printable as _plain
 from ._graph import GraphPlan, layer_reports, plan_graph
 from ._io import sha256_file
@@ -63,13 +67,36 @@ DEMO_SPIKE_RATE = 0.1
 
 _options = {"debug": False}
 
+DebugOption = Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")]
+
 
 @app.callback()
-def _root(
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
-) -> None:
+def _root(debug: DebugOption = False) -> None:
     """snnspec: a declarative model spec compiler for spiking neural networks in JAX."""
     _options["debug"] = debug
+
+
+def _with_debug_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`command` that also takes ``--debug`` after the subcommand (``snnspec run X --debug``)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, debug: bool = False, **kwargs: Any) -> Any:
+        _options["debug"] = _options["debug"] or debug
+        return command(*args, **kwargs)
+
+    signature = inspect.signature(command, eval_str=True)
+    option = inspect.Parameter(
+        "debug", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=DebugOption
+    )
+    wrapper.__signature__ = signature.replace(  # pyright: ignore[reportAttributeAccessIssue]
+        parameters=[*signature.parameters.values(), option]
+    )
+    wrapper.__annotations__ = {
+        **{name: p.annotation for name, p in signature.parameters.items()},
+        "debug": DebugOption,
+        "return": signature.return_annotation,
+    }
+    return wrapper
 
 
 @app.command()
@@ -101,7 +128,7 @@ def validate(
             if _options["debug"]:
                 raise
             failures += 1
-            _error(str(error))
+            _report(error)
             continue
         if left:
             report_partial(spec, plan)
@@ -641,6 +668,12 @@ def _error(message: str) -> None:
     typer.echo(_plain(message), err=True)
 
 
+def _report(error: SpecError) -> None:
+    """A SpecError on stderr: one located line per problem."""
+    for line in error.lines():
+        _error(line)
+
+
 app.command()(train)
 app.command()(evaluate)
 app.command()(reproduce)
@@ -649,23 +682,41 @@ app.command()(resolve)
 app.command()(graph)
 app.command()(export)
 app.add_typer(nir_app, name="nir")
+_groups = [group.typer_instance for group in app.registered_groups if group.typer_instance]
+for _info in [*app.registered_commands, *(c for g in _groups for c in g.registered_commands)]:
+    if _info.callback is not None:  # every command takes --debug after its name too
+        _info.callback = _with_debug_option(_info.callback)
 
 
 def main() -> None:
-    """Console entry point: SpecError -> one line on stderr and exit 1."""
-    debug = "--debug" in sys.argv[1:]
+    """Console entry point: SpecError -> one line per problem on stderr and exit 1.
+
+    A SpecWarning is one line on stderr, ``warning: FILE:LINE:COL: path: message``, once.
+    """
     try:
-        app(prog_name="snnspec")
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", SpecWarning)
+            show, shown = warnings.showwarning, set()
+
+            def show_warning(message: Warning | str, category: type[Warning], *args: Any) -> None:
+                if not issubclass(category, SpecWarning):
+                    show(message, category, *args)
+                elif str(message) not in shown:  # the spec is analysed more than once
+                    shown.add(str(message))
+                    _error(f"warning: {message}")
+
+            warnings.showwarning = show_warning
+            app(prog_name="snnspec")
     except SpecError as error:
-        if debug:
+        if _options["debug"]:
             raise
-        _error(str(error))
+        _report(error)
         sys.exit(1)
     except KeyboardInterrupt:
         _error("interrupted")
         sys.exit(130)
     except Exception as error:
-        if debug:
+        if _options["debug"]:
             raise
         _error(f"error: {type(error).__name__}: {error} (rerun with --debug for the traceback)")
         sys.exit(1)

@@ -278,3 +278,138 @@ def test_run_with_an_input_file_refuses_a_seed_it_would_not_use(
         with np.load(output) as result:
             outputs.append(result["lif_1"])
     assert not np.array_equal(*outputs)
+
+
+def test_every_problem_is_printed_one_line_each(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = tmp_path / "bad.yaml"
+    spec.write_text(
+        "snnspec: 1\nname: bad\ninputs:\n  - {name: x, shape: [4]}\nlayers:\n"
+        "  - {name: a, type: linear, out_features: 0}\n"
+        "  - {name: b, type: lif, decay_constants: [0.9, 0.8], threshold: nope}\n"
+        "  - {name: c, type: linear, out_features: 2, bias: true}\n",
+        encoding="utf-8",
+    )
+    code, out, err = run_cli("validate", spec, capsys=capsys)
+    assert (code, out) == (1, "")
+    lines = err.splitlines()
+    assert [line.split(": ")[:2] for line in lines] == [
+        [f"{spec}:8:46", "layers[2].bias"],  # an unknown key first: it often explains the rest
+        [f"{spec}:6:29", "layers[0].out_features"],
+        [f"{spec}:7:55", "layers[1].threshold"],
+    ]
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_debug_shows_every_problem_in_the_traceback(
+    where: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from snnspec._errors import SpecError
+
+    spec = tmp_path / "bad.yaml"
+    spec.write_text(
+        "snnspec: 1\nname: bad\ninputs:\n  - {name: x, shape: [4]}\nlayers:\n"
+        "  - {name: a, type: linear, out_features: 0}\n"
+        "  - {name: b, type: linear, out_features: -1}\n",
+        encoding="utf-8",
+    )
+    args = ["--debug", "validate", spec] if where == "before" else ["validate", spec, "--debug"]
+    with pytest.raises(SpecError) as raised:
+        run_cli(*args, capsys=capsys)
+    assert [line.split(": ")[1] for line in str(raised.value).splitlines()] == [
+        "layers[0].out_features",
+        "layers[1].out_features",
+    ]
+
+
+def _subcommands() -> list[list[str]]:
+    from snnspec import cli
+
+    names = [
+        [info.name or info.callback.__name__]
+        for info in cli.app.registered_commands
+        if info.callback
+    ]
+    for group in cli.app.registered_groups:
+        assert group.typer_instance is not None
+        names += [
+            [str(group.name), info.name or ""] for info in group.typer_instance.registered_commands
+        ]
+    return names
+
+
+@pytest.mark.parametrize("command", _subcommands(), ids=" ".join)
+def test_debug_is_accepted_after_every_subcommand(
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`snnspec CMD ... --debug` parses like `snnspec --debug CMD ...` (never a usage error)."""
+    code, out, _ = run_cli(*command, "--help", capsys=capsys)
+    assert code == 0
+    assert "--debug" in out
+    code, _, err = run_cli(*command, "--debug", "--no-such-flag", capsys=capsys)
+    assert code == 2
+    assert "--debug" not in err  # only the unknown flag is a usage error
+
+
+def test_debug_after_run_raises_the_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from snnspec._errors import SpecError
+
+    code, _, err = run_cli("run", tmp_path / "missing.yaml", capsys=capsys)
+    assert code == 1
+    assert len(err.splitlines()) == 1
+    with pytest.raises(SpecError):
+        run_cli("run", tmp_path / "missing.yaml", "--debug", capsys=capsys)
+
+
+FEEDBACK_TRAP = """\
+snnspec: 1
+name: trap
+inputs:
+  - {name: x, shape: [8]}
+layers:
+  - {name: fc_in, type: linear, out_features: 16}
+  - {name: hidden, type: lif, decay_constants: [0.9, 0.8], inputs: [fc_in, w_rec], combine: sum}
+  - {name: w_rec, type: linear, out_features: 16, inputs: [hidden]}
+  - {name: w_out, type: linear, out_features: 4%s}
+"""
+
+
+def test_implicit_read_of_a_feedback_projection_warns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The named form's "previous layer" default after a recurrent projection: warn, stay valid."""
+    spec = tmp_path / "trap.yaml"
+    spec.write_text(FEEDBACK_TRAP % "", encoding="utf-8")
+    code, out, err = run_cli("validate", spec, capsys=capsys)
+    assert code == 0
+    assert "(valid)" in out
+    assert err == (
+        f"warning: {spec}:9:5: layers[3]: 'w_out' has no `inputs:`, so it reads the layer above "
+        "it, 'w_rec', which otherwise only feeds back into 'hidden' (one step late); to read "
+        "'hidden' write `inputs: [hidden]`, to keep reading 'w_rec' write `inputs: [w_rec]`\n"
+    )
+    for explicit in (", inputs: [w_rec]", ", inputs: [hidden]"):
+        spec.write_text(FEEDBACK_TRAP % explicit, encoding="utf-8")
+        code, _, err = run_cli("validate", spec, capsys=capsys)
+        assert (code, err) == (0, "")
+
+
+def test_feedback_projection_warning_in_python(tmp_path: Path) -> None:
+    import snnspec
+
+    spec = tmp_path / "trap.yaml"
+    spec.write_text(FEEDBACK_TRAP % "", encoding="utf-8")
+    with pytest.warns(snnspec.SpecWarning, match=r"trap\.yaml:9:5: layers\[3\]: 'w_out'"):
+        snnspec.load(spec)
+
+
+def test_a_hidden_layer_read_back_is_not_a_feedback_projection(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """synthetic_recurrent: lif1 feeds back into fc1 and is read by fc2 by default; a neuron
+    layer, not a projection, so no warning."""
+    code, _, err = run_cli("validate", ROOT / "configs" / "synthetic_recurrent.yaml", capsys=capsys)
+    assert (code, err) == (0, "")

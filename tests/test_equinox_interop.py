@@ -380,3 +380,105 @@ def test_export_needs_a_format(tmp_path: Path) -> None:
     )
     assert result.exit_code != 0
     assert not (tmp_path / "m.py").exists()
+
+
+# --- Sequentials of whole-sequence members (the README's "Use it from Equinox") --------------
+
+
+def _readme_core() -> ModelSpec:
+    return ModelSpec.model_validate(
+        {
+            "snnspec": 1,
+            "name": "core",
+            "inputs": [{"name": "x", "shape": [6]}],
+            "layers": [
+                {"type": "lif", "decay_constants": [0.8, 0.7], "threshold": 0.3},
+                {"type": "linear", "out_features": 2},
+                {"type": "simple_li", "decay_constants": [0.9]},
+            ],
+        }
+    )
+
+
+def _readme_make(key: jax.Array) -> eqx.nn.Sequential:
+    """README.md, "Use it from Equinox", verbatim."""
+    encoder = eqx.nn.Linear(3, 6, key=key)
+    return eqx.nn.Sequential(
+        [
+            eqx.nn.Lambda(eqx.filter_vmap(encoder)),  # the encoder at every time step
+            snnspec.as_equinox(snnspec.compile(_readme_core())),  # (T, 6) -> (T, 2)
+        ]
+    )
+
+
+def test_readme_equinox_example_goes_back_to_an_equal_spec(tmp_path: Path) -> None:
+    seq, state = eqx.nn.make_with_state(_readme_make)(jax.random.PRNGKey(0))
+    x = jax.random.normal(jax.random.PRNGKey(1), (100, 3))  # one sample, (T, features)
+    out, _ = eqx.filter_jit(lambda m, x, s: m(x, s))(seq, x, state)
+    y = jnp.mean(out, axis=0)  # readout: mean over time
+
+    spec, arrays = snnspec.from_equinox(seq, inputs={"x": (3,)})
+    assert [(layer.type, layer.inputs) for layer in spec.layers] == [
+        ("linear", ("x",)),  # the filter_vmap'd encoder: a linear layer at every step
+        ("lif", ("linear_0",)),  # the compiled model's layers, inlined with its graph
+        ("linear", ("lif_0",)),
+        ("simple_li", ("linear_1",)),
+    ]
+    np.testing.assert_array_equal(arrays["linear_0.weight"], seq.layers[0].fn.__wrapped__.weight)
+    snnspec.dump(spec, tmp_path / "back.yaml")
+    model = snnspec.compile(snnspec.load(tmp_path / "back.yaml"), params=arrays)
+    (got,) = _run(model, [x])
+    np.testing.assert_allclose(got, np.asarray(out), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(got.mean(axis=0), np.asarray(y), rtol=1e-6, atol=1e-6)
+
+
+def test_filter_vmap_linear_alone_is_a_linear_layer() -> None:
+    """The issue's exact call: it raised a raw TypeError (unhashable array)."""
+    k = jax.random.PRNGKey(0)
+    seq = eqx.nn.Sequential([eqx.nn.Lambda(eqx.filter_vmap(eqx.nn.Linear(20, 100, key=k)))])
+    spec, arrays = snnspec.from_equinox(seq, inputs={"x": (20,)})
+    assert [(layer.type, layer.out_features) for layer in spec.layers] == [("linear", 100)]  # type: ignore[union-attr]
+    x = jax.random.normal(jax.random.PRNGKey(1), (T, 20))
+    (got,) = _run(snnspec.compile(spec, params=arrays), [x])
+    np.testing.assert_allclose(got, np.asarray(seq(x)), rtol=1e-6, atol=1e-6)
+
+
+def _whole_sequence(member: Any) -> eqx.nn.Sequential:
+    encoder = eqx.nn.Lambda(eqx.filter_vmap(eqx.nn.Linear(3, 6, key=jax.random.PRNGKey(0))))
+    return eqx.nn.Sequential([encoder, member])
+
+
+@pytest.mark.parametrize(
+    ("member", "message"),
+    [
+        (
+            eqx.nn.Lambda(lambda y: jnp.mean(y, axis=0)),
+            "layers[1]: eqx.nn.Lambda cannot be written as a spec layer: its function '<lambda>' "
+            "is not in the activation table",
+        ),
+        (
+            eqx.nn.Linear(6, 2, key=jax.random.PRNGKey(1)),
+            "layers[1]: eqx.nn.Linear would see the whole (T, ...) sequence here",
+        ),
+        (
+            eqx.nn.Lambda(eqx.filter_vmap(snnspec.nn.SimpleLI(decay_constants=jnp.array([0.9])))),
+            "layers[1]: eqx.nn.Lambda maps a stateful module over the time axis",
+        ),
+        (
+            eqx.nn.Lambda(
+                eqx.filter_vmap(eqx.nn.Linear(6, 2, key=jax.random.PRNGKey(1)), in_axes=1)
+            ),
+            "layers[1]: eqx.nn.Lambda cannot be written as a spec layer: it maps eqx.nn.Linear "
+            "with other settings than eqx.filter_vmap(module)'s defaults",
+        ),
+        (
+            snnspec.as_equinox(snnspec.compile(_readme_core()), burnin=2),
+            "layers[1]: an as_equinox layer with burnin=2 drops steps",
+        ),
+    ],
+    ids=["time-mean", "per-step-module", "vmapped-neuron", "other-axes", "burnin"],
+)
+def test_whole_sequence_members_without_a_spec_form_are_named(member: Any, message: str) -> None:
+    with pytest.raises(snnspec.SpecError) as error:
+        snnspec.from_equinox(_whole_sequence(member), inputs={"x": (3,)})
+    assert str(error.value).startswith(message)

@@ -275,7 +275,8 @@ def test_escape_sequences_in_a_file_name_are_printed_as_text(
 def test_strings_from_a_spec_are_printed_as_text(
     worker: Worker, tmp_path: Path, text: str, shown: str
 ) -> None:
-    spec = f"snnspec: 1\nname: {text}\ninputs: [{{name: x, shape: [4]}}]\nlayers: [{{type: lif}}]\n"
+    layers = "layers: [{type: lif, decay_constants: [0.9, 0.8]}]"
+    spec = f"snnspec: 1\nname: {text}\ninputs: [{{name: x, shape: [4]}}]\n{layers}\n"
     (tmp_path / "s.yaml").write_text(spec, encoding="utf-8")
     result = worker.run(["validate", "s.yaml"], tmp_path)
     err = assert_refused(result, tmp_path)

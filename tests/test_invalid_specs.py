@@ -1,6 +1,6 @@
 """Every file in tests/data/invalid/ is rejected with exactly the message beside it.
 
-The message is one line, ``FILE:LINE:COL: path: message``, on stderr, with exit code 1 and no
+Each problem is one line, ``FILE:LINE:COL: path: message``, on stderr, with exit code 1 and no
 traceback. To add a case, write the bad file and its ``<file>.expected``.
 """
 

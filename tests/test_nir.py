@@ -725,10 +725,6 @@ def test_per_neuron_scale_is_a_clear_error() -> None:
             r"layer 'bad' \(simple_lif\) resets by 'subtract'",
         ),
         (
-            {"type": "nir_lif", "tau": 0.01, "reset": "subtract"},
-            r"layer 'bad' \(nir_lif\) uses reset: subtract",
-        ),
-        (
             {"type": "simple_li", "decay_constants": [1.0]},
             r"layer 'bad' \(simple_li\) has a membrane decay of 1",
         ),
@@ -1086,3 +1082,217 @@ def test_norse_from_nir_matches_cuba_current_updated() -> None:
     # NIR's reference order (the default) is visibly different from Norse's.
     previous = run_snnspec(graph, {"input": x}, cuba_current="previous")["readout"]
     assert np.mean(previous != expected_spikes) > 0.05
+
+
+# --- everything import makes, export writes back ----------------------------------------------
+
+
+def _every_importer_graph() -> Any:
+    """One graph with a node of every type ``from_nir`` imports (a partial Flatten too)."""
+    n = 5
+    nodes = {
+        "image": nir.Input(input_type={"input": np.array([2, 4, 4])}),
+        "conv2": nir.Conv2d(
+            input_shape=(4, 4),
+            weight=RNG.normal(size=(3, 2, 3, 3)),
+            stride=1,
+            padding=1,
+            dilation=1,
+            groups=1,
+            bias=RNG.normal(size=3) * 0.1,
+        ),
+        "sum": nir.SumPool2d(
+            kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0])
+        ),
+        "avg": nir.AvgPool2d(
+            kernel_size=np.array([1, 1]), stride=np.array([1, 1]), padding=np.array([0, 0])
+        ),
+        "rows": nir.Flatten(input_type={"input": np.array([3, 2, 2])}, start_dim=1, end_dim=2),
+        "flat": nir.Flatten(input_type={"input": np.array([3, 4])}, start_dim=0, end_dim=-1),
+        "signal": nir.Input(input_type={"input": np.array([2, 6])}),
+        "conv1": nir.Conv1d(
+            input_shape=6,
+            weight=RNG.normal(size=(2, 2, 3)),
+            stride=1,
+            padding=1,
+            dilation=1,
+            groups=1,
+            bias=RNG.normal(size=2) * 0.1,
+        ),
+        "flat1": nir.Flatten(input_type={"input": np.array([2, 6])}, start_dim=0, end_dim=-1),
+        "fc": affine(n, 12),
+        "lif": lif(n),
+        "rec": affine(n, n, bias=False),
+        "cuba": nir.CubaLIF(
+            tau_syn=RNG.uniform(1e-3, 3e-3, n),
+            tau_mem=RNG.uniform(3e-3, 6e-3, n),
+            r=RNG.uniform(1, 2, n),
+            v_leak=RNG.uniform(0, 0.1, n),
+            v_threshold=RNG.uniform(0.5, 1, n),
+            v_reset=RNG.uniform(-0.1, 0, n),
+            w_in=RNG.uniform(0.5, 1.5, n),
+        ),
+        "delay": nir.Delay(delay=np.array([0.0, 2e-3, 4e-3, 6e-3, 2e-3])),  # whole steps of dt
+        "thr": nir.Threshold(threshold=RNG.uniform(0, 1, n)),
+        "scale": nir.Scale(scale=np.full(n, 0.5)),
+        "if": nir.IF(r=RNG.uniform(1, 2, n), v_threshold=np.full(n, 0.5), v_reset=np.zeros(n)),
+        "li": nir.LI(tau=np.full(n, 5e-3), r=np.ones(n), v_leak=np.zeros(n)),
+        "i": nir.I(r=np.full(n, 0.5)),
+        "cubali": nir.CubaLI(
+            tau_syn=np.full(n, 2e-3),
+            tau_mem=np.full(n, 4e-3),
+            r=np.ones(n),
+            v_leak=np.zeros(n),
+            w_in=np.ones(n),
+        ),
+        "output": nir.Output(output_type={"output": np.array([n])}),
+    }
+    chain = ["image", "conv2", "sum", "avg", "rows", "flat", "fc", "lif", "cuba", "delay"]
+    chain += ["thr", "scale", "if", "li", "i", "cubali", "output"]
+    edges = [*itertools.pairwise(chain), ("signal", "conv1"), ("conv1", "flat1")]
+    edges += [("flat1", "fc"), ("lif", "rec"), ("rec", "lif")]
+    return nir.NIRGraph(nodes=nodes, edges=edges, type_check=False)
+
+
+IMPORT_OPTIONS = [
+    [],
+    ["--discretization", "exact"],
+    ["--reset", "subtract"],
+    ["--reset", "value"],
+    ["--dtype", "float64"],
+    ["--dtype", "float16"],
+    ["--dtype", "bfloat16"],
+    ["--dt", "2e-3"],
+]
+"""Every value of every ``nir import`` option, one at a time."""
+
+
+@pytest.mark.parametrize("options", IMPORT_OPTIONS, ids=lambda o: " ".join(o) or "defaults")
+def test_export_writes_back_whatever_import_makes(
+    options: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """nir import -> nir export -> nir import gives the same spec and arrays; the second
+    import needs no --reset (a subtract reset is recorded in the node's metadata)."""
+    import yaml
+    from helpers import run_cli
+    from safetensors.numpy import load_file
+
+    from snnspec._nir import IMPORTERS
+
+    graph = _every_importer_graph()
+    assert {type(node).__name__ for node in graph.nodes.values()} >= set(IMPORTERS)
+    nir.write(tmp_path / "a.nir", graph)
+    code, _, err = run_cli(
+        "nir", "import", tmp_path / "a.nir", "-o", tmp_path / "a.yaml", *options, capsys=capsys
+    )
+    assert (code, err) == (0, "")
+    code, _, err = run_cli(
+        "nir", "export", tmp_path / "a.yaml", "-o", tmp_path / "b.nir", capsys=capsys
+    )
+    assert (code, err) == (0, "")
+    again = [o for o in options if o not in ("--reset", "value", "subtract")]
+    code, _, err = run_cli(
+        "nir", "import", tmp_path / "b.nir", "-o", tmp_path / "c.yaml", *again, capsys=capsys
+    )
+    assert (code, err) == (0, "")
+
+    def spec(name: str) -> dict[str, Any]:
+        data = yaml.safe_load((tmp_path / f"{name}.yaml").read_text(encoding="utf-8"))
+        return {k: v for k, v in data.items() if k not in ("name", "params")}
+
+    first, second = spec("a"), spec("c")
+    # the export writes the compiled model's values: equal up to the spec's dtype
+    rtol = {"float64": 1e-12, "float16": 1e-3, "bfloat16": 1e-2}.get(first["dtype"], 1e-6)
+
+    def numbers(value: Any) -> Any:
+        """`value` with its floats replaced by a marker (compared apart, with rtol)."""
+        if isinstance(value, dict):
+            return {k: numbers(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [numbers(v) for v in value]
+        return "<float>" if isinstance(value, float) else value
+
+    def floats(value: Any) -> list[float]:
+        if isinstance(value, dict):
+            return [x for v in value.values() for x in floats(v)]
+        if isinstance(value, list):
+            return [x for v in value for x in floats(v)]
+        return [value] if isinstance(value, float) else []
+
+    assert numbers(second) == numbers(first)
+    np.testing.assert_allclose(floats(second), floats(first), rtol=rtol)
+    resets = {layer["reset"] for layer in first["layers"] if "reset" in layer}
+    assert resets == {"subtract" if "subtract" in options else "value"}
+    a, c = load_file(tmp_path / "a.safetensors"), load_file(tmp_path / "c.safetensors")
+    assert sorted(a) == sorted(c)
+    for key in a:
+        np.testing.assert_allclose(c[key], a[key], rtol=rtol, err_msg=key)
+
+
+@pytest.mark.parametrize(
+    ("layer", "message"),
+    [
+        ({"type": "adaptive_lif", "decay_constants": [0.8]}, r"layer 'bad' has type adaptive_lif"),
+        (
+            {"type": "simple_lif", "decay_constants": [0.8], "reset": "subtract"},
+            r"layer 'bad' \(simple_lif\) resets by 'subtract'",
+        ),
+        (
+            {"type": "simple_lif", "decay_constants": [0.8], "init": {"type": "normal"}},
+            r"layer 'bad' \(simple_lif\) starts from a random membrane state",
+        ),
+        (
+            {"type": "conv1d", "out_channels": 2, "kernel_size": 3, "padding": "SAME", "stride": 2},
+            r"layer 'bad': padding SAME with a stride > 1",
+        ),
+        ({"type": "lif", "decay_constants": [0.8, 0.8]}, r"layer 'bad' \(lif\) matches NIR's"),
+    ],
+    ids=["type", "reset", "init", "same-stride", "exact-lif"],
+)
+def test_export_refusals_decided_by_the_spec_come_before_any_weight(
+    layer: dict[str, Any], message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import snnspec._compiler
+
+    def no_compile(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the spec was compiled (weights initialised) before refusing")
+
+    monkeypatch.setattr(snnspec._compiler, "compile", no_compile)
+    spec = snnspec.ModelSpec.model_validate(
+        {
+            "snnspec": 1,
+            "name": "bad",
+            "inputs": [{"name": "x", "shape": [2, 6] if layer["type"] == "conv1d" else [3]}],
+            "layers": [{"name": "bad", **layer}],
+        }
+    )
+    with pytest.raises(snnspec.SpecError, match=message):
+        snnspec.to_nir(spec, discretization="exact")
+
+
+def test_nir_export_refuses_before_importing_jax(tmp_path: Path) -> None:
+    """`snnspec nir export` of a spec NIR cannot express answers without starting JAX."""
+    import subprocess
+    import sys
+
+    spec = tmp_path / "bad.yaml"
+    spec.write_text(
+        "snnspec: 1\nname: bad\ninputs:\n  - {name: x, shape: [4]}\nlayers:\n"
+        "  - {name: fc, type: linear, out_features: 2000}\n"
+        "  - {name: a, type: adaptive_lif, decay_constants: [0.9]}\n",
+        encoding="utf-8",
+    )
+    argv = ["snnspec", "nir", "export", str(spec), "-o", str(tmp_path / "x.nir")]
+    code = (
+        "import sys\n"
+        "from snnspec.cli import main\n"
+        f"sys.argv = {argv!r}\n"
+        "try:\n    main()\n"
+        "except SystemExit as stop:\n    assert stop.code == 1, stop.code\n"
+        "heavy = [m for m in sys.modules if m.split('.')[0] in ('jax', 'jaxlib', 'equinox')]\n"
+        "assert not heavy, heavy\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.startswith("layer 'a' has type adaptive_lif, which has no exact NIR")
+    assert not (tmp_path / "x.nir").exists()

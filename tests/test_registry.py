@@ -149,3 +149,74 @@ def test_layer_reference_is_in_sync() -> None:
         "docs/layers.md is stale: regenerate with `python -m snnspec._docs > docs/layers.md`"
     )
     assert all(f"## {name}\n" in committed for name in LAYER_TYPES)
+
+
+@pytest.mark.parametrize("type_name", TYPES)
+def test_resolve_writes_every_field_of_every_layer(
+    type_name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`snnspec resolve` promises every default explicit: each field of each layer is written."""
+    import yaml
+    from helpers import run_cli
+
+    cls = LAYER_TYPES[type_name]
+    source = tmp_path / "spec.yaml"
+    source.write_text(
+        yaml.safe_dump(
+            {
+                "snnspec": 1,
+                "name": "example",
+                "inputs": [{"name": "x", "shape": list(cls.example_input_shape)}],
+                "layers": [cls.example],
+            }
+        ),
+        encoding="utf-8",
+    )
+    code, out, err = run_cli("resolve", source, capsys=capsys)
+    assert (code, err) == (0, "")
+    layers = yaml.safe_load(out)["layers"]
+
+    def check(layer: dict[str, Any], member: bool = False) -> int:
+        fields = set(LAYER_TYPES[layer["type"]].model_fields)
+        assert fields <= set(layer), f"{layer['type']}: missing {sorted(fields - set(layer))}"
+        # null only where null is the setting itself (no reset value; the per-flag form of
+        # layer_norm; a block member's name and sources), never for "the type's default"
+        allowed = {"reset_val", "elementwise_affine"} | ({"name", "inputs"} if member else set())
+        nulls = {key for key, value in layer.items() if value is None}
+        assert nulls <= allowed, f"{layer['type']}: {nulls}"
+        return 1 + sum(check(inner, member=True) for inner in layer.get("layers", ()))
+
+    assert all(check(layer) for layer in layers)
+    # residual/parallel are written as the plain layers they stand for
+    assert type_name in {layer["type"] for layer in layers} or type_name in (
+        "residual",
+        "parallel",
+    )
+    again = tmp_path / "resolved.yaml"
+    again.write_text(out.rpartition("# sha256:")[0], encoding="utf-8")
+    assert run_cli("resolve", again, capsys=capsys)[1] == out  # a fixed point
+
+
+def test_peer_layer_names_are_hints_only() -> None:
+    from snnspec._registry import LAYER_TYPE_ALIASES, suggested_layer_type
+
+    assert set(LAYER_TYPE_ALIASES.values()) <= set(LAYER_TYPES)
+    assert not set(LAYER_TYPE_ALIASES) & set(LAYER_TYPES)  # never a real type name
+    expected = {
+        "adlif": "adaptive_lif",
+        "adaptive": "adaptive_lif",
+        "leaky": "simple_lif",
+        "synaptic": "lif",
+        "Leaky": "simple_lif",  # snnTorch's classes
+        "RLeaky": "simple_lif",
+        "Lapicque": "simple_lif",
+        "RSynaptic": "lif",
+        "LIFCell": "lif",  # Norse's classes
+        "LIFBoxCell": "simple_lif",
+        "LSNNCell": "adaptive_lif",
+        "LIFAdExCell": "adaptive_lif",
+        "IAFCell": "iaf",
+        "LICell": "simple_li",
+    }
+    assert {name: suggested_layer_type(name) for name in expected} == expected
+    assert suggested_layer_type("Alpha") is None  # snnTorch's Alpha has no equivalent

@@ -346,3 +346,23 @@ def test_trained_values_past_a_clamp_are_saved_at_its_end(tiny_spec: Path) -> No
         snnspec.simulate(drifted, x, key=key), snnspec.simulate(clamped, x, key=key), strict=True
     ):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_progress_bar_shows_no_metrics_before_the_first_batch_ends() -> None:
+    from rich.progress import TextColumn
+
+    from snnspec._train import _Progress
+
+    progress = _Progress(enabled=False, echo=lambda line: None)
+    progress.start("epoch 1", total=3)
+
+    def shown() -> str:
+        task = progress.progress.tasks[0]
+        columns = [c for c in progress.progress.columns if isinstance(c, TextColumn)]
+        return " ".join(column.render(task).plain for column in columns)
+
+    assert "nan" not in shown()
+    assert "0.000" not in shown()
+    assert "loss —  acc —" in shown()
+    progress.advance(0.5, 0.25)
+    assert "loss 0.5000  acc 0.250" in shown()

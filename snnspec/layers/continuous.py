@@ -137,6 +137,9 @@ class AbstractNIRNeuronSpec(NIRParametersMixin, NeuronSpec):
     def module_options(self) -> dict[str, Any]:
         return {"trainable": self.trainable_parameters()}
 
+    def defaults_in_effect(self) -> dict[str, Any]:
+        return {"trainable": self.trainable_parameters()}
+
     def build(
         self, input_shape: Shape, dtype: str, key: "jax.Array", *, dt: float | None = None
     ) -> Any:

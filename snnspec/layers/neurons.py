@@ -145,6 +145,13 @@ class NeuronSpec(LayerSpec):
     equations: ClassVar[str] = ""
     module_name: ClassVar[str]
 
+    def resolve(self, input_shape: Shape) -> "NeuronSpec":
+        return self.model_copy(update=self.defaults_in_effect())
+
+    def defaults_in_effect(self) -> dict[str, Any]:
+        """The values of the fields left out (None), to write them explicitly (``resolve``)."""
+        return {}
+
     def state_shapes(self, input_shape: Shape) -> dict[str, Shape]:
         return {name: input_shape for name in self.state_names}
 
@@ -188,6 +195,9 @@ class ParametricNeuronSpec(NeuronSpec):
     def trainable_parameters(self) -> tuple[str, ...]:
         """The parameters that receive gradients."""
         return self.default_trainable if self.trainable is None else self.trainable
+
+    def defaults_in_effect(self) -> dict[str, Any]:
+        return {"trainable": self.trainable_parameters()}
 
     def _values(self) -> dict[str, float | tuple[float, ...]]:
         return {name: getattr(self, name) for name in self.parameter_names}
@@ -309,6 +319,9 @@ class SpikingNeuronSpec(FiringNeuronSpec):
         if switched is None:
             return self
         return self.model_copy(update={"reset": switched[0], "reset_val": switched[1]})
+
+    def defaults_in_effect(self) -> dict[str, Any]:
+        return {**super().defaults_in_effect(), "reset": self.reset_mode()}
 
     def module_options(self) -> dict[str, Any]:
         return {

@@ -47,6 +47,10 @@ class AbstractPoolSpec(LayerSpec):
         stride = kernel if self.stride is None else per_axis(self.stride, n)
         return kernel, stride, per_axis(self.padding, n)
 
+    def resolve(self, input_shape: Shape) -> "AbstractPoolSpec":
+        stride = self.kernel_size if self.stride is None else self.stride
+        return self.model_copy(update={"stride": stride})
+
     def infer_output_shape(self, input_shape: Shape | None) -> Shape | None:
         if input_shape is None:
             return None
