@@ -42,10 +42,51 @@ ENTRIES: tuple[Change, ...] = (
     Change(
         "0.2.0",
         "resolved-defaults",
-        "resolved specs write `schedule` and `remat`, so their sha256 changed",
-        "Resolved specs (`snnspec resolve`, a run's resolved.yaml) write the new keys "
-        "`schedule: auto` and `remat: 0`, so an unchanged spec has a different "
-        "`resolved_spec_sha256` than under 0.1.0.",
+        "resolved specs write every default, so their sha256 changed",
+        "Resolved specs (`snnspec resolve`, a run's resolved.yaml, a build's spec.yaml) write "
+        "the new keys `schedule: auto`, `remat: 0` and `params_partial`, and every layer's "
+        "defaults in effect (a neuron's `reset` and `trainable`, a pooling layer's "
+        "`stride`), so an unchanged spec has a different `resolved_spec_sha256` than under "
+        "0.1.0.",
+    ),
+    Change(
+        "0.2.0",
+        "sigma-delta-snnax",
+        "`sigma_delta` follows SNNAX's current `SigmaDelta`",
+        "Equations: `sigma_delta` now takes `decay_constants: [input, membrane, feedback]` "
+        "(required, each in [0, 1], not clamped, trainable by default) and keeps SNNAX's five "
+        "state arrays (sigma, error, membrane, feedback, spikes): i = d_in·i + x; e = i - f; "
+        "m = d_mem·m + e; s = H(m - threshold); f = d_fb·f + s. A spec without "
+        "`decay_constants` is refused with a message; `decay_constants: [0, 1, 0]` gives the "
+        "former equations. Params files gain `<layer>.decay_constants`.",
+    ),
+    Change(
+        "0.2.0",
+        "clamp-gradient",
+        "clamped neuron parameters pass no gradient at a bound",
+        "Gradients: decay constants and the other clamped neuron parameters are clamped with "
+        "`jax.lax.clamp`, as SNNAX does; the gradient at exactly a bound (e.g. a decay of "
+        "1.0) is now 0 instead of the half that `jnp.clip` passed. Forward values are "
+        "unchanged.",
+    ),
+    Change(
+        "0.2.0",
+        "params-files-complete",
+        "params files must give every parameter, in the spec's dtype, within its bounds",
+        "Accepted input: a params file missing a key, holding an array in another dtype than "
+        "the spec's `dtype` (formerly cast without a word), or a value the spec would refuse "
+        "(e.g. a decay of 0.3) is refused, naming the key. A deliberate partial load is "
+        "`params_partial: true` or `--partial-params`, and lists the keys left at their "
+        "seeded values.",
+    ),
+    Change(
+        "0.2.0",
+        "yaml-syntax",
+        "`y`/`n` are strings; YAML merge keys, `extends:` and top-level `x-*` keys are read",
+        "Accepted syntax: `y`, `n`, `Y` and `N` are plain strings, as in YAML 1.2 (they were "
+        "refused as YAML 1.1 booleans); in a boolean field they are an error. YAML merge keys "
+        "(`<<`), `extends:` and top-level `x-*` anchor keys, all refused before, are read "
+        "(docs/extensions.md).",
     ),
     Change(
         "0.2.0",
