@@ -15,6 +15,15 @@ machine that looks only a bounded distance ahead. Depth and size are therefore c
 event by event, before anything recursive runs, and a megabyte of ``[`` is refused after
 reading its first few hundred bytes. Plain scalars are resolved by YAML 1.2 core-schema rules
 here, not by PyYAML's YAML 1.1 resolver, and no Python object is ever constructed.
+
+libyaml (PyYAML's C parser, used when installed because it is ~15x faster) has limits of its
+own that can fire first: since 0.2.5 its scanner refuses 1,000 flow levels while looking ahead
+up to 1,024 characters, before it has sent the events our depth check counts. So libyaml only
+ever accepts: when it refuses a text, PyYAML's pure-Python parser (which has no limits and the
+same event stream) reads it again from the start, and its first problem, ours or a syntax error,
+is the one reported. The message therefore never depends on whether libyaml is installed or
+which release it is, and a refused text costs at most the pure-Python parse up to the problem
+(under a second for a 1 MiB file).
 """
 
 from __future__ import annotations
@@ -111,7 +120,7 @@ def parse_document(text: str | bytes, format: Format, source: str = "<string>") 
     ctx = _Context(_decode(text, source), source)
     ctx.check_characters(format)
     if format == "yaml":
-        data = _YamlBuilder(ctx).build()
+        data = _parse_yaml(ctx)
     elif format == "json":
         data = _JsonParser(ctx).parse()
     else:
@@ -225,6 +234,10 @@ class _Context:
     def __init__(self, text: str, source: str) -> None:
         self.text = text
         self.source = source
+        self.restart()
+
+    def restart(self) -> None:
+        """Forget the positions and values found so far, to read the text again."""
         self.positions: dict[PathKey, Position] = {(): (1, 1)}
         self.nodes = 0
 
@@ -309,7 +322,8 @@ class _Context:
 
 # --- YAML ---------------------------------------------------------------------------------
 
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# libyaml's parser when PyYAML was built with it; it only accepts (see the module docstring)
+_YAML_LOADER: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _YAML_UNPRINTABLE = re.compile(
     "[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
 )
@@ -360,6 +374,30 @@ class _Open:
     height: int = 1  # levels of collections from this one down, itself included
 
 
+def _parse_yaml(ctx: _Context) -> Any:
+    """Plain data from the fast parser, or else the first problem the pure-Python one meets."""
+    try:
+        return _YamlBuilder(ctx).build(_YAML_LOADER)
+    except yaml.YAMLError as exc:
+        if _YAML_LOADER is yaml.SafeLoader:
+            raise _yaml_error(ctx, exc) from None
+    ctx.restart()
+    try:
+        return _YamlBuilder(ctx).build(yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        raise _yaml_error(ctx, exc) from None
+
+
+def _yaml_error(ctx: _Context, exc: yaml.YAMLError) -> LoadError:
+    if not isinstance(exc, yaml.MarkedYAMLError):
+        return ctx.error(" ".join(f"invalid YAML: {exc}".split()), None)
+    mark = exc.problem_mark or exc.context_mark
+    message = f"invalid YAML: {exc.problem or exc.context}"
+    if exc.problem and exc.context:
+        message += f" ({exc.context})"
+    return ctx.error(" ".join(message.split()), _mark(mark) if mark else None)
+
+
 class _YamlBuilder:
     """Plain data from PyYAML's event stream, checked node by node."""
 
@@ -369,8 +407,9 @@ class _YamlBuilder:
         self.anchors: dict[str, tuple[Any, int, int] | _Open] = {}  # value, size, height
         self.root: Any = None
 
-    def build(self) -> Any:
-        loader = _YAML_LOADER(self.ctx.text)
+    def build(self, loader_class: type[Any]) -> Any:
+        """The document's data; the parser's own errors pass through as yaml.YAMLError."""
+        loader = loader_class(self.ctx.text)
         documents = 0
         try:
             while loader.check_event():
@@ -394,14 +433,6 @@ class _YamlBuilder:
                     self._open(event, {}, "mapping")
                 elif isinstance(event, yaml.CollectionEndEvent):
                     self._close()
-        except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            message = f"invalid YAML: {exc.problem or exc.context}"
-            if exc.problem and exc.context:
-                message += f" ({exc.context})"
-            raise self.ctx.error(" ".join(message.split()), _mark(mark) if mark else None) from None
-        except yaml.YAMLError as exc:
-            raise self.ctx.error(" ".join(f"invalid YAML: {exc}".split()), None) from None
         finally:
             loader.dispose()
         if documents == 0:
