@@ -741,6 +741,7 @@ _TOML_STRINGS = {
 _TOML_SKIP = re.compile(r"(?:[ \t\r\n]|#[^\n]*)*")
 _TOML_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _TOML_BARE_VALUE = re.compile(r"[^,\]}\n#]*")
+_TOML_DECIMAL = re.compile(r"[ \t]*([-+]?[0-9][0-9_]*)[ \t\r]*")
 _TOML_ERROR = re.compile(r"(.*) \(at (?:line (\d+), column (\d+)|end of document)\)", re.S)
 
 
@@ -753,7 +754,7 @@ def _toml_string_end(text: str, pos: int) -> int | None:
 
 
 def _parse_toml(ctx: _Context) -> Any:
-    _check_toml_depth(ctx)
+    _prescan_toml(ctx)
     try:
         raw = tomllib.loads(ctx.text, parse_float=_toml_float)
     except tomllib.TOMLDecodeError as exc:
@@ -763,8 +764,6 @@ def _parse_toml(ctx: _Context) -> Any:
         message, line, column = match.groups()
         where = (int(line), int(column)) if line else ctx.position(len(ctx.text))
         raise ctx.error(f"invalid TOML: {message[:1].lower()}{message[1:]}", where) from None
-    except ValueError as exc:  # tomllib lets int()'s digit limit through
-        raise ctx.error(f"invalid TOML: {str(exc).split(':')[0]}", None) from None
     if not raw:
         raise ctx.error(_EMPTY, None)
     _TomlPositions(ctx).scan()
@@ -783,20 +782,31 @@ def _toml_float(text: str) -> float | _Overflow:
     return _Overflow(text) if math.isinf(value) and "inf" not in text else value
 
 
-def _check_toml_depth(ctx: _Context) -> None:
-    """Refuse deep nesting before tomllib sees it: arrays and inline tables (tomllib recurses
-    into them) and dotted keys with too many parts (tomllib's cost grows with the square of
-    their length: 20,000 parts take seconds).
+def _prescan_toml(ctx: _Context) -> None:
+    """Refuse, before tomllib sees the text, what tomllib would choke on or refuse with its own
+    unlocated message: deep nesting of arrays and inline tables (tomllib recurses into them),
+    dotted keys with too many parts (tomllib's cost grows with the square of their length:
+    20,000 parts take seconds), and decimal integers longer than MAX_INT_DIGITS (Python's
+    int() refuses 4,300 digits, and takes quadratic time below that).
 
     A dotted key lies on one line, between a line start, ``[``, ``{`` or ``,`` and the next
     ``=`` or ``]``; a value has at most one dot (``1.5``, ``12:30:00.5``). So any run of more
     than MAX_DEPTH dots outside strings and comments, with none of ``= , [ ] { }`` or a newline
-    in between, is a key nested too deeply.
+    in between, is a key nested too deeply. A decimal integer is the whole stretch between
+    ``=``, or ``[``/``,`` inside an array value, and the next ``, ] } #``, newline or end.
     """
-    text, depth, dots, pos = ctx.text, 0, 0, 0
+    text, dots, pos = ctx.text, 0, 0
     key_start = part_start = 0
+    opened: list[str] = []  # "[" array, "{" inline table, "h" a table header's bracket
+    before = "\n"  # the special character before the current stretch
     while match := _TOML_SPECIAL.search(text, pos):
         pos, char = match.start(), match.group()
+        if char not in ".=" and (
+            before == "=" or (before in "[," and opened and opened[-1] == "[")
+        ):
+            _check_toml_integer(ctx, key_start, pos)
+        if char not in "\n#" or not opened or opened[-1] != "[":  # arrays span lines
+            before = char
         if char == ".":
             dots += 1
             if dots >= MAX_DEPTH:
@@ -821,12 +831,23 @@ def _check_toml_depth(ctx: _Context) -> None:
         dots = 0
         key_start = part_start = pos + 1
         if char in "[{":
-            depth += 1
-            if depth > MAX_DEPTH:
+            header = not opened and text[text.rfind("\n", 0, pos) + 1 : pos].strip() == ""
+            opened.append("h" if header or opened[-1:] == ["h"] else char)
+            if len(opened) > MAX_DEPTH:
                 raise ctx.too_deep(ctx.position(pos), ())
-        elif char in "]}":
-            depth = max(depth - 1, 0)
+        elif char in "]}" and opened:
+            opened.pop()
         pos += 1
+    if before == "=":
+        _check_toml_integer(ctx, key_start, len(text))
+
+
+def _check_toml_integer(ctx: _Context, start: int, end: int) -> None:
+    """Refuse text[start:end] when it is a decimal integer of too many digits."""
+    match = _TOML_DECIMAL.fullmatch(ctx.text, start, end)
+    if match is not None:
+        digits = match.group(1).replace("_", "")
+        ctx.integer(digits, 10, ctx.position(match.start(1)), ())
 
 
 def _toml_plain(ctx: _Context, value: Any, path: PathKey, depth: int) -> Any:

@@ -707,13 +707,28 @@ def test_toml_dates_become_strings() -> None:
         ("a = 1\na = 2\n", "spec.toml:2:6: invalid TOML: cannot overwrite a value"),
         (
             "[[layers]]\nname = 'x'\n[[layers]]\nn = " + "9" * 31,
-            "spec.toml:4:1: layers[1].n: integer too large (31 digits; the limit is 30): "
+            "spec.toml:4:5: integer too large (31 digits; the limit is 30): "
+            "write it as a float or quote it",
+        ),
+        (  # beyond what Python's int() converts: our limit, located, not int()'s
+            "n = " + "9" * 5000,
+            "spec.toml:1:5: integer too large (5000 digits; the limit is 30): "
             "write it as a float or quote it",
         ),
         (
-            "n = " + "9" * 5000,
-            "spec.toml: invalid TOML: Exceeds the limit (4300 digits) for integer string "
-            "conversion",
+            "a = [1,\n  # a comment\n  -" + "9" * 5000 + ",\n]",
+            "spec.toml:3:3: integer too large (5000 digits; the limit is 30): "
+            "write it as a float or quote it",
+        ),
+        (
+            "a = {b = [1, 2_" + "9" * 40 + "]}",
+            "spec.toml:1:14: integer too large (41 digits; the limit is 30): "
+            "write it as a float or quote it",
+        ),
+        (
+            "a = 0x" + "f" * 40,
+            "spec.toml:1:1: a: integer too large (49 digits; the limit is 30): "
+            "write it as a float or quote it",
         ),
         ("# only a comment\n", "spec.toml: empty file: expected a spec document"),
         (
@@ -725,3 +740,21 @@ def test_toml_dates_become_strings() -> None:
 )
 def test_toml_rejections(text: str, message: str) -> None:
     assert load_error(text, "toml") == message
+
+
+def test_toml_long_digit_runs_that_are_not_integers_are_accepted() -> None:
+    digits = "1" * 40
+    text = (
+        f"{digits} = 1\nf = {digits}.5\ng = 1.{digits}\ns = '{digits}'\n"
+        f"i = {{{digits} = 2}}\nd.{digits} = 3\n[{digits}1]\nx = 4\n[[t.{digits}]]\ny = 5\n"
+    )
+    assert parse_document(text, "toml").data == {
+        digits: 1,
+        f"{digits}1": {"x": 4},
+        "f": float(f"{digits}.5"),
+        "g": float(f"1.{digits}"),
+        "s": digits,
+        "i": {digits: 2},
+        "d": {digits: 3},
+        "t": {digits: [{"y": 5}]},
+    }
