@@ -15,8 +15,8 @@ from collections.abc import Iterator
 import pytest
 import yaml
 
-from snnspec import _loader
-
+# snnspec itself is imported inside fixtures: jaxtyping's pytest plugin instruments it only
+# when the plugin is configured before snnspec's first import
 YAML_PARSERS = {"libyaml": getattr(yaml, "CSafeLoader", None), "python": yaml.SafeLoader}
 
 
@@ -26,6 +26,8 @@ def yaml_parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
     parser = YAML_PARSERS[request.param]
     if parser is None:
         pytest.skip("PyYAML was built without libyaml")
+    from snnspec import _loader
+
     monkeypatch.setattr(_loader, "_YAML_LOADER", parser)
     return request.param
 
