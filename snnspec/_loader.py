@@ -805,6 +805,7 @@ def _prescan_toml(ctx: _Context) -> None:
             before == "=" or (before in "[," and opened and opened[-1] == "[")
         ):
             _check_toml_integer(ctx, key_start, pos)
+        header = char == "[" and not opened and before == "\n" and not text[key_start:pos].strip()
         if char not in "\n#" or not opened or opened[-1] != "[":  # arrays span lines
             before = char
         if char == ".":
@@ -831,7 +832,6 @@ def _prescan_toml(ctx: _Context) -> None:
         dots = 0
         key_start = part_start = pos + 1
         if char in "[{":
-            header = not opened and text[text.rfind("\n", 0, pos) + 1 : pos].strip() == ""
             opened.append("h" if header or opened[-1:] == ["h"] else char)
             if len(opened) > MAX_DEPTH:
                 raise ctx.too_deep(ctx.position(pos), ())

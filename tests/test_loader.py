@@ -742,6 +742,13 @@ def test_toml_rejections(text: str, message: str) -> None:
     assert load_error(text, "toml") == message
 
 
+def test_toml_prescan_is_linear_in_brackets_on_one_line() -> None:
+    start = time.process_time()
+    message = load_error("[]" * 500_000, "toml")
+    assert time.process_time() - start < 2.0
+    assert message.startswith("spec.toml:1:2: invalid TOML: ")
+
+
 def test_toml_long_digit_runs_that_are_not_integers_are_accepted() -> None:
     digits = "1" * 40
     text = (
