@@ -743,9 +743,10 @@ def test_toml_rejections(text: str, message: str) -> None:
 
 
 def test_toml_prescan_is_linear_in_brackets_on_one_line() -> None:
+    # about 1 s of CPU; a scan quadratic in the length of the line takes over ten times that
     start = time.process_time()
     message = load_error("[]" * 500_000, "toml")
-    assert time.process_time() - start < 2.0
+    assert time.process_time() - start < 6.0
     assert message.startswith("spec.toml:1:2: invalid TOML: ")
 
 
