@@ -15,6 +15,15 @@ machine that looks only a bounded distance ahead. Depth and size are therefore c
 event by event, before anything recursive runs, and a megabyte of ``[`` is refused after
 reading its first few hundred bytes. Plain scalars are resolved by YAML 1.2 core-schema rules
 here, not by PyYAML's YAML 1.1 resolver, and no Python object is ever constructed.
+
+libyaml (PyYAML's C parser, used when installed because it is ~15x faster) has limits of its
+own that can fire first: since 0.2.5 its scanner refuses 1,000 flow levels while looking ahead
+up to 1,024 characters, before it has sent the events our depth check counts. So libyaml only
+ever accepts: when it refuses a text, PyYAML's pure-Python parser (which has no limits and the
+same event stream) reads it again from the start, and its first problem, ours or a syntax error,
+is the one reported. The message therefore never depends on whether libyaml is installed or
+which release it is, and a refused text costs at most the pure-Python parse up to the problem
+(under a second for a 1 MiB file).
 """
 
 from __future__ import annotations
@@ -126,7 +135,7 @@ def parse_document(text: str | bytes, format: Format, source: str = "<string>") 
     ctx = _Context(_decode(text, source), source)
     ctx.check_characters(format)
     if format == "yaml":
-        data = _YamlBuilder(ctx).build()
+        data = _parse_yaml(ctx)
     elif format == "json":
         data = _JsonParser(ctx).parse()
     else:
@@ -244,6 +253,10 @@ class _Context:
     def __init__(self, text: str, source: str) -> None:
         self.text = text
         self.source = source
+        self.restart()
+
+    def restart(self) -> None:
+        """Forget the positions and values found so far, to read the text again."""
         self.positions: dict[PathKey, Position] = {(): (1, 1)}
         self.nodes = 0
 
@@ -328,7 +341,8 @@ class _Context:
 
 # --- YAML ---------------------------------------------------------------------------------
 
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# libyaml's parser when PyYAML was built with it; it only accepts (see the module docstring)
+_YAML_LOADER: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _YAML_UNPRINTABLE = re.compile(
     "[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
 )
@@ -398,6 +412,34 @@ def _merged_mappings(value: Any) -> list[dict[str, Any]] | None:
     return None
 
 
+def _parse_yaml(ctx: _Context) -> Any:
+    """Plain data from the fast parser, or else the first problem the pure-Python one meets."""
+    try:
+        return _YamlBuilder(ctx).build(_YAML_LOADER)
+    except yaml.YAMLError as exc:
+        if _YAML_LOADER is yaml.SafeLoader:
+            raise _yaml_error(ctx, exc) from None
+    ctx.restart()
+    try:
+        return _YamlBuilder(ctx).build(yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        raise _yaml_error(ctx, exc) from None
+
+
+def _yaml_error(ctx: _Context, exc: yaml.YAMLError) -> LoadError:
+    if not isinstance(exc, yaml.MarkedYAMLError):
+        return ctx.error(" ".join(f"invalid YAML: {exc}".split()), None)
+    mark = exc.problem_mark or exc.context_mark
+    if mark is not None and _indented_with_tab(ctx.text, mark.index):
+        return ctx.error(
+            "tabs are not allowed in YAML indentation: indent with spaces", _mark(mark)
+        )
+    message = f"invalid YAML: {exc.problem or exc.context}"
+    if exc.problem and exc.context:
+        message += f" ({exc.context})"
+    return ctx.error(" ".join(message.split()), _mark(mark) if mark else None)
+
+
 class _YamlBuilder:
     """Plain data from PyYAML's event stream, checked node by node."""
 
@@ -407,8 +449,9 @@ class _YamlBuilder:
         self.anchors: dict[str, tuple[Any, int, int] | _Open] = {}  # value, size, height
         self.root: Any = None
 
-    def build(self) -> Any:
-        loader = _YAML_LOADER(self.ctx.text)
+    def build(self, loader_class: type[Any]) -> Any:
+        """The document's data; the parser's own errors pass through as yaml.YAMLError."""
+        loader = loader_class(self.ctx.text)
         documents = 0
         try:
             while loader.check_event():
@@ -432,18 +475,6 @@ class _YamlBuilder:
                     self._open(event, {}, "mapping")
                 elif isinstance(event, yaml.CollectionEndEvent):
                     self._close()
-        except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            if mark is not None and _indented_with_tab(self.ctx.text, mark.index):
-                raise self.ctx.error(
-                    "tabs are not allowed in YAML indentation: indent with spaces", _mark(mark)
-                ) from None
-            message = f"invalid YAML: {exc.problem or exc.context}"
-            if exc.problem and exc.context:
-                message += f" ({exc.context})"
-            raise self.ctx.error(" ".join(message.split()), _mark(mark) if mark else None) from None
-        except yaml.YAMLError as exc:
-            raise self.ctx.error(" ".join(f"invalid YAML: {exc}".split()), None) from None
         finally:
             loader.dispose()
         if documents == 0:
@@ -785,6 +816,7 @@ _TOML_STRINGS = {
 _TOML_SKIP = re.compile(r"(?:[ \t\r\n]|#[^\n]*)*")
 _TOML_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _TOML_BARE_VALUE = re.compile(r"[^,\]}\n#]*")
+_TOML_DECIMAL = re.compile(r"[ \t]*([-+]?[0-9][0-9_]*)[ \t\r]*")
 _TOML_ERROR = re.compile(r"(.*) \(at (?:line (\d+), column (\d+)|end of document)\)", re.S)
 
 
@@ -797,7 +829,7 @@ def _toml_string_end(text: str, pos: int) -> int | None:
 
 
 def _parse_toml(ctx: _Context) -> Any:
-    _check_toml_depth(ctx)
+    _prescan_toml(ctx)
     try:
         raw = tomllib.loads(ctx.text, parse_float=_toml_float)
     except tomllib.TOMLDecodeError as exc:
@@ -807,8 +839,6 @@ def _parse_toml(ctx: _Context) -> Any:
         message, line, column = match.groups()
         where = (int(line), int(column)) if line else ctx.position(len(ctx.text))
         raise ctx.error(f"invalid TOML: {message[:1].lower()}{message[1:]}", where) from None
-    except ValueError as exc:  # tomllib lets int()'s digit limit through
-        raise ctx.error(f"invalid TOML: {str(exc).split(':')[0]}", None) from None
     if not raw:
         raise ctx.error(_EMPTY, None)
     _TomlPositions(ctx).scan()
@@ -827,20 +857,32 @@ def _toml_float(text: str) -> float | _Overflow:
     return _Overflow(text) if math.isinf(value) and "inf" not in text else value
 
 
-def _check_toml_depth(ctx: _Context) -> None:
-    """Refuse deep nesting before tomllib sees it: arrays and inline tables (tomllib recurses
-    into them) and dotted keys with too many parts (tomllib's cost grows with the square of
-    their length: 20,000 parts take seconds).
+def _prescan_toml(ctx: _Context) -> None:
+    """Refuse, before tomllib sees the text, what tomllib would choke on or refuse with its own
+    unlocated message: deep nesting of arrays and inline tables (tomllib recurses into them),
+    dotted keys with too many parts (tomllib's cost grows with the square of their length:
+    20,000 parts take seconds), and decimal integers longer than MAX_INT_DIGITS (Python's
+    int() refuses 4,300 digits, and takes quadratic time below that).
 
     A dotted key lies on one line, between a line start, ``[``, ``{`` or ``,`` and the next
     ``=`` or ``]``; a value has at most one dot (``1.5``, ``12:30:00.5``). So any run of more
     than MAX_DEPTH dots outside strings and comments, with none of ``= , [ ] { }`` or a newline
-    in between, is a key nested too deeply.
+    in between, is a key nested too deeply. A decimal integer is the whole stretch between
+    ``=``, or ``[``/``,`` inside an array value, and the next ``, ] } #``, newline or end.
     """
-    text, depth, dots, pos = ctx.text, 0, 0, 0
+    text, dots, pos = ctx.text, 0, 0
     key_start = part_start = 0
+    opened: list[str] = []  # "[" array, "{" inline table, "h" a table header's bracket
+    before = "\n"  # the special character before the current stretch
     while match := _TOML_SPECIAL.search(text, pos):
         pos, char = match.start(), match.group()
+        if char not in ".=" and (
+            before == "=" or (before in "[," and opened and opened[-1] == "[")
+        ):
+            _check_toml_integer(ctx, key_start, pos)
+        header = char == "[" and not opened and before == "\n" and not text[key_start:pos].strip()
+        if char not in "\n#" or not opened or opened[-1] != "[":  # arrays span lines
+            before = char
         if char == ".":
             dots += 1
             if dots >= MAX_DEPTH:
@@ -865,12 +907,22 @@ def _check_toml_depth(ctx: _Context) -> None:
         dots = 0
         key_start = part_start = pos + 1
         if char in "[{":
-            depth += 1
-            if depth > MAX_DEPTH:
+            opened.append("h" if header or opened[-1:] == ["h"] else char)
+            if len(opened) > MAX_DEPTH:
                 raise ctx.too_deep(ctx.position(pos), ())
-        elif char in "]}":
-            depth = max(depth - 1, 0)
+        elif char in "]}" and opened:
+            opened.pop()
         pos += 1
+    if before == "=":
+        _check_toml_integer(ctx, key_start, len(text))
+
+
+def _check_toml_integer(ctx: _Context, start: int, end: int) -> None:
+    """Refuse text[start:end] when it is a decimal integer of too many digits."""
+    match = _TOML_DECIMAL.fullmatch(ctx.text, start, end)
+    if match is not None:
+        digits = match.group(1).replace("_", "")
+        ctx.integer(digits, 10, ctx.position(match.start(1)), ())
 
 
 def _toml_plain(ctx: _Context, value: Any, path: PathKey, depth: int) -> Any:

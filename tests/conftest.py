@@ -2,6 +2,10 @@
 
 A float64 spec turns on JAX's 64-bit mode for the whole process; every test module starts
 and ends with the mode it found, so float32 tests do not depend on the order they run in.
+
+``yaml_parser`` runs a test once with libyaml (PyYAML's C parser) as the loader's fast parser
+and once with PyYAML's pure-Python parser alone, so a message cannot depend on which one a
+machine has.
 """
 
 from __future__ import annotations
@@ -9,6 +13,23 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+import yaml
+
+# snnspec itself is imported inside fixtures: jaxtyping's pytest plugin instruments it only
+# when the plugin is configured before snnspec's first import
+YAML_PARSERS = {"libyaml": getattr(yaml, "CSafeLoader", None), "python": yaml.SafeLoader}
+
+
+@pytest.fixture(params=sorted(YAML_PARSERS))
+def yaml_parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The name of the YAML parser the loader uses first during this test."""
+    parser = YAML_PARSERS[request.param]
+    if parser is None:
+        pytest.skip("PyYAML was built without libyaml")
+    from snnspec import _loader
+
+    monkeypatch.setattr(_loader, "_YAML_LOADER", parser)
+    return request.param
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -27,6 +27,10 @@ from typing import Any
 
 import pytest
 
+from snnspec import cli
+from snnspec._errors import LoadError
+from snnspec._loader import load_document
+
 HOSTILE = Path(__file__).resolve().parent / "data" / "hostile"
 CASES = sorted(p for p in HOSTILE.iterdir() if Path(f"{p}.expected").exists())
 BUDGET = "4GiB"
@@ -173,6 +177,34 @@ def test_committed_case(case: Path, worker: Worker) -> None:
     result = worker.run(command(case), HOSTILE)
     err = assert_refused(result, HOSTILE)
     assert err == Path(f"{case}.expected").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda p: p.name)
+def test_committed_case_has_the_same_line_with_either_yaml_parser(
+    case: Path,
+    yaml_parser: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(HOSTILE)
+    monkeypatch.setattr(sys, "argv", ["snnspec", *command(case)])
+    with pytest.raises(SystemExit) as stop:
+        cli.main()
+    assert stop.value.code == 1
+    assert capsys.readouterr().err == Path(f"{case}.expected").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("count", [1_000, 50_000])
+def test_deep_brackets_are_our_error_with_either_yaml_parser(
+    count: int, yaml_parser: str, tmp_path: Path
+) -> None:
+    (tmp_path / "deep.yaml").write_bytes(b"[" * count + b"]" * count)
+    with pytest.raises(LoadError) as caught:
+        load_document(tmp_path / "deep.yaml")
+    assert str(caught.value) == (
+        f"{tmp_path / 'deep.yaml'}:1:65: {'[0]' * 64}: nesting deeper than 64 levels of lists "
+        "and mappings: flatten the structure"
+    )
 
 
 # --- cases made at run time -----------------------------------------------------------
