@@ -115,7 +115,6 @@ def export_nir(
     """Write the NIR graph of SPEC (with its params file) to FILE.nir, atomically."""
     import nir
 
-    from ._compiler import compile as compile_spec
     from ._folders import check_output_files
     from ._graph import plan_graph
     from ._io import write_atomic
@@ -125,10 +124,9 @@ def export_nir(
     check_output_files([("-o", output)], force=force)
     spec = load(spec_path)
     check_partial(partial_params, spec)
-    model = compile_spec(spec, partial_params=partial_params or None)
+    graph = to_nir(spec, discretization=discretization, partial_params=partial_params or None)
     if partial_params or spec.params_partial:
         report_partial(spec, plan_graph(spec))
-    graph = to_nir(model, dt=spec.dt, discretization=discretization)
     write_atomic(output, lambda path: nir.write(path, graph))
     typer.echo(f"wrote {output} ({len(graph.nodes)} nodes, {len(graph.edges)} edges)")
 

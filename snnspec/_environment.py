@@ -32,6 +32,9 @@ NUMERIC_PACKAGES = ("snnspec", "jax", "jaxlib", "equinox", "optax", "numpy")
 NUMERIC_VARIABLES = ("XLA_FLAGS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 """Environment variables that change compiled code or threading (and ``JAX_*``, all of them)."""
 
+PLATFORM_VARIABLES = ("JAX_PLATFORMS", "JAX_PLATFORM_NAME")
+"""Recorded but not compared: they choose the backend, which is compared itself."""
+
 JAX_SETTINGS = (
     "jax_enable_x64",
     "jax_default_matmul_precision",
@@ -157,7 +160,7 @@ def differences(old: dict[str, Any], new: dict[str, Any], *, float64: bool = Fal
     if "variables" in old:
         old_vars, new_vars = old.get("variables") or {}, new.get("variables") or {}
         for name in sorted(set(old_vars) | set(new_vars)):
-            if old_vars.get(name) != new_vars.get(name):
+            if name not in PLATFORM_VARIABLES and old_vars.get(name) != new_vars.get(name):
                 found.append(
                     f"{name} {_show(old_vars.get(name), 'unset')} -> "
                     f"{_show(new_vars.get(name), 'unset')}"

@@ -983,12 +983,14 @@ def to_nir(
     dt: float | None = None,
     params: Any = None,
     discretization: str = "euler",
+    partial_params: bool | None = None,
 ) -> nir.NIRGraph:
     """The NIR graph of a spec (compiled with its params file and ``params``) or a model.
 
     ``dt`` defaults to the spec's; a model needs it only when it has SNNAX-equation neurons
     (their decay constants become time constants through ``discretization``, which must be
     the rule the graph will be imported with: ``euler``, snnspec's default, or ``exact``).
+    ``partial_params`` is passed to :func:`snnspec.compile` with the spec.
     """
     from ._spec import ModelSpec
 
@@ -1002,7 +1004,7 @@ def to_nir(
         _check_plan(plan_graph(spec_or_model), dt, discretization)  # before JAX, before weights
         from ._compiler import compile as compile_spec
 
-        model = compile_spec(spec_or_model, params=params)
+        model = compile_spec(spec_or_model, params=params, partial_params=partial_params)
     else:
         model = spec_or_model
         if dt is None:

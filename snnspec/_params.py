@@ -247,6 +247,11 @@ def load_params(
     return apply_params(model, arrays, source=", ".join(name for _, name in files))
 
 
+def _is_float(dtype: np.dtype) -> bool:
+    """A floating-point dtype, bfloat16 (ml_dtypes, not a NumPy float subtype) included."""
+    return dtype.kind == "f" or dtype.name == "bfloat16"
+
+
 def apply_params(
     model: StatefulModel, arrays: dict[str, np.ndarray], source: str = "<params>"
 ) -> StatefulModel:
@@ -271,7 +276,7 @@ def apply_params(
                 file=source,
                 path=(key,),
             )
-        if not np.issubdtype(value.dtype, np.floating):
+        if not _is_float(value.dtype):
             raise ParamsError(
                 f"dtype {value.dtype} is not a floating-point type (expected {expected.dtype})",
                 file=source,
@@ -629,7 +634,7 @@ def _check_entries(
     for entry in entries:
         if expected is not None and entry.key not in expected:
             raise _error(source, _unknown_key(entry.key, list(expected)), entry.key)
-        if entry.dtype.kind != "f" and entry.dtype.name != "bfloat16":
+        if not _is_float(entry.dtype):
             raise _error(source, f"dtype {entry.dtype} is not a floating-point type", entry.key)
         if dtype is not None and entry.dtype.name != dtype:
             raise _error(
