@@ -42,7 +42,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import snnspec
-from snnspec._model import simulate_batch
+from snnspec.model.model import simulate_batch
 
 ROOT = Path(__file__).resolve().parent.parent
 LIF = {"type": "lif", "decay_constants": [0.9, 0.8], "threshold": 0.02, "reset": "zero"}

@@ -91,7 +91,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import snnspec
-from snnspec._model import simulate_batch
+from snnspec.model.model import simulate_batch
 
 with warnings.catch_warnings():  # the peers' own imports warn (deprecated APIs)
     warnings.simplefilter("ignore")

@@ -33,7 +33,7 @@ def build(steps: int, remat: int, schedule: str) -> tuple[Any, tuple]:
     import numpy as np
 
     import snnspec
-    from snnspec._model import simulate_batch
+    from snnspec.model.model import simulate_batch
 
     sys.path.insert(0, str(Path(__file__).parent))
     from bench import dense_spec

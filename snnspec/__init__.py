@@ -15,38 +15,38 @@ from ._errors import SchemaError as SchemaError
 from ._errors import ShapeError as ShapeError
 from ._errors import SpecError as SpecError
 from ._errors import SpecWarning as SpecWarning
-from ._spec import ModelSpec as ModelSpec
-from ._spec import load as load
+from .spec.model import ModelSpec as ModelSpec
+from .spec.model import load as load
 
 if TYPE_CHECKING:
-    from ._compiler import compile as compile
-    from ._dump import dump as dump
-    from ._equinox import as_equinox as as_equinox
-    from ._equinox import from_equinox as from_equinox
-    from ._graph import GraphStructure as GraphStructure
-    from ._model import StatefulModel as StatefulModel
-    from ._model import simulate as simulate
-    from ._nir import from_nir as from_nir
-    from ._nir import to_nir as to_nir
-    from ._params import parameter_arrays as parameter_arrays
-    from ._params import save_params as save_params
-    from ._trainable import trainable_filter as trainable_filter
+    from .graph.plan import GraphStructure as GraphStructure
+    from .interop.equinox import as_equinox as as_equinox
+    from .interop.equinox import from_equinox as from_equinox
+    from .interop.nir import from_nir as from_nir
+    from .interop.nir import to_nir as to_nir
+    from .model.compile import compile as compile
+    from .model.model import StatefulModel as StatefulModel
+    from .model.model import simulate as simulate
+    from .model.params import parameter_arrays as parameter_arrays
+    from .model.params import save_params as save_params
+    from .model.trainable import trainable_filter as trainable_filter
+    from .spec.dump import dump as dump
 
 __version__ = "0.2.0"
 
 _LAZY = {
-    "compile": "._compiler",
-    "simulate": "._model",
-    "StatefulModel": "._model",
-    "GraphStructure": "._graph",
-    "save_params": "._params",
-    "parameter_arrays": "._params",
-    "as_equinox": "._equinox",
-    "from_equinox": "._equinox",
-    "dump": "._dump",
-    "from_nir": "._nir",
-    "to_nir": "._nir",
-    "trainable_filter": "._trainable",
+    "compile": ".model.compile",
+    "simulate": ".model.model",
+    "StatefulModel": ".model.model",
+    "GraphStructure": ".graph.plan",
+    "save_params": ".model.params",
+    "parameter_arrays": ".model.params",
+    "as_equinox": ".interop.equinox",
+    "from_equinox": ".interop.equinox",
+    "dump": ".spec.dump",
+    "from_nir": ".interop.nir",
+    "to_nir": ".interop.nir",
+    "trainable_filter": ".model.trainable",
 }
 
 

@@ -26,7 +26,7 @@ def yaml_parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
     parser = YAML_PARSERS[request.param]
     if parser is None:
         pytest.skip("PyYAML was built without libyaml")
-    from snnspec import _loader
+    from snnspec.spec import loader as _loader
 
     monkeypatch.setattr(_loader, "_YAML_LOADER", parser)
     return request.param

@@ -9,7 +9,7 @@ import pytest
 from helpers import run_cli
 
 import snnspec
-from snnspec._overrides import load_spec
+from snnspec.spec.overrides import load_spec
 
 BASE = """\
 snnspec: 1
@@ -210,7 +210,7 @@ def test_relative_params_path_in_a_base_is_rebased(project: Path) -> None:
             "configs/child.yaml": "extends: bases/with_params.yaml\n",
         },
     )
-    from snnspec._compose import load_composed
+    from snnspec.spec.compose import load_composed
 
     composed = load_composed(project / "configs/child.yaml")
     assert composed.data["params"] == "bases/weights.safetensors"

@@ -12,9 +12,9 @@ import optax
 import pytest
 
 import snnspec
-from snnspec._graph import plan_graph
-from snnspec._loader import parse_document
-from snnspec._spec import spec_from_document
+from snnspec.graph.plan import plan_graph
+from snnspec.spec.loader import parse_document
+from snnspec.spec.model import spec_from_document
 
 LIF = {"type": "lif", "decay_constants": [0.9, 0.8], "threshold": 0.2}
 

@@ -7,7 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from snnspec._data import (
+from snnspec._errors import SpecError
+from snnspec.spec.overrides import load_spec
+from snnspec.spec.train import (
+    DeltaEncoderSpec,
+    LatencyEncoderSpec,
+    RateEncoderSpec,
+    SyntheticDataSpec,
+)
+from snnspec.training.data import (
     delta_sequence,
     encode,
     epoch_order,
@@ -15,14 +23,6 @@ from snnspec._data import (
     load_data,
     split_indices,
     synthetic_task,
-)
-from snnspec._errors import SpecError
-from snnspec._overrides import load_spec
-from snnspec._train_spec import (
-    DeltaEncoderSpec,
-    LatencyEncoderSpec,
-    RateEncoderSpec,
-    SyntheticDataSpec,
 )
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,9 +15,9 @@ from helpers import run_cli
 from safetensors.numpy import load_file, save_file
 
 import snnspec
-from snnspec._changelog import ENTRIES, changes_since, markdown
-from snnspec._environment import current, differences
 from snnspec._io import sha256_file
+from snnspec.bundle.changelog import ENTRIES, changes_since, markdown
+from snnspec.bundle.environment import current, differences
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -66,8 +66,8 @@ def build_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A finished 1-epoch training run (shared; tests copy it before editing)."""
-    from snnspec._overrides import load_spec
-    from snnspec._train import train
+    from snnspec.spec.overrides import load_spec
+    from snnspec.training.loop import train
 
     spec_path = tmp_path_factory.mktemp("spec") / "tiny.yaml"
     spec_path.write_text(TINY)
@@ -101,7 +101,8 @@ def test_build_and_run_folders_record_the_full_environment(build_dir: Path, run_
 
 def test_library_modules_do_not_import_the_cli() -> None:
     code = (
-        "import sys, snnspec._train, snnspec._reproduce, snnspec._environment\n"
+        "import sys\n"
+        "import snnspec.bundle.environment, snnspec.training.loop, snnspec.training.reproduce\n"
         "print(sorted(m for m in sys.modules if m.startswith('snnspec.') and 'cli' in m))"
     )
     result = subprocess.run(

@@ -17,10 +17,10 @@ import pytest
 from typer.testing import CliRunner
 
 import snnspec
-from snnspec._dump import normalized_data
-from snnspec._spec import ModelSpec
 from snnspec.cli import app
 from snnspec.nn.elementwise import ACTIVATION_FUNCTIONS
+from snnspec.spec.dump import normalized_data
+from snnspec.spec.model import ModelSpec
 
 T = 6
 

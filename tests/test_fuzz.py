@@ -31,8 +31,8 @@ from hypothesis import strategies as st  # noqa: E402
 
 from snnspec import cli  # noqa: E402
 from snnspec._errors import MAX_SHOWN, SpecError  # noqa: E402
-from snnspec._loader import parse_document  # noqa: E402
-from snnspec._spec import json_schema, spec_from_document  # noqa: E402
+from snnspec.spec.loader import parse_document  # noqa: E402
+from snnspec.spec.model import json_schema, spec_from_document  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = sorted((ROOT / "configs").glob("*.*"))
@@ -87,7 +87,7 @@ def _inline(node: Any, defs: dict[str, Any]) -> Any:
 
 
 def _layer_schemas() -> dict[str, dict[str, Any]]:
-    from snnspec._registry import LAYER_TYPES
+    from snnspec.spec.registry import LAYER_TYPES
 
     defs = json_schema()["$defs"]
     schemas = {}
@@ -124,7 +124,7 @@ def _specs() -> st.SearchStrategy[dict[str, Any]]:
 
 
 def test_every_layer_type_but_the_blocks_is_generated() -> None:
-    from snnspec._registry import LAYER_TYPES
+    from snnspec.spec.registry import LAYER_TYPES
 
     assert set(LAYER_SCHEMAS) == set(LAYER_TYPES) - set(_BLOCKS)
 
@@ -133,7 +133,7 @@ def _run_one_step(spec: Any) -> None:
     import jax
 
     import snnspec
-    from snnspec._graph import plan_graph
+    from snnspec.graph.plan import plan_graph
 
     plan = plan_graph(spec)
     model = snnspec.compile(spec)
@@ -148,7 +148,7 @@ def _run_one_step(spec: Any) -> None:
 @settings(max_examples=EXAMPLES or 40, **SETTINGS)  # type: ignore[arg-type]
 @given(data=_specs())
 def test_generated_specs_load_cleanly_and_run(data: dict[str, Any]) -> None:
-    from snnspec._graph import plan_graph
+    from snnspec.graph.plan import plan_graph
 
     text = json.dumps(data)
     try:

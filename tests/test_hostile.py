@@ -29,7 +29,7 @@ import pytest
 
 from snnspec import cli
 from snnspec._errors import LoadError
-from snnspec._loader import load_document
+from snnspec.spec.loader import load_document
 
 HOSTILE = Path(__file__).resolve().parent / "data" / "hostile"
 CASES = sorted(p for p in HOSTILE.iterdir() if Path(f"{p}.expected").exists())
@@ -341,6 +341,6 @@ def test_default_budget_is_half_the_machine(worker: Worker) -> None:
 
 
 def test_yaml_scientific_notation_is_a_float_not_a_string(tmp_path: Path) -> None:
-    from snnspec._loader import parse_document
+    from snnspec.spec.loader import parse_document
 
     assert parse_document("dt: 1e-3\n", "yaml").data == {"dt": 0.001}

@@ -20,9 +20,9 @@ import pytest
 from helpers import run_model, spec_dict, spike_rate
 
 import snnspec
-from snnspec._loader import parse_document
-from snnspec._spec import spec_from_document
-from snnspec.layers.conv import Conv2dSpec
+from snnspec.spec.layers.conv import Conv2dSpec
+from snnspec.spec.loader import parse_document
+from snnspec.spec.model import spec_from_document
 
 ROOT = Path(__file__).resolve().parent.parent
 STEPS = 3
@@ -506,7 +506,7 @@ def test_schema_errors(layer: dict[str, Any], fragment: str) -> None:
 
 
 def test_nmnist_conv_example_shapes() -> None:
-    from snnspec._graph import plan_graph
+    from snnspec.graph.plan import plan_graph
 
     plan = plan_graph(snnspec.load(ROOT / "configs" / "nmnist_conv.yaml"))
     assert plan.input_shapes == ((2, 34, 34),)

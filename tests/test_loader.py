@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
-from snnspec import _loader as loader
 from snnspec._errors import LoadError, SchemaError
-from snnspec._loader import (
+from snnspec.spec import loader as loader
+from snnspec.spec.loader import (
     MAX_DEPTH,
     MAX_NODES,
     MAX_SPEC_BYTES,

@@ -20,8 +20,8 @@ import pydantic
 import pytest
 
 import snnspec
-from snnspec._dump import normalized_data
-from snnspec._registry import LAYER_TYPES
+from snnspec.spec.dump import normalized_data
+from snnspec.spec.registry import LAYER_TYPES
 
 STEPS, BATCH = 40, 2
 SHAPE = (6,)

@@ -1177,7 +1177,7 @@ def test_export_writes_back_whatever_import_makes(
     from helpers import run_cli
     from safetensors.numpy import load_file
 
-    from snnspec._nir import IMPORTERS
+    from snnspec.interop.nir import IMPORTERS
 
     graph = _every_importer_graph()
     assert {type(node).__name__ for node in graph.nodes.values()} >= set(IMPORTERS)
@@ -1254,12 +1254,12 @@ def test_export_writes_back_whatever_import_makes(
 def test_export_refusals_decided_by_the_spec_come_before_any_weight(
     layer: dict[str, Any], message: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import snnspec._compiler
+    import snnspec.model.compile
 
     def no_compile(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("the spec was compiled (weights initialised) before refusing")
 
-    monkeypatch.setattr(snnspec._compiler, "compile", no_compile)
+    monkeypatch.setattr(snnspec.model.compile, "compile", no_compile)
     spec = snnspec.ModelSpec.model_validate(
         {
             "snnspec": 1,

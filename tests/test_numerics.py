@@ -28,8 +28,8 @@ from helpers import (
 )
 
 import snnspec
-from snnspec._registry import LAYER_TYPES, SURROGATE_TYPES
-from snnspec.layers.elementwise import ACTIVATIONS as ACTIVATION_NAMES
+from snnspec.spec.layers.elementwise import ACTIVATIONS as ACTIVATION_NAMES
+from snnspec.spec.registry import LAYER_TYPES, SURROGATE_TYPES
 
 STEPS = 16
 TIMINGS = ("causal", "pipelined")

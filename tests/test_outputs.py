@@ -1,7 +1,7 @@
 """What commands write: no output replaces another's work, modes follow the umask, and
 messages about folders and interrupted runs say what the path is and what to do.
 
-The rule (module docstring of ``snnspec._folders``, docs/guarantees.md): a folder output is
+The rule (module docstring of ``snnspec.bundle.folders``, docs/guarantees.md): a folder output is
 written only when new, empty, or (with --force) the same command's earlier output; a file
 output replaces an existing file only with --force, and never lands inside a build or run
 folder.
@@ -24,7 +24,7 @@ from types import SimpleNamespace
 import pytest
 from helpers import run_cli
 
-import snnspec._train
+import snnspec.training.loop
 from snnspec._errors import InputError
 from snnspec._io import write_atomic
 
@@ -434,7 +434,7 @@ def test_interrupt_before_the_first_epoch_says_there_is_no_checkpoint(
     def interrupt(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(snnspec._train.Task, "batches", interrupt)  # Ctrl-C in epoch 1
+    monkeypatch.setattr(snnspec.training.loop.Task, "batches", interrupt)  # Ctrl-C in epoch 1
     run = tmp_path / "r"
     assert run_cli("train", made["spec"], "-o", run, "--no-progress", capsys=capsys)[0] == 130
     message = (

@@ -9,7 +9,7 @@ import pytest
 from helpers import run_cli
 
 from snnspec._errors import LoadError, SchemaError, SpecError
-from snnspec._overrides import apply_overrides, load_spec, parse_override, resolved_text
+from snnspec.spec.overrides import apply_overrides, load_spec, parse_override, resolved_text
 
 ROOT = Path(__file__).resolve().parent.parent
 DIGITS = ROOT / "configs" / "digits.yaml"

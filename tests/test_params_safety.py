@@ -21,10 +21,10 @@ from safetensors.numpy import save_file
 import snnspec
 from snnspec import cli
 from snnspec._errors import ParamsError, SpecError
-from snnspec._graph import plan_graph
-from snnspec._params import expected_shapes, inspect_arrays, read_params
-from snnspec._resources import MemoryEstimate, estimate, format_bytes, parse_size
-from snnspec._spec import ModelSpec
+from snnspec.graph.plan import plan_graph
+from snnspec.graph.resources import MemoryEstimate, estimate, format_bytes, parse_size
+from snnspec.model.params import expected_shapes, inspect_arrays, read_params
+from snnspec.spec.model import ModelSpec
 
 SPEC = {
     "snnspec": 1,
@@ -340,7 +340,7 @@ def test_an_array_in_another_dtype_is_an_error_not_a_cast(
 
 def _bounded_cases() -> list[tuple[str, str]]:
     """(layer type, params-file field) for every registered field that is also a spec field."""
-    from snnspec._registry import LAYER_TYPES
+    from snnspec.spec.registry import LAYER_TYPES
 
     cases = []
     for name, cls in LAYER_TYPES.items():
@@ -358,8 +358,8 @@ def test_a_params_value_is_accepted_exactly_when_the_spec_accepts_it(
     """Catalogue-driven: the file's bounds are the spec field's own, for every layer type."""
     from pydantic import ValidationError
 
-    from snnspec._params import read_model_params
-    from snnspec._registry import LAYER_TYPES
+    from snnspec.model.params import read_model_params
+    from snnspec.spec.registry import LAYER_TYPES
 
     cls = LAYER_TYPES[type_name]
     example = {**cls.example, "name": "n"}

@@ -10,9 +10,9 @@ import pytest
 from helpers import run_cli
 
 from snnspec._errors import SpecError
-from snnspec._graph import plan_graph
-from snnspec._overrides import load_spec
-from snnspec._plots import graph_diagram, plot_training
+from snnspec.graph.plan import plan_graph
+from snnspec.spec.overrides import load_spec
+from snnspec.training.plots import graph_diagram, plot_training
 
 ROOT = Path(__file__).resolve().parent.parent
 FIVE = ROOT / "configs" / "snnax_five_layer.yaml"

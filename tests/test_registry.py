@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 import snnspec
-from snnspec._docs import layers_markdown
-from snnspec._registry import LAYER_TYPES, SURROGATE_TYPES
-from snnspec.layers.elementwise import ACTIVATIONS
 from snnspec.nn.elementwise import ACTIVATION_FUNCTIONS
 from snnspec.nn.surrogates import SURROGATE_MODULES
+from snnspec.spec.docs import layers_markdown
+from snnspec.spec.layers.elementwise import ACTIVATIONS
+from snnspec.spec.registry import LAYER_TYPES, SURROGATE_TYPES
 
 ROOT = Path(__file__).resolve().parent.parent
 TYPES = sorted(LAYER_TYPES)
@@ -146,7 +146,7 @@ def test_runtime_tables_match_the_spec_registry() -> None:
 def test_layer_reference_is_in_sync() -> None:
     committed = (ROOT / "docs" / "layers.md").read_text(encoding="utf-8")
     assert committed == layers_markdown(), (
-        "docs/layers.md is stale: regenerate with `python -m snnspec._docs > docs/layers.md`"
+        "docs/layers.md is stale: regenerate with `python -m snnspec.spec.docs > docs/layers.md`"
     )
     assert all(f"## {name}\n" in committed for name in LAYER_TYPES)
 
@@ -198,7 +198,7 @@ def test_resolve_writes_every_field_of_every_layer(
 
 
 def test_peer_layer_names_are_hints_only() -> None:
-    from snnspec._registry import LAYER_TYPE_ALIASES, suggested_layer_type
+    from snnspec.spec.registry import LAYER_TYPE_ALIASES, suggested_layer_type
 
     assert set(LAYER_TYPE_ALIASES.values()) <= set(LAYER_TYPES)
     assert not set(LAYER_TYPE_ALIASES) & set(LAYER_TYPES)  # never a real type name

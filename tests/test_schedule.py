@@ -22,9 +22,9 @@ import pytest
 from helpers import spec_dict
 
 import snnspec
-from snnspec._registry import LAYER_TYPES
-from snnspec._schedule import make_schedule, strongly_connected_components
-from snnspec.layers.batch_norm import BATCH_AXIS
+from snnspec.graph.schedule import make_schedule, strongly_connected_components
+from snnspec.spec.layers.batch_norm import BATCH_AXIS
+from snnspec.spec.registry import LAYER_TYPES
 
 TOLERANCE = 1e-9
 BATCH, STEPS = 2, 9

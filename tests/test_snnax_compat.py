@@ -26,9 +26,9 @@ import yaml
 from helpers import run_cli
 
 import snnspec
-from snnspec._dump import normalized_data
-from snnspec._registry import LAYER_TYPES
 from snnspec.nn.neurons import AbstractNeuron
+from snnspec.spec.dump import normalized_data
+from snnspec.spec.registry import LAYER_TYPES
 
 DATA = Path(__file__).parent / "data" / "snnax"
 ROOT = Path(__file__).parent.parent

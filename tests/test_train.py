@@ -12,9 +12,9 @@ from helpers import run_cli
 from safetensors.numpy import load_file
 
 from snnspec._errors import SpecError
-from snnspec._overrides import load_spec, resolved_text, sha256_text
-from snnspec._params import read_params
-from snnspec._train import RunResult, evaluate_run, train
+from snnspec.model.params import read_params
+from snnspec.spec.overrides import load_spec, resolved_text, sha256_text
+from snnspec.training.loop import RunResult, evaluate_run, train
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -252,9 +252,9 @@ def _log_softmax(logits: np.ndarray) -> np.ndarray:
     ],
 )
 def test_losses_match_numpy(tmp_path: Path, loss: str, reference: str) -> None:
-    from snnspec._compiler import compile as compile_spec
-    from snnspec._data import load_data
-    from snnspec._train import Task
+    from snnspec.model.compile import compile as compile_spec
+    from snnspec.training.data import load_data
+    from snnspec.training.loop import Task
 
     if reference == "max":  # max_membrane needs the non-spiking readout
         spec = load_spec(tiny_spec_path(tmp_path), [f"train.loss={loss}"])
@@ -332,7 +332,7 @@ def test_trained_values_past_a_clamp_are_saved_at_its_end(tiny_spec: Path) -> No
     import jax
 
     import snnspec
-    from snnspec._params import apply_params, clamp_parameters
+    from snnspec.model.params import apply_params, clamp_parameters
 
     model = snnspec.compile(load_spec(tiny_spec))
     drifted = apply_params(model, {"out.decay_constants": np.array([1.2], np.float32)})
@@ -351,7 +351,7 @@ def test_trained_values_past_a_clamp_are_saved_at_its_end(tiny_spec: Path) -> No
 def test_progress_bar_shows_no_metrics_before_the_first_batch_ends() -> None:
     from rich.progress import TextColumn
 
-    from snnspec._train import _Progress
+    from snnspec.training.loop import _Progress
 
     progress = _Progress(enabled=False, echo=lambda line: None)
     progress.start("epoch 1", total=3)

@@ -1,6 +1,6 @@
 """snnspec's Equinox modules: neurons, surrogates and small shape layers.
 
-These are the runtime side of the specs in :mod:`snnspec.layers`; they import JAX.
+These are the runtime side of the specs in :mod:`snnspec.spec.layers`; they import JAX.
 """
 
 from .neurons import IAF as IAF

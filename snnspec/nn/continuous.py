@@ -1,7 +1,7 @@
 """Continuous-time neurons with NIR's meaning, one step of dt at a time.
 
 The equations, the discretisation rules and the update order are documented on the specs in
-:mod:`snnspec.layers.continuous`. Parameters are arrays of shape () (shared) or the neuron
+:mod:`snnspec.spec.layers.continuous`. Parameters are arrays of shape () (shared) or the neuron
 shape; ``dt`` and the options are static. Parameters not in ``trainable`` pass through
 ``stop_gradient``.
 """

@@ -23,7 +23,7 @@ ACTIVATION_FUNCTIONS: dict[str, Callable[[Array], Array]] = {
     "abs": jnp.abs,
     "heaviside": heaviside,
 }
-"""Activation name -> function; keys equal ``snnspec.layers.elementwise.ACTIVATIONS``."""
+"""Activation name -> function; keys equal ``snnspec.spec.layers.elementwise.ACTIVATIONS``."""
 
 
 class Scale(eqx.Module):

@@ -1,7 +1,7 @@
 """Surrogate gradients: forward H(x) (H(0) = 1), backward the surrogate's ``derivative``.
 
 Each surrogate is an Equinox module with static hyperparameters, so it prints, compares and
-serialises; the formulas are documented on the specs in :mod:`snnspec.layers.surrogates`.
+serialises; the formulas are documented on the specs in :mod:`snnspec.spec.layers.surrogates`.
 """
 
 from __future__ import annotations

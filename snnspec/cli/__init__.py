@@ -1,0 +1,726 @@
+"""The ``snnspec`` command line (Typer).
+
+JAX is imported inside the commands that run a model, never at module level, so
+``snnspec validate`` and ``snnspec schema`` start fast. Every user error is one line per
+problem on stderr (``FILE:LINE:COL: path: message``) and exit code 1; ``--debug``, before or
+after the command name, shows the traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import sys
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from .._errors import InputError, SpecError, SpecWarning
+from .._errors import printable as _plain
+from .._io import sha256_file
+from ..graph.plan import GraphPlan, layer_reports, plan_graph
+from ..graph.resources import budget, build_check, check_input_file, check_parameters, check_run
+from ..spec.loader import load_json_file
+from ..spec.model import ModelSpec
+from ..spec.overrides import load_spec
+from .export import export
+from .nir import nir_app
+from .train import (
+    ForceOption,
+    MaxMemoryOption,
+    PartialParamsOption,
+    SetOption,
+    StrictEnvOption,
+    check_partial,
+    env,
+    evaluate,
+    graph,
+    report_partial,
+    reproduce,
+    resolve,
+    train,
+)
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ..model.model import StatefulModel
+
+app = typer.Typer(
+    name="snnspec",
+    help="Validate, build and run spiking neural network specs (YAML, TOML or JSON).",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+MANIFEST = "manifest.json"
+BUILT_SPEC = "spec.yaml"
+BUILT_PARAMS = "params.safetensors"
+DEMO_SPIKE_RATE = 0.1
+
+
+_options = {"debug": False}
+
+DebugOption = Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")]
+
+
+@app.callback()
+def _root(debug: DebugOption = False) -> None:
+    """snnspec: a declarative model spec compiler for spiking neural networks in JAX."""
+    _options["debug"] = debug
+
+
+def _with_debug_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`command` that also takes ``--debug`` after the subcommand (``snnspec run X --debug``)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, debug: bool = False, **kwargs: Any) -> Any:
+        _options["debug"] = _options["debug"] or debug
+        return command(*args, **kwargs)
+
+    signature = inspect.signature(command, eval_str=True)
+    option = inspect.Parameter(
+        "debug", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=DebugOption
+    )
+    wrapper.__signature__ = signature.replace(  # pyright: ignore[reportAttributeAccessIssue]
+        parameters=[*signature.parameters.values(), option]
+    )
+    wrapper.__annotations__ = {
+        **{name: p.annotation for name, p in signature.parameters.items()},
+        "debug": DebugOption,
+        "return": signature.return_annotation,
+    }
+    return wrapper
+
+
+@app.command()
+def validate(
+    specs: Annotated[list[Path], typer.Argument(help="Spec files to check.", show_default=False)],
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
+    overrides: SetOption = None,
+    max_memory: MaxMemoryOption = None,
+    partial_params: PartialParamsOption = False,
+) -> None:
+    """Parse and check specs: schema, graph, shapes, memory, params file; print a table.
+
+    Exit code 0 when every spec is valid, 1 otherwise (one error line per invalid spec).
+    """
+    limit = budget(max_memory)
+    failures = 0
+    for path in specs:
+        try:
+            spec = load_spec(path, overrides or ())
+            check_partial(partial_params, spec)
+            plan = plan_graph(spec)
+            memory = check_parameters(spec, plan, limit)
+            left: list[str] = []
+            if spec.params is not None:  # reading one needs NumPy, which costs ~0.1 s to import
+                from ..model.params import check_params_file
+
+                left = check_params_file(spec, plan, limit, partial=partial_params or None)
+        except SpecError as error:
+            if _options["debug"]:
+                raise
+            failures += 1
+            _report(error)
+            continue
+        if left:
+            report_partial(spec, plan)
+        if not quiet:
+            typer.echo(_describe(spec, plan, _plain(str(path))))
+            typer.echo(f"  {memory.summary(limit)}")
+    if failures:
+        raise typer.Exit(1)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of spec files."""
+    from ..spec.model import json_schema
+
+    typer.echo(json.dumps(json_schema(), indent=2))
+
+
+@app.command()
+def build(
+    spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="Spec file.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output folder.")],
+    overrides: SetOption = None,
+    max_memory: MaxMemoryOption = None,
+    force: ForceOption = False,
+    partial_params: PartialParamsOption = False,
+) -> None:
+    """Compile and initialise a spec; write DIR/spec.yaml, params.safetensors, manifest.json.
+
+    spec.yaml is the normalised spec (every name, inferred size and source explicit);
+    manifest.json records the sha256 of both files and the versions used, and ``snnspec
+    run DIR`` verifies them. DIR must be empty or new; --force replaces an earlier build.
+    """
+    from .._io import write_text_atomic
+    from ..bundle.environment import manifest_fields
+    from ..bundle.folders import BUILD, check_output_folder
+    from ..model.params import save_params
+    from ..spec.dump import dumps, normalized_data
+
+    check_output_folder(output, BUILD, force=force)
+    spec = load_spec(spec_path, overrides or ())
+    check_partial(partial_params, spec)
+    plan = plan_graph(spec)
+    build_check(spec, plan, budget(max_memory))
+    model = _compile(spec, partial_params)
+    data = normalized_data(spec, plan)
+    data.update(params=BUILT_PARAMS, params_partial=False)  # the built file has every array
+    spec_text = dumps(data)
+    save_params(model, output / BUILT_PARAMS)
+    write_text_atomic(output / BUILT_SPEC, spec_text)
+    manifest = {
+        "snnspec_format": 1,
+        "made_by": BUILD,
+        "name": spec.name,
+        "source": str(spec_path),
+        "spec": BUILT_SPEC,
+        "spec_sha256": sha256_file(output / BUILT_SPEC),
+        "params": BUILT_PARAMS,
+        "params_sha256": sha256_file(output / BUILT_PARAMS),
+        **manifest_fields(),
+    }
+    write_text_atomic(output / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    if partial_params or spec.params_partial:
+        report_partial(spec, plan)
+    typer.echo(_describe(spec, plan, _plain(str(spec_path))))
+    typer.echo(_index_form(plan))
+    typer.echo(f"wrote {_plain(str(output))}/{{{BUILT_SPEC}, {BUILT_PARAMS}, {MANIFEST}}}")
+
+
+@app.command()
+def run(
+    target: Annotated[Path, typer.Argument(metavar="SPEC|DIR", help="Spec file or build folder.")],
+    input_path: Annotated[
+        Path | None, typer.Option("--input", "-i", help="npz: one (B, T, *shape) array per input.")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="npz to write, one array per output.")
+    ] = None,
+    steps: Annotated[
+        int | None,
+        typer.Option(help="Time steps of the demo input (default: the spec's time.steps).", min=1),
+    ] = None,
+    batch: Annotated[
+        int | None, typer.Option(help="Batch size of the demo input (default 1).", min=1)
+    ] = None,
+    burnin: Annotated[int | None, typer.Option(help="Burn-in steps.", min=0)] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            help="Seed of the demo input and of the run's random numbers (random initial "
+            "states); default the spec's seed."
+        ),
+    ] = None,
+    plot: Annotated[
+        Path | None, typer.Option(help="Draw spike rasters and membrane traces (.png).")
+    ] = None,
+    overrides: SetOption = None,
+    max_memory: MaxMemoryOption = None,
+    partial_params: PartialParamsOption = False,
+    schedule: Annotated[
+        str | None,
+        typer.Option(help="auto, stepwise or layerwise (default: the spec's `schedule`)."),
+    ] = None,
+    devices: Annotated[
+        str | None,
+        typer.Option(help="Shard the batch over N devices or 'all' (data parallel)."),
+    ] = None,
+    distributed: Annotated[
+        bool,
+        typer.Option(
+            "--distributed",
+            help="Multi-process run: call jax.distributed.initialize() first (implies "
+            "--devices all unless given).",
+        ),
+    ] = False,
+    coordinator: Annotated[
+        str | None,
+        typer.Option(
+            metavar="HOST:PORT",
+            help="With --distributed: address of process 0's coordinator, the same for every "
+            "process (default: $JAX_COORDINATOR_ADDRESS or the detected cluster's).",
+            show_default=False,
+        ),
+    ] = None,
+    num_processes: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="With --distributed: number of processes (default: the detected cluster's).",
+            show_default=False,
+        ),
+    ] = None,
+    process_id: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="With --distributed: this process's id, 0 to N-1 (default: the detected "
+            "cluster's).",
+            show_default=False,
+        ),
+    ] = None,
+    force: ForceOption = False,
+    strict_env: StrictEnvOption = False,
+) -> None:
+    """Compile, jit and run a model; print timings and per-layer spike rates.
+
+    Without --input the model is driven by seeded random spikes (Bernoulli, rate 0.1).
+    The memory the run needs is estimated from shapes and checked before JAX starts.
+    With --devices the batch is split over a device mesh (parameters replicated) and the
+    results equal the single-device run. With --distributed every process runs the same
+    command and the batch is split over the devices of all processes; --coordinator,
+    --num-processes and --process-id are detected by JAX (Slurm, Open MPI, Cloud TPU,
+    Kubernetes) when not given. Only process 0 writes --output and --plot.
+    """
+    from ..graph.schedule import SCHEDULES
+
+    if schedule is not None and schedule not in SCHEDULES:
+        raise InputError(f"--schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
+    _check_distributed(distributed, coordinator, num_processes, process_id)
+    if distributed and devices is None:
+        devices = "all"
+    from ..bundle.folders import check_output_files
+
+    folder = target.is_dir()
+    if strict_env and not folder:
+        raise InputError("--strict-env applies to a build or run folder, not to a spec file")
+    if input_path is not None:
+        for flag, value in (("--steps", steps), ("--batch", batch)):
+            if value is not None:
+                raise typer.BadParameter(
+                    "the input file fixes the batch size and the number of steps (its arrays "
+                    "are (B, T, *shape)); leave it out, or drop --input to run the demo input",
+                    param_hint=flag,
+                )
+    if partial_params and target.is_dir():
+        raise typer.BadParameter(
+            f"{target} is a build folder, whose params file gives every parameter",
+            param_hint="--partial-params",
+        )
+    if plot is not None:
+        from ..training.plots import image_format
+
+        image_format(plot)  # before the run, not after it
+    check_output_files(
+        [(flag, p) for flag, p in (("-o", output), ("--plot", plot)) if p is not None],
+        force=force,
+    )
+    limit = budget(max_memory)
+    spec = _load_target(target, overrides or ())
+    check_partial(partial_params, spec)
+    batch = 1 if batch is None else batch
+    if input_path is not None:
+        if seed is not None and not _draws_random_numbers(plan_graph(spec)):
+            raise typer.BadParameter(
+                "with --input the seed only draws the model's random numbers (random initial "
+                "states, `init: {type: uniform|normal}`), and this model draws none",
+                param_hint="--seed",
+            )
+        extent = check_input_file(input_path, limit)
+        check_run(spec, plan_graph(spec), limit, *extent)
+    else:
+        check_run(spec, plan_graph(spec), limit, batch, steps, from_spec=steps is None)
+
+    import jax
+    import numpy as np
+
+    if folder:
+        from ..bundle.environment import check_folder
+
+        manifest = load_json_file(target / MANIFEST)
+        check_folder(target, manifest, strict=strict_env, warn=_error, dtype=spec.dtype)
+    if distributed:
+        _initialize_distributed(coordinator, num_processes, process_id)
+    model = _compile(spec, partial_params)
+    if partial_params or spec.params_partial:
+        report_partial(spec, model.plan)
+    if schedule is not None:
+        model = model.with_schedule(schedule)
+    plan = model.plan
+    seed = spec.seed if seed is None else seed
+    if input_path is not None:
+        inputs = _read_inputs(input_path, plan, spec.time.steps)
+    else:
+        generator = np.random.default_rng(seed)
+        num_steps = steps or spec.time.steps
+        inputs = [
+            (generator.random((batch, num_steps, *shape)) < DEMO_SPIKE_RATE).astype(np.float32)
+            for shape in plan.input_shapes
+        ]
+    num_steps = inputs[0].shape[1]
+    if burnin is None and spec.time.burnin >= num_steps:
+        raise InputError(
+            f"the spec's time.burnin ({spec.time.burnin}) is not smaller than the {num_steps} "
+            "time steps; pass a smaller --burnin or more --steps"
+        )
+    burnin = spec.time.burnin if burnin is None else burnin
+    if burnin >= num_steps:
+        raise InputError(f"--burnin {burnin} must be smaller than the {num_steps} time steps")
+    from ..model.model import data_mesh
+
+    mesh = data_mesh(devices, inputs[0].shape[0])
+    outputs, rates, compile_seconds, run_seconds = _timed_run(
+        model, inputs, jax.random.PRNGKey(seed), burnin, mesh
+    )
+    batch_size = inputs[0].shape[0]
+    where = (
+        jax.default_backend() if mesh is None else f"{mesh.size} {jax.default_backend()} devices"
+    )
+    if jax.process_count() > 1:
+        where += f" ({jax.process_count()} processes)"
+    typer.echo(
+        f"{_plain(spec.name)}: batch {batch_size}, {num_steps} steps (burn-in {burnin}) on "
+        f"{where}; schedule {model.execution.name}"
+    )
+    typer.echo(f"compile time  {compile_seconds:8.3f} s")
+    typer.echo(f"run time      {run_seconds:8.3f} s")
+    typer.echo(
+        f"steps/s       {num_steps / run_seconds:10.1f}   "
+        f"(sample-steps/s {batch_size * num_steps / run_seconds:.1f})"
+    )
+    if rates:
+        typer.echo("spike rates (spikes per neuron per step):")
+        width = max(len(name) for name in rates)
+        for name, rate in rates.items():
+            typer.echo(f"  {name:<{width}}  {rate:.4f}")
+    if jax.process_index() != 0:
+        return
+    if output is not None:
+        from .._io import write_atomic
+
+        arrays = {plan.layer_names[i]: outputs[n] for n, i in enumerate(plan.final_layer_ids)}
+        write_atomic(output, lambda tmp: _save_npz(tmp, arrays))
+        typer.echo(f"wrote {_plain(str(output))}")
+    if plot is not None:
+        from ..training.plots import plot_run
+
+        plot_run(plot, model, inputs, jax.random.PRNGKey(seed), burnin)
+        typer.echo(f"wrote {_plain(str(plot))}")
+
+
+def _check_distributed(
+    distributed: bool, coordinator: str | None, num_processes: int | None, process_id: int | None
+) -> None:
+    """Consistent --distributed options, checked before JAX starts."""
+    given = {
+        "--coordinator": coordinator,
+        "--num-processes": num_processes,
+        "--process-id": process_id,
+    }
+    if not distributed:
+        for option, value in given.items():
+            if value is not None:
+                raise InputError(f"{option} needs --distributed")
+        return
+    if coordinator is not None:
+        host, _, port = coordinator.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise InputError(f"--coordinator must be HOST:PORT, got {coordinator!r}")
+    if num_processes is not None and process_id is not None and process_id >= num_processes:
+        raise InputError(
+            f"--process-id {process_id} must be smaller than --num-processes {num_processes}"
+        )
+
+
+def _initialize_distributed(
+    coordinator: str | None, num_processes: int | None, process_id: int | None
+) -> None:
+    """``jax.distributed.initialize`` with the values given; JAX detects the others."""
+    import os
+
+    import jax
+
+    try:
+        jax.distributed.initialize(coordinator, num_processes, process_id)
+    except ValueError as error:  # a value neither given nor detected
+        raise InputError(
+            f"--distributed: {str(error).rstrip('.')} (no Slurm, Open MPI, Cloud TPU or "
+            "Kubernetes cluster was detected to provide it); pass --coordinator HOST:PORT, "
+            "--num-processes N and --process-id I"
+        ) from None
+    except RuntimeError as error:  # the coordinator cannot be started or reached
+        address = coordinator or os.environ.get("JAX_COORDINATOR_ADDRESS") or "(detected)"
+        detail = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise InputError(
+            f"--distributed: cannot start or reach the coordinator at {address}: {detail}"
+        ) from None
+
+
+def _draws_random_numbers(plan: GraphPlan) -> bool:
+    """True when a run of the model uses its key: a layer starts from a random state."""
+    return any(
+        getattr(getattr(layer, "init", None), "type", "zeros") != "zeros" for layer in plan.layers
+    )
+
+
+def _timed_run(
+    model: StatefulModel, inputs: list[np.ndarray], key: Any, burnin: int, mesh: Any = None
+) -> tuple[list[np.ndarray], dict[str, float], float, float]:
+    """Compile ahead of time, run once; outputs of the final layers and spike rates.
+
+    With a ``mesh`` the batch is sharded over it and the parameters and key replicated.
+    """
+    import equinox as eqx
+    import jax
+    import numpy as np
+
+    from ..model.model import place, simulate_batch, to_host
+
+    plan = model.plan
+    spiking = [i for i, layer in enumerate(plan.layers) if layer.spiking]
+    recorded = list(dict.fromkeys([*plan.final_layer_ids, *spiking]))
+    recording = eqx.nn.inference_mode(model.with_outputs(recorded))
+    params, static = eqx.partition(recording, eqx.is_array)
+
+    def forward(params: Any, inputs: Any, key: Any) -> Any:
+        return simulate_batch(eqx.combine(params, static), inputs, key, burnin)
+
+    arrays = tuple(jax.numpy.asarray(x, dtype=model.dtype) for x in inputs)
+    if mesh is not None:
+        arrays = place(arrays, mesh, batch=True)
+        params, key = place((params, key), mesh, batch=False)
+    start = time.perf_counter()
+    compiled = jax.jit(forward).lower(params, arrays, key).compile()
+    compile_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    results = jax.block_until_ready(compiled(params, arrays, key))
+    run_seconds = max(time.perf_counter() - start, 1e-9)
+    by_layer = dict(zip(recorded, map(to_host, results), strict=True))
+    outputs = [
+        np.asarray(by_layer[i], dtype=np.float32 if model.dtype == "bfloat16" else None)
+        for i in plan.final_layer_ids
+    ]
+    rates = {
+        plan.layer_names[i]: float(np.mean(np.asarray(by_layer[i], np.float32))) for i in spiking
+    }
+    return outputs, rates, compile_seconds, run_seconds
+
+
+def _compile(spec: ModelSpec, partial_params: bool = False) -> StatefulModel:
+    from ..model.compile import compile as compile_spec
+
+    return compile_spec(spec, partial_params=partial_params or None)
+
+
+def _load_target(target: Path, overrides: Sequence[str] = ()) -> ModelSpec:
+    """A spec file, or a build or finished run folder whose manifest hashes are verified
+    first; ``--set`` overrides apply to the folder's spec.yaml as to a spec file."""
+    if not target.is_dir():
+        if not target.exists() and not target.suffix:
+            raise InputError(f"{target}: no such spec file or build folder; check the path")
+        return load_spec(target, overrides)
+    manifest_path = target / MANIFEST
+    if not manifest_path.is_file():
+        raise InputError(
+            f"{target} is a folder without {MANIFEST}; pass a spec file or a `snnspec build` folder"
+        )
+    manifest = load_json_file(manifest_path)
+    from ..training.loop import unfinished_run
+
+    unfinished_run(target, manifest)
+    try:
+        expected = {BUILT_SPEC: manifest["spec_sha256"], BUILT_PARAMS: manifest["params_sha256"]}
+    except (KeyError, TypeError) as error:
+        raise InputError(f"{manifest_path}: not a valid snnspec manifest ({error})") from None
+    for name, digest in expected.items():
+        path = target / name
+        if not path.is_file():
+            raise InputError(f"{path}: missing; rebuild with `snnspec build`")
+        if sha256_file(path) != digest:
+            raise InputError(
+                f"{path}: sha256 does not match {MANIFEST}; the build was modified, rebuild it"
+            )
+    return load_spec(target / BUILT_SPEC, overrides)
+
+
+def _read_inputs(path: Path, plan: GraphPlan, spec_steps: int) -> list[np.ndarray]:
+    """Input arrays from an npz (one (B, T, *shape) array per input name), checked.
+
+    An array whose axis 0 is the spec's ``time.steps`` and axis 1 is not looks time-major
+    (T, B, ...): a warning says so when it still fits, the error says so when it does not.
+    """
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except Exception as error:
+        raise InputError(f"cannot read input npz: {error}", file=str(path)) from None
+    unknown = sorted(set(arrays) - set(plan.input_names))
+    if unknown:
+        raise InputError(
+            f"unknown input '{unknown[0]}'; the spec's inputs are {', '.join(plan.input_names)}",
+            file=str(path),
+        )
+    result = []
+    for name, shape in zip(plan.input_names, plan.input_shapes, strict=True):
+        if name not in arrays:
+            raise InputError(
+                f"missing array '{name}' of shape (B, T, {_dims(shape)})", file=str(path)
+            )
+        array = arrays[name]
+        swapped = array.ndim >= 2 and array.shape[0] == spec_steps != array.shape[1]
+        hint = (
+            f"; axis 0 equals the spec's time.steps ({spec_steps}): if the array is time-major "
+            "(T, B, ...), write it as (B, T, ...) with np.swapaxes(array, 0, 1)"
+            if swapped
+            else ""
+        )
+        if array.ndim != len(shape) + 2 or tuple(array.shape[2:]) != shape or 0 in array.shape[:2]:
+            raise InputError(
+                f"array shape {list(array.shape)} does not fit (B, T, {_dims(shape)}){hint}",
+                file=str(path),
+                path=(name,),
+            )
+        if swapped:
+            where = _plain(f"{path}: {name}")
+            typer.echo(
+                f"{where}: warning: shape {list(array.shape)} runs as batch {array.shape[0]} of "
+                f"{array.shape[1]} steps (inputs are (B, T, {_dims(shape)})){hint}",
+                err=True,
+            )
+        if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
+            raise InputError(f"dtype {array.dtype} is not numeric", file=str(path), path=(name,))
+        result.append(array)
+    if len({a.shape[:2] for a in result}) > 1:
+        raise InputError(
+            "all input arrays need the same batch size and number of steps", file=str(path)
+        )
+    return result
+
+
+def _save_npz(path: Path, arrays: dict[str, Any]) -> None:
+    import numpy as np
+
+    with path.open("wb") as handle:
+        np.savez(handle, **arrays)
+
+
+def _describe(spec: ModelSpec, plan: GraphPlan, source: str) -> str:
+    """The per-layer table of ``validate``: name, type, sources, output shape, parameters."""
+    reports = layer_reports(spec, plan)
+    rows = [("layer", "type", "inputs", "output", "params")]
+    rows += [
+        (
+            r.name,
+            r.type,
+            ", ".join(r.sources),
+            "x".join(map(str, r.output_shape)) or "()",
+            f"{r.parameter_count:,}",
+        )
+        for r in reports
+    ]
+    widths = [max(len(row[c]) for row in rows) for c in range(5)]
+    lines = [f"{source}: {spec.name} (valid)"]
+    for n, row in enumerate(rows):
+        cells = [
+            cell.ljust(widths[c]) if c < 4 else cell.rjust(widths[c]) for c, cell in enumerate(row)
+        ]
+        lines.append("  " + "  ".join(cells))
+        if n == 0:
+            lines.append("  " + "  ".join("-" * w for w in widths))
+    total = sum(r.parameter_count for r in reports)
+    step_bytes = sum(r.step_bytes for r in reports)
+    inputs = ", ".join(
+        f"{n} {list(s)}" for n, s in zip(plan.input_names, plan.input_shapes, strict=True)
+    )
+    lines.append(f"  inputs: {inputs}; timing: {plan.timing}; dtype: {spec.dtype}")
+    lines.append(
+        f"  parameters: {total:,}; memory for one step of one sample: {_bytes(step_bytes)}"
+    )
+    return "\n".join(lines)
+
+
+def _index_form(plan: GraphPlan) -> str:
+    s = plan.structure
+    return (
+        "graph (index form):\n"
+        f"  input_layer_ids:    {json.dumps([list(x) for x in s.input_layer_ids])}\n"
+        f"  input_connectivity: {json.dumps([list(x) for x in s.input_connectivity])}\n"
+        f"  final_layer_ids:    {json.dumps(list(s.final_layer_ids))}"
+    )
+
+
+def _bytes(count: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if count < 1024 or unit == "GiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024  # type: ignore[assignment]
+    return f"{count} B"
+
+
+def _dims(shape: tuple[int, ...]) -> str:
+    return ", ".join(map(str, shape))
+
+
+def _error(message: str) -> None:
+    typer.echo(_plain(message), err=True)
+
+
+def _report(error: SpecError) -> None:
+    """A SpecError on stderr: one located line per problem."""
+    for line in error.lines():
+        _error(line)
+
+
+app.command()(train)
+app.command()(evaluate)
+app.command()(reproduce)
+app.command()(env)
+app.command()(resolve)
+app.command()(graph)
+app.command()(export)
+app.add_typer(nir_app, name="nir")
+_groups = [group.typer_instance for group in app.registered_groups if group.typer_instance]
+for _info in [*app.registered_commands, *(c for g in _groups for c in g.registered_commands)]:
+    if _info.callback is not None:  # every command takes --debug after its name too
+        _info.callback = _with_debug_option(_info.callback)
+
+
+def main() -> None:
+    """Console entry point: SpecError -> one line per problem on stderr and exit 1.
+
+    A SpecWarning is one line on stderr, ``warning: FILE:LINE:COL: path: message``, once.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", SpecWarning)
+            show, shown = warnings.showwarning, set()
+
+            def show_warning(message: Warning | str, category: type[Warning], *args: Any) -> None:
+                if not issubclass(category, SpecWarning):
+                    show(message, category, *args)
+                elif str(message) not in shown:  # the spec is analysed more than once
+                    shown.add(str(message))
+                    _error(f"warning: {message}")
+
+            warnings.showwarning = show_warning
+            app(prog_name="snnspec")
+    except SpecError as error:
+        if _options["debug"]:
+            raise
+        _report(error)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        _error("interrupted")
+        sys.exit(130)
+    except Exception as error:
+        if _options["debug"]:
+            raise
+        _error(f"error: {type(error).__name__}: {error} (rerun with --debug for the traceback)")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

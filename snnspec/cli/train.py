@@ -1,0 +1,408 @@
+"""Commands ``train``, ``evaluate``, ``reproduce``, ``env``, ``resolve`` and ``graph``.
+
+They are registered in :mod:`.cli`. JAX is imported inside ``train``, ``evaluate``,
+``reproduce`` and ``env`` only; ``resolve`` and ``graph`` work on the spec and its graph plan.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from .._errors import InputError, printable
+from ..spec.overrides import load_spec, resolved_text, sha256_text
+
+if TYPE_CHECKING:
+    from ..graph.plan import GraphPlan
+    from ..spec.model import ModelSpec
+
+MaxMemoryOption = Annotated[
+    str | None,
+    typer.Option(
+        "--max-memory",
+        metavar="SIZE",
+        help="Memory budget, e.g. 2GiB or 500MB ('unlimited': no check). "
+        "Default: half of the machine's memory.",
+        show_default=False,
+    ),
+]
+
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        metavar="PATH=VALUE",
+        help="Override a spec value, e.g. --set train.epochs=3 --set layers.1.threshold=0.5 "
+        "(repeatable; the value is YAML; the spec is validated again).",
+        show_default=False,
+    ),
+]
+
+ForceOption = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Replace this command's earlier output; never another command's folder "
+        "(docs/guarantees.md).",
+    ),
+]
+
+
+PartialParamsOption = Annotated[
+    bool,
+    typer.Option(
+        "--partial-params",
+        help="Allow the params file to leave parameters out: they keep their seeded initial "
+        "values and are listed (as `params_partial: true` in the spec).",
+    ),
+]
+
+
+def report_partial(spec: ModelSpec, plan: GraphPlan, extra: Path | None = None) -> None:
+    """Name, on stderr, the parameters a partial load left at their seeded initial values."""
+    from ..model.params import unloaded_keys
+
+    left = unloaded_keys(spec, plan, extra)
+    if len(left) == 1:
+        typer.echo(
+            f"note: partial params: 1 parameter keeps its seeded initial value: {left[0]}", err=True
+        )
+    elif left:
+        typer.echo(
+            f"note: partial params: {len(left)} parameters keep their seeded initial values: "
+            + ", ".join(left),
+            err=True,
+        )
+
+
+def check_partial(partial: bool, spec: ModelSpec, extra: Path | None = None) -> None:
+    """``--partial-params`` needs a params file to apply to (exit 2 otherwise)."""
+    if partial and spec.params is None and extra is None:
+        raise typer.BadParameter(
+            "the spec names no params file (`params:`), so there is nothing to load partially",
+            param_hint="--partial-params",
+        )
+
+
+StrictEnvOption = Annotated[
+    bool,
+    typer.Option(
+        "--strict-env",
+        help="Refuse (exit 1) a folder made in an environment that can compute different "
+        "numbers (versions, backend, x64, XLA flags, CPU), instead of warning.",
+    ),
+]
+
+
+class DiagramFormat(enum.StrEnum):
+    mermaid = "mermaid"
+    dot = "dot"
+
+
+def train(
+    spec_path: Annotated[
+        Path, typer.Argument(metavar="SPEC|DIR", help="Spec file, or a run folder to resume.")
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Run folder; default runs/<name>-<timestamp>."),
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option("--resume", help="Continue the run in the folder from its last checkpoint."),
+    ] = False,
+    overrides: SetOption = None,
+    progress: Annotated[
+        bool, typer.Option("--progress/--no-progress", help="Show a progress bar on terminals.")
+    ] = True,
+    max_memory: MaxMemoryOption = None,
+    force: ForceOption = False,
+    partial_params: PartialParamsOption = False,
+    strict_env: StrictEnvOption = False,
+) -> None:
+    """Train a spec's model with its `train:` section; write a reproducible run folder.
+
+    The folder holds metrics.jsonl, checkpoints (every epoch and the best), the resolved
+    spec, the trained model (`snnspec run DIR` runs it), results.json and manifest.json.
+    Ctrl-C keeps the last finished epoch's checkpoint; continue with --resume, which warns
+    (--strict-env: refuses) when the environment differs from the run's. The folder must be
+    new or empty; --force replaces an earlier training run in it.
+    """
+    from ..bundle.folders import TRAIN, made_by
+    from ..training.loop import MANIFEST, RESOLVED, data_root_of, read_manifest
+    from ..training.loop import train as run_training
+
+    data_root = None
+    if not spec_path.exists() and resume and not spec_path.suffix:
+        raise InputError(
+            f"{spec_path}: no such run folder to resume; `snnspec train SPEC -o DIR` creates one"
+        )
+    if spec_path.is_dir():
+        if made_by(spec_path) != TRAIN:
+            read_manifest(spec_path)  # says what the folder is instead
+        if overrides:
+            raise InputError(
+                "--set cannot change a run folder's spec: resuming continues the same run; "
+                "train the spec file with --set into a new folder"
+            )
+        if partial_params:
+            raise typer.BadParameter(
+                "a run folder resumes with the settings it was started with",
+                param_hint="--partial-params",
+            )
+        if not resume:
+            raise InputError(f"{spec_path} is a run folder; pass --resume to continue it")
+        if output is not None and output.resolve() != spec_path.resolve():
+            raise InputError("a run folder resumes in place; leave out -o")
+        manifest = read_manifest(spec_path)
+        output, data_root = spec_path, data_root_of(spec_path, manifest)
+        overrides = list(manifest.get("overrides") or [])
+        spec = load_spec(spec_path / RESOLVED)
+        source = manifest.get("source")
+    else:
+        spec = load_spec(spec_path, overrides or ())
+        check_partial(partial_params, spec)
+        if partial_params:  # recorded as an override, so the run folder says so
+            overrides = [*(overrides or ()), "params_partial=true"]
+            spec = load_spec(spec_path, overrides)
+        source = str(spec_path)
+    if spec.train is None:
+        raise spec.error((), "the spec has no `train:` section; add one (see README: Training)")
+    from ..graph.plan import plan_graph
+    from ..graph.resources import budget, check_run
+
+    limit = budget(max_memory)
+    plan = plan_graph(spec)
+    check_run(spec, plan, limit, spec.train.batch_size, None, backprop=True)
+    if spec.params_partial and data_root is None:  # a fresh run: the spec's folder holds them
+        report_partial(spec, plan)
+    if output is None:
+        if resume:
+            raise InputError("--resume needs the run folder: pass -o DIR (or SPEC=DIR)")
+        output = Path("runs") / f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if strict_env and not resume:
+        raise InputError("--strict-env applies to --resume (a run folder), not to a new run")
+    if resume and (output / MANIFEST).is_file():
+        from ..bundle.environment import check_folder
+
+        check_folder(output, read_manifest(output), strict=strict_env, warn=_warn, dtype=spec.dtype)
+    run_training(
+        spec,
+        output,
+        resume=resume,
+        overrides=overrides or (),
+        source=source,
+        data_root=data_root,
+        progress=progress,
+        echo=typer.echo,
+        force=force,
+    )
+
+
+def evaluate(
+    run_dir: Annotated[Path, typer.Argument(metavar="DIR", help="A `snnspec train` folder.")],
+    checkpoint: Annotated[
+        str,
+        typer.Option(help="final (params.safetensors), best, or epoch-N (e.g. epoch-12)."),
+    ] = "final",
+    max_memory: MaxMemoryOption = None,
+    strict_env: StrictEnvOption = False,
+) -> None:
+    """Rescore a training run on its test set (exit 1 if it differs from the report).
+
+    With the final parameters the test accuracy must equal the one the run reported,
+    exactly; --checkpoint best or epoch-N rescores another checkpoint. The memory of a
+    forward pass at the training batch size is checked before JAX starts. A run made in
+    another environment is a warning (--strict-env: exit 1).
+    """
+    from ..bundle.environment import check_folder
+    from ..graph.plan import plan_graph
+    from ..graph.resources import budget, check_run
+    from ..training.loop import RESOLVED, evaluate_run, read_manifest
+
+    manifest = read_manifest(run_dir)
+    spec = load_spec(run_dir / RESOLVED)
+    if spec.train is not None:
+        check_run(spec, plan_graph(spec), budget(max_memory), spec.train.batch_size, None)
+    check_folder(run_dir, manifest, strict=strict_env, warn=_warn, dtype=spec.dtype)
+    scores = evaluate_run(run_dir, checkpoint)
+    typer.echo(f"{scores['checkpoint']}")
+    typer.echo(f"test accuracy {scores['test_accuracy']:.6f}  test loss {scores['test_loss']:.6f}")
+    if "test_spike_rate" in scores:
+        for name, rate in scores["test_spike_rate"].items():
+            typer.echo(f"  spike rate {name}: {rate:.4f}")
+    reported = (manifest.get("results") or {}).get("test_accuracy")
+    if checkpoint != "final":
+        return
+    if reported is None:
+        typer.echo("the run has not finished: no reported test accuracy to compare with")
+    elif reported == scores["test_accuracy"]:
+        typer.echo(f"reproduces the reported test accuracy {reported:.6f} exactly")
+    else:
+        raise InputError(
+            f"test accuracy {scores['test_accuracy']!r} differs from the reported {reported!r}"
+        )
+
+
+def reproduce(
+    run_dir: Annotated[Path, typer.Argument(metavar="DIR", help="A `snnspec train` folder.")],
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="New run folder; default DIR-reproduce-N."),
+    ] = None,
+    strict_env: StrictEnvOption = False,
+    progress: Annotated[
+        bool, typer.Option("--progress/--no-progress", help="Show a progress bar on terminals.")
+    ] = True,
+) -> None:
+    """Train a run again from its record and compare: exit 0 when bitwise identical, else 1.
+
+    The resolved spec (its sha256 must match the manifest: an edited spec is refused), the
+    data (sha256 checked), seed and overrides come from DIR; the new folder is never an
+    existing one. The final parameters and every epoch's metrics are compared (timing
+    fields are not): bitwise, or the largest difference per parameter and per metric.
+    """
+    from ..training.reproduce import reproduce as run_reproduction
+
+    result = run_reproduction(
+        run_dir, output, strict_env=strict_env, progress=progress, echo=_say, warn=_warn
+    )
+    for line in result.lines:
+        _say(line)
+    if not result.matched:
+        raise InputError(f"{result.directory} does not reproduce {run_dir} bitwise (see above)")
+    _say(f"reproduced bitwise: {result.directory} matches {run_dir}")
+
+
+def env(
+    folder: Annotated[
+        Path | None,
+        typer.Argument(
+            metavar="[DIR]", help="A build or run folder to compare with.", show_default=False
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the full record (every distribution) as JSON.")
+    ] = False,
+) -> None:
+    """Print this environment, or how it differs from the one a build or run folder records.
+
+    The differences that can change numbers (snnspec, JAX, jaxlib, Equinox, optax, NumPy,
+    backend, JAX settings, XLA flags, CPU instruction sets and count) come first, then the
+    others (Python, platform, other distributions).
+    """
+    import json
+
+    from ..bundle.environment import (
+        NOT_RECORDED,
+        current,
+        describe,
+        differences,
+        other_differences,
+        recorded,
+    )
+    from ..spec.loader import load_json_file
+
+    now = current()
+    if folder is None:
+        if as_json:
+            typer.echo(json.dumps(now, indent=2))  # JSON escapes control characters itself
+            return
+        for line in describe(now).splitlines():
+            typer.echo(printable(line))
+        return
+    if as_json:
+        raise InputError("--json prints this environment; leave out DIR")
+    path = folder / "manifest.json"
+    if not path.is_file():
+        raise InputError(f"{folder} has no manifest.json; pass a `snnspec build` or `train` folder")
+    old, complete = recorded(load_json_file(path))
+    if not complete:
+        typer.echo(printable(f"{path}: {NOT_RECORDED}; only the versions it lists are compared"))
+    numeric = differences(old, now)
+    other = other_differences(old, now) if complete else []
+    if not numeric and not other:
+        same = "recorded in this same environment" if complete else "the versions it lists agree"
+        typer.echo(printable(f"{folder}: {same}"))
+        return
+    typer.echo(printable(f"{folder} (there) against this environment (here):"))
+    typer.echo("can change results:" if numeric else "nothing that can change results differs")
+    for line in numeric:
+        typer.echo(printable(f"  {line}"))
+    if other:
+        typer.echo("other differences:")
+        for line in other:
+            typer.echo(printable(f"  {line}"))
+
+
+def _say(message: str) -> None:
+    typer.echo(printable(message))
+
+
+def _warn(message: str) -> None:
+    typer.echo(printable(message), err=True)
+
+
+def resolve(
+    spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="Spec file.")],
+    overrides: SetOption = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Also write the spec text here.")
+    ] = None,
+    force: ForceOption = False,
+) -> None:
+    """Print the final spec (overrides applied, every default explicit) and its sha256.
+
+    The hash is that of the printed YAML (without the trailing comment); `snnspec train`
+    records it in its manifest as resolved_spec_sha256.
+    """
+    from .._io import write_text_atomic
+    from ..bundle.folders import check_output_files
+    from ..spec.loader import format_for
+
+    if output is not None:
+        if format_for(output) != "yaml":
+            raise InputError(f"-o {output}: resolve writes YAML; name the file *.yaml or *.yml")
+        check_output_files([("-o", output)], force=force)
+    spec = load_spec(spec_path, overrides or ())
+    text = resolved_text(spec)
+    typer.echo(text, nl=False)
+    typer.echo(f"# sha256: {sha256_text(text)}")
+    if output is not None:
+        write_text_atomic(output, text)
+
+
+def graph(
+    spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="Spec file.")],
+    fmt: Annotated[
+        DiagramFormat, typer.Option("--format", "-f", help="Diagram language.")
+    ] = DiagramFormat.mermaid,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the diagram to a file.")
+    ] = None,
+    overrides: SetOption = None,
+    force: ForceOption = False,
+) -> None:
+    """Print the graph as a Mermaid or Graphviz dot diagram.
+
+    Edges are labelled `same step` or `delayed (t-1)` (back edges and self loops under causal
+    timing, every layer edge under pipelined); final layers are drawn bold.
+    """
+    from .._io import write_text_atomic
+    from ..bundle.folders import check_output_files
+    from ..graph.plan import plan_graph
+    from ..training.plots import graph_diagram
+
+    if output is not None:
+        check_output_files([("-o", output)], force=force)
+    spec = load_spec(spec_path, overrides or ())
+    text = graph_diagram(plan_graph(spec), fmt.value, spec.name)
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        write_text_atomic(output, text)
+        typer.echo(f"wrote {output}")

@@ -1,0 +1,1 @@
+"""ModelSpec -> GraphPlan: indices, timing, shapes, schedule, resource estimates."""

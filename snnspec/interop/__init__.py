@@ -1,0 +1,1 @@
+"""Equinox, NIR and Python-module interop."""

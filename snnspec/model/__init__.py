@@ -1,0 +1,1 @@
+"""GraphPlan -> StatefulModel -> runs: compile, the model, params files."""

@@ -1,0 +1,531 @@
+"""The compiled model: an Equinox module whose forward pass runs the graph over time.
+
+The semantics are step-major: at every step the layers run in index order; layer i combines
+its sources (see :mod:`snnspec.graph.plan` for the timing rule), then advances. A neuron advances
+its typed state; a stateless layer's state is its last output (what delayed edges read).
+
+How that work is ordered is the model's ``schedule`` (:mod:`snnspec.graph.schedule`): ``stepwise``
+scans all layers together; ``layerwise`` runs the strongly connected components of the graph
+one after another, applying each stateless layer off a cycle to all steps at once. Both walk
+the graph through the same per-layer :meth:`StatefulModel._apply` and per-group
+:meth:`StatefulModel._group_step`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any, Literal, NamedTuple, cast
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
+
+from .._errors import InputError
+from ..graph.plan import GraphPlan, GraphStructure, Source
+from ..graph.schedule import Group, Schedule, make_schedule
+from ..nn.neurons import AbstractNeuron
+from ..spec.layers.batch_norm import BATCH_AXIS
+
+Inputs = ArrayLike | Sequence[ArrayLike]
+LayerKind = Literal["neuron", "equinox", "stateless"]
+SourceKey = tuple[str, int, bool]
+"""A source as ``(kind, index, delayed)``: what a group reads from outside itself."""
+
+
+def _key(source: Source) -> SourceKey:
+    return (source.kind, source.index, source.delayed)
+
+
+INIT_STREAM = 2**32 - 1
+"""``simulate`` draws sample b's initial state from ``fold_in(fold_in(key, b), INIT_STREAM)``,
+a stream no time step uses (step t uses ``fold_in(fold_in(key, b), t)``)."""
+
+
+class LayerOutput(NamedTuple):
+    """State of a stateless layer: its output at the last step."""
+
+    output: Float[Array, " *shape"]
+
+
+class EquinoxLayerState(NamedTuple):
+    """State of an Equinox ``StatefulLayer`` (``batch_norm``, a block holding one)."""
+
+    state: eqx.nn.State
+    output: Float[Array, " *shape"]
+
+
+def uses_equinox_state(layer: Any) -> bool:
+    """True for Equinox layers that keep an ``eqx.nn.State`` (``StatefulLayer.is_stateful``)."""
+    return isinstance(layer, eqx.nn.StatefulLayer) and layer.is_stateful()
+
+
+class StatefulModel(eqx.Module):
+    """A spiking network compiled from a spec.
+
+    ``layers[i]`` is the Equinox module of layer i (``eqx.nn.Linear`` for ``linear``); the
+    graph and all shapes are static. Call it on one sample; :func:`snnspec.simulate` jits
+    and vmaps it over a batch. ``schedule`` (``auto``, ``stepwise`` or ``layerwise``) orders
+    the work without changing the result; ``remat`` trades recomputation for memory in
+    backprop (0: off, 1: every step, K: chunks of K steps).
+    """
+
+    layers: tuple[Any, ...]
+    plan: GraphPlan = eqx.field(static=True)
+    dtype: str = eqx.field(static=True)
+    schedule: str = eqx.field(static=True, default="auto")
+    remat: int = eqx.field(static=True, default=0)
+
+    @property
+    def graph_structure(self) -> GraphStructure:
+        """The graph in SNNAX's index form."""
+        return self.plan.structure
+
+    def with_outputs(self, layer_ids: Sequence[int]) -> StatefulModel:
+        """The same model returning the outputs of ``layer_ids`` instead of the final layers."""
+        structure = dataclasses.replace(self.plan.structure, final_layer_ids=tuple(layer_ids))
+        plan = dataclasses.replace(self.plan, structure=structure)
+        return dataclasses.replace(self, plan=plan)
+
+    def init_state(
+        self,
+        in_shape: Sequence[int] | Sequence[Sequence[int]] | None = None,
+        shapes: Sequence[Sequence[int]] | None = None,
+        *,
+        key: PRNGKeyArray | None = None,
+    ) -> tuple[Any, ...]:
+        """The state before the first step, one typed entry per layer.
+
+        ``in_shape`` (one input's shape, or a list per input) and ``shapes`` (per-layer output
+        shapes) follow SNNAX's signature; the model knows both, so they are only checked.
+        Neurons start from their ``init`` (zeros by default; a random ``init`` draws from
+        ``fold_in(key, i)`` for layer i); a stateless layer shows its response to a zero input; an
+        Equinox stateful layer (``batch_norm``) starts from its ``eqx.nn.State``.
+        """
+        self._check_shapes(in_shape, shapes)
+        dtype = jnp.dtype(self.dtype)
+        states = []
+        for i, layer in enumerate(self.layers):
+            if isinstance(layer, AbstractNeuron):
+                layer_key = None if key is None else jax.random.fold_in(key, i)
+                shape = self.plan.layer_output_shapes[i]
+                states.append(layer.init_state(shape, dtype, key=layer_key))
+            elif uses_equinox_state(layer):
+                state = eqx.nn.State(layer)
+                rest = jnp.zeros(self.plan.layer_input_shapes[i], dtype)
+                output, _ = eqx.nn.inference_mode(layer)(rest, state)
+                states.append(EquinoxLayerState(state, output))
+            else:
+                rest = jnp.zeros(self.plan.layer_input_shapes[i], dtype)
+                states.append(LayerOutput(eqx.nn.inference_mode(layer)(rest)))
+        return tuple(states)
+
+    def __call__(
+        self,
+        input_states: tuple[Any, ...],
+        input_batch: Inputs,
+        key: PRNGKeyArray | None = None,
+        burnin: int = 0,
+    ) -> tuple[tuple[Any, ...], list[Array]]:
+        """Run one sample over time; return ``(final_states, outputs)``.
+
+        ``input_batch`` is an array ``(T, *shape)`` or a list of them, one per input. Step t
+        draws its randomness from ``fold_in(key, t)`` (layer i of it from
+        ``fold_in(fold_in(key, t), i)``). The first ``burnin`` steps run, their state is
+        detached with ``stop_gradient``, and only the last T - burnin steps' outputs are
+        returned, one array ``(T - burnin, *shape)`` per final layer. The result does not
+        depend on :attr:`schedule` (up to float rounding of reordered sums).
+        """
+        inputs = self._as_inputs(input_batch)
+        steps = inputs[0].shape[0]
+        if not 0 <= burnin < steps:
+            raise InputError(f"burnin must be in [0, {steps}) for {steps} steps, got {burnin}")
+        times = jnp.arange(steps)
+        states = tuple(input_states)
+        if burnin:
+            burn = tuple(x[:burnin] for x in inputs)
+            states, _ = self._run(states, burn, times[:burnin], key)
+            states = jax.lax.stop_gradient(states)
+        rest = tuple(x[burnin:] for x in inputs)
+        states, series = self._run(states, rest, times[burnin:], key)
+        return states, [series[i] for i in self.plan.final_layer_ids]
+
+    @property
+    def execution(self) -> Schedule:
+        """The resolved schedule: ``stepwise`` or ``layerwise``, and its groups.
+
+        A stateless layer holding a weight of two or more dimensions (``linear``, ``conv``, a
+        block of them) counts as a matrix product for ``auto``'s rule."""
+        stateless = tuple(self._kind(i) == "stateless" for i in range(len(self.layers)))
+        products = tuple(
+            is_stateless
+            and any(
+                eqx.is_inexact_array(w) and w.ndim >= 2 for w in jax.tree_util.tree_leaves(layer)
+            )
+            for is_stateless, layer in zip(stateless, self.layers, strict=True)
+        )
+        return make_schedule(self.plan, stateless, self.schedule, products)
+
+    def with_schedule(self, schedule: str | None = None, remat: int | None = None) -> StatefulModel:
+        """The same model (same arrays) with another ``schedule`` and/or ``remat``."""
+        return dataclasses.replace(
+            self,
+            schedule=self.schedule if schedule is None else schedule,
+            remat=self.remat if remat is None else remat,
+        )
+
+    def step(
+        self, states: tuple[Any, ...], inputs: tuple[Array, ...], key: PRNGKeyArray | None
+    ) -> tuple[tuple[Any, ...], tuple[Array, ...]]:
+        """One time step of the whole graph (step-major); ``key`` is the step's key."""
+        members = tuple(range(len(self.layers)))
+        external = {("input", k, False): x for k, x in enumerate(inputs)}
+        new, outputs = self._group_step(members, dict(enumerate(states)), external, key)
+        return tuple(new[i] for i in members), tuple(outputs[i] for i in self.plan.final_layer_ids)
+
+    # --- the graph walk, written once -------------------------------------------------------
+
+    def _apply(
+        self, i: int, state: Any, values: list[Array], key: PRNGKeyArray | None
+    ) -> tuple[Any, Array]:
+        """Layer i at one step: combine its source values, advance; ``(new_state, output)``."""
+        layer = self.layers[i]
+        x = self._combine(i, values)
+        layer_key = None if key is None else jax.random.fold_in(key, i)
+        kind = self._kind(i)
+        if kind == "neuron":
+            return layer(state, x, key=layer_key)
+        if kind == "equinox":
+            y, new = layer(x, state.state, key=layer_key)
+            return EquinoxLayerState(new, y), y
+        y = layer(x, key=layer_key)
+        return LayerOutput(y), y
+
+    def _group_step(
+        self,
+        members: tuple[int, ...],
+        states: dict[int, Any],
+        external: dict[SourceKey, Array],
+        key: PRNGKeyArray | None,
+    ) -> tuple[dict[int, Any], dict[int, Array]]:
+        """One step of a group of layers, in index order.
+
+        A source inside the group is read from this step's outputs, or from its state at the
+        start of the step when the edge is delayed; any other source is in ``external``.
+        """
+        inside = set(members)
+        new_states: dict[int, Any] = {}
+        outputs: dict[int, Array] = {}
+        for i in members:
+            values = [
+                external[_key(s)]
+                if s.kind == "input" or s.index not in inside
+                else self._output(s.index, states[s.index])
+                if s.delayed
+                else outputs[s.index]
+                for s in self.plan.sources[i]
+            ]
+            new_states[i], outputs[i] = self._apply(i, states.get(i), values, key)
+        return new_states, outputs
+
+    def _run(
+        self,
+        states: tuple[Any, ...],
+        inputs: tuple[Array, ...],
+        times: Array,
+        key: PRNGKeyArray | None,
+    ) -> tuple[tuple[Any, ...], dict[int, Array]]:
+        """Run a window of steps group by group; final states and the emitted output series."""
+
+        def step_key(t: Array) -> PRNGKeyArray | None:
+            return None if key is None else jax.random.fold_in(key, t)
+
+        new_states = list(states)
+        series: dict[int, Array] = {}
+        for group in self.execution.groups:
+            members = group.members
+            needed = sorted(
+                {
+                    _key(s)
+                    for i in members
+                    for s in self.plan.sources[i]
+                    if s.kind == "input" or s.index not in members
+                }
+            )
+            external = {k: self._series(k, states, inputs, series) for k in needed}
+            if group.vectorized:
+                (i,) = members
+                y = self._apply_series(i, external, times, key)
+                new_states[i] = LayerOutput(y[-1])
+                series[i] = y
+                continue
+
+            def body(
+                carry: dict[int, Any],
+                xs: tuple[dict[SourceKey, Array], Array],
+                group: Group = group,
+            ) -> tuple[dict[int, Any], dict[int, Array]]:
+                values, t = xs
+                carry, outputs = self._group_step(group.members, carry, values, step_key(t))
+                return carry, {i: outputs[i] for i in group.emits}
+
+            carry = {i: states[i] for i in members}
+            carry, emitted = self._scan(body, carry, (external, times))
+            for i in members:
+                new_states[i] = carry[i]
+            series.update(emitted)
+        return tuple(new_states), series
+
+    def _apply_series(
+        self,
+        i: int,
+        external: dict[SourceKey, Array],
+        times: Array,
+        key: PRNGKeyArray | None,
+    ) -> Array:
+        """Stateless layer i at every step of the window at once (vmap over time).
+
+        A ``linear`` is applied as ``x @ W.T + b`` on the whole series: the same products as
+        ``W @ x`` per step, laid out so that the batch and time axes lead and XLA runs one
+        (B*T, N) x (N, M) GEMM without transposing the series.
+        """
+        layer = self.layers[i]
+        if type(layer) is eqx.nn.Linear and isinstance(layer.in_features, int):
+            values = [external[_key(s)] for s in self.plan.sources[i]]
+            x = jax.vmap(lambda *v: self._combine(i, list(v)))(*values)
+            y = x @ layer.weight.T
+            return y if layer.bias is None else y + layer.bias
+
+        def one(values: dict[SourceKey, Array], t: Array) -> Array:
+            step_key = None if key is None else jax.random.fold_in(key, t)
+            return self._group_step((i,), {}, values, step_key)[1][i]
+
+        return jax.vmap(one)(external, times)
+
+    def _series(
+        self,
+        key: SourceKey,
+        states: tuple[Any, ...],
+        inputs: tuple[Array, ...],
+        series: dict[int, Array],
+    ) -> Array:
+        """A source over the window: an input, a layer's outputs, or them one step late
+        (the layer's output in ``states``, the window's start, comes first)."""
+        kind, index, delayed = key
+        if kind == "input":
+            return inputs[index]
+        if not delayed:
+            return series[index]
+        first = self._output(index, states[index])[None]
+        return jnp.concatenate([first, series[index][:-1]], axis=0)
+
+    def _scan(self, body: Any, carry: Any, xs: Any) -> tuple[Any, Any]:
+        """``lax.scan`` with the model's ``remat``: 0 stores every step for backprop; 1
+        recomputes each step's body; K > 1 checkpoints chunks of K steps (nested scan), so
+        backprop keeps about T/K carries plus one chunk's intermediates."""
+        if self.remat == 0:
+            return jax.lax.scan(body, carry, xs)
+        steps = jax.tree_util.tree_leaves(xs)[0].shape[0]
+        chunk = self.remat
+        if chunk == 1 or steps <= chunk:
+            return jax.lax.scan(jax.checkpoint(body), carry, xs)
+        count = steps // chunk
+        split = count * chunk
+        head = jax.tree_util.tree_map(lambda a: a[:split].reshape(count, chunk, *a.shape[1:]), xs)
+
+        @jax.checkpoint
+        def run_chunk(c: Any, x: Any) -> tuple[Any, Any]:
+            return jax.lax.scan(body, c, x)
+
+        carry, ys = jax.lax.scan(run_chunk, carry, head)
+        ys = jax.tree_util.tree_map(lambda a: a.reshape(split, *a.shape[2:]), ys)
+        if split == steps:
+            return carry, ys
+        tail = jax.tree_util.tree_map(lambda a: a[split:], xs)
+        carry, tail_ys = jax.lax.scan(jax.checkpoint(body), carry, tail)
+        return carry, jax.tree_util.tree_map(
+            lambda a, b: jnp.concatenate([a, b], axis=0), ys, tail_ys
+        )
+
+    def _kind(self, i: int) -> LayerKind:
+        layer = self.layers[i]
+        if isinstance(layer, AbstractNeuron):
+            return "neuron"
+        return "equinox" if uses_equinox_state(layer) else "stateless"
+
+    def _output(self, i: int, state: Any) -> Array:
+        layer = self.layers[i]
+        return layer.output(state) if isinstance(layer, AbstractNeuron) else state.output
+
+    def _combine(self, i: int, values: list[Array]) -> Array:
+        if len(values) == 1:
+            return values[0]
+        if self.plan.combine[i] == "sum":
+            return sum(values[1:], values[0])
+        return jnp.concatenate(values, axis=0)
+
+    def _as_inputs(self, input_batch: Inputs) -> tuple[Array, ...]:
+        arrays: tuple[Array, ...] = (
+            cast(tuple[Array, ...], tuple(input_batch))
+            if isinstance(input_batch, list | tuple)
+            else (cast(Array, input_batch),)
+        )
+        names = self.plan.input_names
+        if len(arrays) != len(names):
+            raise InputError(
+                f"expected {len(names)} input array(s) ({', '.join(names)}), got {len(arrays)}"
+            )
+        steps = None
+        for name, shape, x in zip(names, self.plan.input_shapes, arrays, strict=True):
+            if tuple(x.shape[1:]) != shape or x.ndim != len(shape) + 1:
+                raise InputError(
+                    f"input '{name}' must have shape (T, {', '.join(map(str, shape))}) for one "
+                    f"sample, got {tuple(x.shape)}"
+                )
+            if steps is not None and x.shape[0] != steps:
+                raise InputError(
+                    f"all inputs need the same number of steps; '{name}' has {x.shape[0]}"
+                )
+            steps = x.shape[0]
+        if steps == 0:
+            raise InputError("the input has no time steps")
+        return tuple(jnp.asarray(x, self.dtype) for x in arrays)
+
+    def _check_shapes(self, in_shape: Any, shapes: Any) -> None:
+        if in_shape is not None:
+            given = [in_shape] if all(isinstance(d, int) for d in in_shape) else list(in_shape)
+            if [tuple(s) for s in given] != list(self.plan.input_shapes):
+                raise InputError(
+                    f"in_shape {given} does not match the spec's input shapes "
+                    f"{[list(s) for s in self.plan.input_shapes]}"
+                )
+        if shapes is not None and [tuple(s) for s in shapes] != list(self.plan.layer_output_shapes):
+            raise InputError(
+                f"shapes {list(shapes)} do not match the inferred layer shapes "
+                f"{[list(s) for s in self.plan.layer_output_shapes]}"
+            )
+
+
+def simulate(
+    model: StatefulModel,
+    inputs: Inputs,
+    *,
+    key: PRNGKeyArray | None = None,
+    burnin: int = 0,
+) -> list[Array]:
+    """Run a batch: ``inputs`` is ``(B, T, *shape)`` or a list per input; jitted and vmapped.
+
+    Sample b uses ``fold_in(key, b)``; returns one ``(B, T - burnin, *shape)`` array per final
+    layer. The batch axis is named ``"batch"`` (what ``batch_norm`` reduces over).
+    """
+    batch = (inputs,) if not isinstance(inputs, list | tuple) else tuple(inputs)
+    return _jitted_simulate_batch(model, tuple(jnp.asarray(x) for x in batch), key, burnin)
+
+
+def simulate_batch(
+    model: StatefulModel, inputs: tuple[Array, ...], key: PRNGKeyArray | None, burnin: int
+) -> list[Array]:
+    """:func:`simulate` without the jit: vmap of the single-sample call from rest."""
+    sizes = {x.shape[0] for x in inputs}
+    if len(sizes) != 1:
+        raise InputError(f"all inputs need the same batch size, got {sorted(sizes)}")
+    batch_size = sizes.pop()
+
+    def one(sample: tuple[Array, ...], index: Array) -> list[Array]:
+        sample_key = None if key is None else jax.random.fold_in(key, index)
+        init_key = None if sample_key is None else jax.random.fold_in(sample_key, INIT_STREAM)
+        _, outputs = model(model.init_state(key=init_key), list(sample), sample_key, burnin)
+        return outputs
+
+    return jax.vmap(one, axis_name=BATCH_AXIS)(inputs, jnp.arange(batch_size))
+
+
+_jitted_simulate_batch = eqx.filter_jit(simulate_batch)
+
+
+# --- data parallelism ---------------------------------------------------------------------------
+
+DATA_AXIS = "data"
+"""Name of the mesh axis the batch is sharded over."""
+
+
+def data_mesh(devices: str | int | None, batch_size: int) -> Any:
+    """A 1-D ``jax.sharding.Mesh`` over ``devices`` (a count, or ``"all"``) for a batch.
+
+    None when ``devices`` is None. The batch must divide evenly over the devices (each device
+    runs ``batch_size / N`` samples; parameters are replicated); anything else is an
+    InputError, as is asking for more devices than there are. With several processes
+    (``jax.distributed``) every process contributes ``N / process_count`` of its own devices,
+    in process order, so N must divide over the processes: a process without a device in
+    the mesh could not take part in the computation.
+    """
+    if devices is None:
+        return None
+    available = jax.devices()
+    if devices == "all":
+        count = len(available)
+    else:
+        try:
+            count = int(devices)
+        except ValueError:
+            raise InputError(f"--devices must be a number or 'all', got {devices!r}") from None
+        if not 1 <= count <= len(available):
+            raise InputError(
+                f"--devices {count}: there are {len(available)} {jax.default_backend()} "
+                "device(s) (set XLA_FLAGS=--xla_force_host_platform_device_count=N for N "
+                "CPU devices)"
+            )
+    if batch_size % count:
+        raise InputError(
+            f"batch size {batch_size} does not divide over {count} devices; use a batch that "
+            f"is a multiple of {count} or fewer devices"
+        )
+    import numpy as np
+
+    processes = jax.process_count()
+    if processes == 1:
+        return jax.sharding.Mesh(np.asarray(available[:count]), (DATA_AXIS,))
+    if count % processes:
+        raise InputError(
+            f"--devices {count} does not divide over {processes} processes; every process "
+            "needs the same number of devices in the mesh"
+        )
+    share = count // processes
+    chosen = []
+    for process in range(processes):
+        local = [device for device in available if device.process_index == process]
+        if len(local) < share:
+            raise InputError(
+                f"--devices {count}: process {process} has {len(local)} device(s), {share} needed"
+            )
+        chosen += local[:share]
+    return jax.sharding.Mesh(np.asarray(chosen), (DATA_AXIS,))
+
+
+def place(tree: Any, mesh: Any, *, batch: bool) -> Any:
+    """Every array of ``tree`` as a global array on ``mesh``: sharded along its leading (batch)
+    axis when ``batch``, else replicated. Works across processes (each holds the whole value)."""
+    import numpy as np
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    sharding = NamedSharding(mesh, PartitionSpec(DATA_AXIS) if batch else PartitionSpec())
+
+    def one(x: Any) -> Any:
+        if not eqx.is_array(x):
+            return x
+        host = np.asarray(x)
+        return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+    return jax.tree_util.tree_map(one, tree)
+
+
+def to_host(x: Array) -> Any:
+    """A (possibly sharded, possibly multi-process) array as one NumPy array on this process."""
+    import numpy as np
+
+    if jax.process_count() > 1 and not x.is_fully_addressable:
+        from jax.experimental import multihost_utils
+
+        return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+    return np.asarray(x)

@@ -1,0 +1,191 @@
+"""``--set path=value`` overrides: edit a parsed spec, then validate it again.
+
+A path is dotted: ``train.epochs``, ``layers.1.threshold``; a list item is chosen by its
+index (``layers.1``, ``layers[1]``, ``layers.-1``) or by its ``name`` (``layers.lif1``).
+Missing mapping keys are created, so ``train.optimizer.clip_norm=1.0`` works when the file
+has no ``optimizer:``; the schema then decides whether the key exists. A value is parsed by
+the same safe YAML loader as spec files (``0.5`` is a float, ``[0.9, 0.8]`` a list, ``null``
+removes a setting) and the whole spec is validated again, so an override can never produce
+a spec that a file could not. Errors caused by an override name it instead of the file:
+``--set train.epochs=0: train.epochs: Input should be greater than or equal to 1``.
+
+This module imports no JAX.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import os
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from .._errors import PathElement, SpecError
+from .loader import parse_document
+from .model import ModelSpec, spec_from_document
+
+_INDEX = re.compile(r"\[(-?\d+)\]")
+
+
+@dataclasses.dataclass(frozen=True)
+class Override:
+    """One parsed ``--set``: the text as given, the key path and the parsed value."""
+
+    text: str
+    keys: tuple[str, ...]
+    value: Any
+
+
+def parse_override(text: str) -> Override:
+    """Split ``path=value`` and parse the value with the safe YAML loader."""
+    source = f"--set {text}"
+    path, sep, raw = text.partition("=")
+    path = _INDEX.sub(r".\1", path.strip())
+    if not sep or not path:
+        raise SpecError("expected PATH=VALUE, e.g. --set train.epochs=3", file=source)
+    keys = tuple(path.split("."))
+    if any(not key for key in keys):
+        raise SpecError(f"empty key in path '{path}'", file=source)
+    if not raw.strip():
+        raise SpecError("no value after '='; write null to remove a setting", file=source)
+    value = parse_document(raw, "yaml", source=source).data
+    return Override(text, keys, value)
+
+
+def apply_overrides(
+    data: Any, overrides: Sequence[Override]
+) -> tuple[Any, list[tuple[Override, tuple[PathElement, ...]]]]:
+    """A copy of ``data`` with every override applied in order, and the path each one set."""
+    data = copy.deepcopy(data)
+    applied = []
+    for override in overrides:
+        applied.append((override, _set(data, override)))
+    return data, applied
+
+
+def load_spec(
+    path: str | os.PathLike[str],
+    overrides: Sequence[str] = (),
+    allow_paths: Sequence[str | os.PathLike[str]] = (),
+) -> ModelSpec:
+    """:func:`snnspec.load` with ``--set`` overrides applied before validation.
+
+    ``extends:`` chains are merged first, then the overrides applied. Also checks the
+    ``train:`` section against the graph, so every command sees one rule.
+    """
+    from ..graph.plan import plan_graph
+    from .compose import load_composed
+    from .train import check_train
+
+    parsed = [parse_override(text) for text in overrides]
+    document = load_composed(path, allow_paths)
+    data, applied = apply_overrides(document.data, parsed)
+    edited = dataclasses.replace(document, data=data)
+    try:
+        spec = spec_from_document(edited)
+        check_train(spec, plan_graph(spec))
+    except SpecError as error:
+        raise _blame(error, applied) from None
+    return spec
+
+
+def resolved_text(spec: ModelSpec) -> str:
+    """The final spec as YAML: the normalised named form with every default written out.
+
+    Resolving this text again gives the same text (so its hash identifies the spec).
+    """
+    from .dump import dumps, normalized_data
+
+    data = normalized_data(spec)
+    for layer in data.get("layers", ()):
+        if isinstance(layer, dict) and "inputs" in layer:
+            layer["inputs"] = layer.pop("inputs")  # one key order, wherever inputs came from
+    return dumps(data)
+
+
+def sha256_text(text: str) -> str:
+    """sha256 of UTF-8 text (what the file written from it hashes to)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _set(data: Any, override: Override) -> tuple[PathElement, ...]:
+    source = f"--set {override.text}"
+    node = data
+    path: list[PathElement] = []
+    keys = list(override.keys)
+    while keys:
+        key = keys.pop(0)
+        last = not keys
+        if isinstance(node, list):
+            index = _list_index(node, key, keys, path, source)
+            path.append(index)
+            if last:
+                node[index] = override.value
+            else:
+                node = node[index]
+        elif isinstance(node, dict):
+            path.append(key)
+            if last:
+                if override.value is None:
+                    node.pop(key, None)
+                else:
+                    node[key] = override.value
+            else:
+                if node.get(key) is None:
+                    node[key] = {}
+                node = node[key]
+        else:
+            where = _show(path) or "the document"
+            raise SpecError(
+                f"cannot set '{key}' inside {where}: it is a {type(node).__name__}, "
+                "not a mapping or a list",
+                file=source,
+            )
+    return tuple(path)
+
+
+def _list_index(
+    node: list[Any], key: str, rest: list[str], path: list[PathElement], source: str
+) -> int:
+    """The index a path element names in a list: a number, or an item's ``name``."""
+    if re.fullmatch(r"-?\d+", key):
+        index = int(key)
+        if not -len(node) <= index < len(node):
+            raise SpecError(
+                f"{_show(path)} has {len(node)} items; index {index} is out of range",
+                file=source,
+            )
+        return index % len(node)
+    names = [item.get("name") if isinstance(item, dict) else None for item in node]
+    # Names may contain dots: take the longest run of path elements that is a name.
+    for length in range(len(rest), -1, -1):
+        candidate = ".".join([key, *rest[:length]])
+        if candidate in names:
+            del rest[:length]
+            return names.index(candidate)
+    known = ", ".join(str(n) for n in names if n is not None)
+    raise SpecError(
+        f"{_show(path)} has no item named '{key}'"
+        + (f"; names: {known}" if known else "; use an index"),
+        file=source,
+    )
+
+
+def _show(path: Sequence[PathElement]) -> str:
+    from .._errors import format_path
+
+    return format_path(path)
+
+
+def _blame(error: SpecError, applied: list[tuple[Override, tuple[PathElement, ...]]]) -> SpecError:
+    """Attribute each problem at, inside or around an overridden path to its ``--set``."""
+    blamed = error
+    for override, path in reversed(applied):
+        common = min(len(path), len(error.path))
+        if error.path and tuple(error.path[:common]) == path[:common]:
+            blamed = type(error)(error.message, file=f"--set {override.text}", path=error.path)
+            break
+    blamed.more = tuple(_blame(problem, applied) for problem in error.more)
+    return blamed

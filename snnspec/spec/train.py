@@ -1,0 +1,330 @@
+"""The pydantic models of the ``train:`` section: recipe, loss, regularisers and data.
+
+Like the layer specs these are frozen, refuse unknown keys and bound every number, so a
+training recipe is validated (and located in the file) before anything runs. This module
+imports no JAX: ``snnspec validate`` checks the section without it. The checks that need the
+graph (a named layer exists, the readout fits the task) live in :func:`check_train`.
+"""
+
+from typing import TYPE_CHECKING, Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from .layers.base import Bool, Count, Float, Name, SpecModel
+
+if TYPE_CHECKING:
+    from ..graph.plan import GraphPlan
+    from .model import ModelSpec
+
+Probability = Annotated[Float, Field(ge=0.0, le=1.0)]
+Fraction = Annotated[Float, Field(gt=0.0, lt=1.0)]
+Seed = Annotated[int, Field(ge=0, le=2**32 - 1, strict=True)]
+NonNegative = Annotated[Float, Field(ge=0.0, le=1e6)]
+
+
+# --- optimizer ----------------------------------------------------------------------------
+
+
+class OptimizerSpec(SpecModel):
+    """An optax optimizer chosen by name, with its learning-rate schedule and clipping."""
+
+    type: Literal["adam", "adamw", "sgd"] = Field(
+        default="adam", description="optax.adam, optax.adamw or optax.sgd."
+    )
+    learning_rate: Annotated[Float, Field(gt=0.0, le=10.0)] = Field(
+        default=1e-3, description="Peak learning rate."
+    )
+    schedule: Literal["constant", "cosine", "exponential"] = Field(
+        default="constant",
+        description="constant; cosine: decays to 0 over all steps; exponential: multiplied "
+        "by decay_rate once per epoch.",
+    )
+    decay_rate: Annotated[Float, Field(gt=0.0, le=1.0)] = Field(
+        default=0.9, description="Per-epoch factor of the exponential schedule."
+    )
+    warmup_epochs: Annotated[int, Field(ge=0, le=10_000, strict=True)] = Field(
+        default=0, description="Epochs of linear warm-up from 0 before the schedule."
+    )
+    weight_decay: NonNegative = Field(
+        default=1e-4, description="adamw only: decoupled weight decay of `*.weight` arrays."
+    )
+    momentum: Annotated[Float, Field(ge=0.0, lt=1.0)] = Field(
+        default=0.0, description="sgd only: momentum (0 = plain SGD)."
+    )
+    clip_norm: Annotated[Float, Field(gt=0.0, le=1e6)] | None = Field(
+        default=None, description="Clip gradients to this global L2 norm."
+    )
+    clip_value: Annotated[Float, Field(gt=0.0, le=1e6)] | None = Field(
+        default=None, description="Clip every gradient entry to [-clip_value, clip_value]."
+    )
+
+
+# --- loss ---------------------------------------------------------------------------------
+
+
+class CrossEntropyLossSpec(SpecModel):
+    """Softmax cross-entropy of a readout of one layer against integer labels.
+
+    ``spike_count``: logits are the spike counts over the (post burn-in) steps of a spiking
+    layer. ``max_membrane``: logits are the maximum over time of a non-spiking readout
+    (``simple_li``: its membrane potential). The prediction is the logits' argmax.
+    """
+
+    type: Literal["cross_entropy"] = "cross_entropy"
+    readout: Literal["spike_count", "max_membrane"] = Field(
+        default="max_membrane", description="How a layer's outputs become class logits."
+    )
+    layer: Name | None = Field(
+        default=None, description="The readout layer; default: the first final layer."
+    )
+    scale: Annotated[Float, Field(gt=0.0, le=1e6)] = Field(
+        default=1.0, description="Logits are multiplied by this (a softmax temperature)."
+    )
+
+
+class MSERateLossSpec(SpecModel):
+    """Mean squared error between a spiking layer's firing rates and target rates.
+
+    The correct class's neuron should fire at ``on_rate`` spikes per step, the others at
+    ``off_rate``; the prediction is the neuron with the highest rate.
+    """
+
+    type: Literal["mse_rate"] = "mse_rate"
+    layer: Name | None = Field(
+        default=None, description="The readout layer; default: the first final layer."
+    )
+    on_rate: Probability = Field(default=0.5, description="Target rate of the correct class.")
+    off_rate: Probability = Field(default=0.02, description="Target rate of the other classes.")
+
+
+Loss = Annotated[CrossEntropyLossSpec | MSERateLossSpec, Field(discriminator="type")]
+
+
+# --- regularisers -------------------------------------------------------------------------
+
+
+class FiringRateRegularizerSpec(SpecModel):
+    """``weight · (rate - target)²`` for each listed layer (rate in spikes per step).
+
+    The rate is the layer's mean over neurons and time (``per_neuron: true``: each neuron's
+    own rate, the squared deviations averaged), averaged over the batch.
+    """
+
+    type: Literal["firing_rate"] = "firing_rate"
+    layers: tuple[Name, ...] = Field(min_length=1, max_length=10_000)
+    target: Probability = Field(default=0.05, description="Target spikes per neuron per step.")
+    weight: NonNegative = 1.0
+    per_neuron: Bool = False
+
+
+class SparsityRegularizerSpec(SpecModel):
+    """``weight · mean activity`` of each listed layer: an L1 penalty on spikes."""
+
+    type: Literal["sparsity"] = "sparsity"
+    layers: tuple[Name, ...] = Field(min_length=1, max_length=10_000)
+    weight: NonNegative = 1e-3
+
+
+Regularizer = Annotated[
+    FiringRateRegularizerSpec | SparsityRegularizerSpec, Field(discriminator="type")
+]
+
+
+# --- encoders -----------------------------------------------------------------------------
+
+
+class RateEncoderSpec(SpecModel):
+    """Rate coding: intensity x in [0, 1] fires with probability ``x·max_rate`` per step.
+
+    ``bernoulli`` emits 0 or 1 per step; ``poisson`` emits a Poisson count with mean
+    ``x·max_rate`` (possibly more than one spike per step).
+    """
+
+    type: Literal["rate"] = "rate"
+    max_rate: Probability = Field(default=1.0, description="Spike probability at x = 1.")
+    distribution: Literal["bernoulli", "poisson"] = "bernoulli"
+
+
+class LatencyEncoderSpec(SpecModel):
+    """Latency coding: one spike per feature, earlier for larger x.
+
+    ``linear``: at step round((1 - x)·(T - 1)); ``log``: at round(tau·ln(x / (x - threshold)))
+    clipped to T - 1. Features with x < threshold never fire.
+    """
+
+    type: Literal["latency"] = "latency"
+    mode: Literal["linear", "log"] = "linear"
+    threshold: Annotated[Float, Field(ge=0.0, lt=1.0)] = 0.01
+    tau: Annotated[Float, Field(gt=0.0, le=1e6)] = Field(
+        default=5.0, description="log mode: time constant in steps."
+    )
+
+
+class DeltaEncoderSpec(SpecModel):
+    """Delta (level-crossing) coding: a spike each time the signal rises by ``threshold``.
+
+    A static sample is presented as a ramp from 0 to x over the T steps, so a feature fires
+    floor(x / threshold) times, spread over time. A sequence (npz with a time axis) is coded
+    as it is; ``off_spikes: true`` also emits -1 when the signal falls by ``threshold``.
+    """
+
+    type: Literal["delta"] = "delta"
+    threshold: Annotated[Float, Field(gt=0.0, le=1e6)] = 0.1
+    off_spikes: Bool = False
+
+
+Encoder = Annotated[
+    RateEncoderSpec | LatencyEncoderSpec | DeltaEncoderSpec, Field(discriminator="type")
+]
+
+
+# --- data ---------------------------------------------------------------------------------
+
+
+class SyntheticDataSpec(SpecModel):
+    """A built-in seeded spiking classification task (no files, no dependencies).
+
+    Every class has a prototype: for each of ``segments`` equal time windows, a random subset
+    of the input channels fires at ``rate_high`` and the rest at ``rate_low``. Classes share
+    channel budgets, so telling them apart needs *when* channels fire, not only how often
+    (with ``segments: 1`` it is a pure rate task). Samples are Bernoulli draws of their
+    class's prototype; ``time.steps`` gives T and the spec's single input gives the channels.
+    """
+
+    type: Literal["synthetic"] = "synthetic"
+    num_samples: Annotated[int, Field(ge=4, le=1_000_000, strict=True)] = 512
+    num_classes: Annotated[int, Field(ge=2, le=10_000, strict=True)] = 4
+    segments: Annotated[int, Field(ge=1, le=1_000, strict=True)] = 4
+    rate_high: Probability = 0.3
+    rate_low: Probability = 0.02
+    active_fraction: Fraction = Field(
+        default=0.25, description="Share of channels firing at rate_high in each segment."
+    )
+    test_fraction: Fraction = 0.25
+
+
+class DigitsDataSpec(SpecModel):
+    """scikit-learn's bundled 8x8 digits (1797 images, 10 classes; no download).
+
+    Pixels are scaled to [0, 1] and encoded over ``time.steps`` steps. The spec's input
+    must hold 64 values (shape [64], [8, 8] or [1, 8, 8]). Needs ``snnspec[data]``.
+    """
+
+    type: Literal["digits"] = "digits"
+    encoder: Encoder = Field(default_factory=RateEncoderSpec)  # pyright: ignore[reportInvalidTypeForm]
+    test_fraction: Fraction = 0.25
+
+
+class NpzDataSpec(SpecModel):
+    """Arrays from an ``.npz`` file (never pickled): samples and integer labels.
+
+    ``inputs`` is (N, T, *shape) spikes used as they are, or (N, *shape) values in [0, 1]
+    that ``encoder`` turns into spikes over ``time.steps``. ``labels`` is (N,) integers in
+    [0, num_classes). The path is relative to the spec file.
+    """
+
+    type: Literal["npz"] = "npz"
+    path: Annotated[str, Field(strict=True, min_length=1, max_length=4096)]
+    inputs: Name = Field(default="inputs", description="Key of the sample array.")
+    labels: Name = Field(default="labels", description="Key of the label array.")
+    encoder: Encoder | None = None  # pyright: ignore[reportInvalidTypeForm]
+    test_fraction: Fraction = 0.25
+
+
+Data = Annotated[SyntheticDataSpec | DigitsDataSpec | NpzDataSpec, Field(discriminator="type")]
+
+
+# --- the section --------------------------------------------------------------------------
+
+
+class TrainSpec(SpecModel):
+    """How to train the model: data, loss, optimizer, schedule and what to record."""
+
+    data: Data = Field(description="Where the samples come from and how they become spikes.")  # pyright: ignore[reportInvalidTypeForm]
+    loss: Loss = Field(default_factory=CrossEntropyLossSpec)  # pyright: ignore[reportInvalidTypeForm]
+    optimizer: OptimizerSpec = OptimizerSpec()
+    regularizers: tuple[Regularizer, ...] = Field(default=(), max_length=1000)  # pyright: ignore[reportInvalidTypeForm]
+    epochs: Annotated[int, Field(ge=1, le=1_000_000, strict=True)] = 10
+    batch_size: Annotated[int, Field(ge=1, le=1_000_000, strict=True)] = 32
+    burnin: Annotated[int, Field(ge=0, strict=True)] | None = Field(
+        default=None, description="Burn-in steps during training; default: time.burnin."
+    )
+    seed: Seed | None = Field(
+        default=None,
+        description="Seed of the split, the encoding, the data order and dropout; default: "
+        "the spec's seed.",
+    )
+    metrics: tuple[Literal["accuracy", "spike_rate"], ...] = Field(
+        default=("accuracy",),
+        max_length=2,
+        description="accuracy (always recorded); spike_rate adds each spiking layer's "
+        "test-set rate.",
+    )
+    keep_checkpoints: Count | None = Field(
+        default=None, description="Keep only the newest N epoch checkpoints (best is kept)."
+    )
+
+    @model_validator(mode="after")
+    def _distinct_metrics(self) -> "TrainSpec":
+        if len(set(self.metrics)) != len(self.metrics):
+            raise ValueError("metrics lists a metric twice")
+        return self
+
+
+def check_train(spec: "ModelSpec", plan: "GraphPlan") -> None:
+    """Check the parts of ``train:`` that depend on the graph; raise a located SpecError."""
+    from .._errors import SchemaError
+
+    train = spec.train
+    if train is None:
+        return
+    names = plan.layer_names
+    loss = train.loss
+    if loss.layer is not None and loss.layer not in names:
+        raise spec.error(("train", "loss", "layer"), _unknown(loss.layer, names), SchemaError)
+    readout = names.index(loss.layer) if loss.layer is not None else plan.final_layer_ids[0]
+    spiking = plan.layers[readout].spiking
+    path = ("train", "loss", "readout" if loss.type == "cross_entropy" else "type")
+    kind = loss.readout if loss.type == "cross_entropy" else loss.type
+    if kind in ("spike_count", "mse_rate") and not spiking:
+        raise spec.error(
+            path,
+            f"{kind} needs a spiking readout layer, but '{names[readout]}' is a "
+            f"{plan.layer_types[readout]}; use readout: max_membrane or another layer",
+            SchemaError,
+        )
+    if kind == "max_membrane" and spiking:
+        raise spec.error(
+            path,
+            f"max_membrane needs a non-spiking readout (simple_li), but '{names[readout]}' "
+            f"is a {plan.layer_types[readout]}; use readout: spike_count",
+            SchemaError,
+        )
+    if len(plan.layer_output_shapes[readout]) != 1:
+        raise spec.error(
+            ("train", "loss"),
+            f"the readout layer '{names[readout]}' must output one value per class (a 1-D "
+            f"shape), got {list(plan.layer_output_shapes[readout])}",
+            SchemaError,
+        )
+    for r, regularizer in enumerate(train.regularizers):
+        for k, name in enumerate(regularizer.layers):
+            if name not in names:
+                raise spec.error(
+                    ("train", "regularizers", r, "layers", k), _unknown(name, names), SchemaError
+                )
+    burnin = spec.time.burnin if train.burnin is None else train.burnin
+    if burnin >= spec.time.steps:
+        raise spec.error(
+            ("train", "burnin"),
+            f"burn-in ({burnin}) must be smaller than time.steps ({spec.time.steps})",
+            SchemaError,
+        )
+
+
+def _unknown(name: str, known: tuple[str, ...]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    hint = f" (did you mean '{close[0]}'?)" if close else f"; layers: {', '.join(known)}"
+    return f"unknown layer '{name}'{hint}"

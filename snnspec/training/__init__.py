@@ -1,0 +1,1 @@
+"""Training: the loop, data, checkpoints, run folders, plots."""

@@ -1,0 +1,303 @@
+"""Training data: sources (synthetic, digits, npz), spike encoders and the seeded split.
+
+Everything here is NumPy and a pure function of the spec and its ``train.seed``: the same
+spec gives the same arrays, bit for bit, on every run (the manifest records their sha256).
+The random streams are independent: ``default_rng([seed, 0])`` splits, ``[seed, 1, epoch]``
+orders an epoch's batches, ``[seed, 2]`` encodes, ``[seed, 3]`` draws the synthetic task.
+No loader downloads anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .._errors import InputError
+
+if TYPE_CHECKING:
+    from ..spec.model import ModelSpec
+    from ..spec.train import (
+        DeltaEncoderSpec,
+        DigitsDataSpec,
+        LatencyEncoderSpec,
+        NpzDataSpec,
+        RateEncoderSpec,
+        SyntheticDataSpec,
+    )
+
+    EncoderSpec = RateEncoderSpec | LatencyEncoderSpec | DeltaEncoderSpec
+
+SPLIT, ORDER, ENCODE, SYNTHETIC = 0, 1, 2, 3
+"""Stream ids of the seeded generators (``default_rng([seed, stream, ...])``)."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Encoded samples ``(N, T, *shape)`` (float32) and integer labels, split in two."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+    sha256: str
+
+    @property
+    def steps(self) -> int:
+        return int(self.x_train.shape[1])
+
+
+def train_seed(spec: ModelSpec) -> int:
+    """The seed of data and training randomness: ``train.seed``, else the spec's seed."""
+    if spec.train is None or spec.train.seed is None:
+        return spec.seed
+    return spec.train.seed
+
+
+def load_data(spec: ModelSpec, root: Path | None = None) -> Dataset:
+    """The encoded, split data set of ``spec.train.data``.
+
+    ``root`` is the folder an ``npz`` path is relative to (default: the spec's folder).
+    """
+    if spec.train is None:
+        raise spec.error((), "the spec has no `train:` section; add one to train or evaluate")
+    if len(spec.inputs) != 1:
+        raise spec.error(
+            ("inputs",),
+            f"training data feeds a single input, but this spec has {len(spec.inputs)}",
+        )
+    data = spec.train.data
+    seed = train_seed(spec)
+    shape = tuple(spec.inputs[0].shape)
+    steps = spec.time.steps
+    if data.type == "synthetic":
+        x, y, num_classes = synthetic_task(data, shape, steps, seed)
+    elif data.type == "digits":
+        x, y, num_classes = _digits(spec, data, shape, steps, seed)
+    else:
+        x, y, num_classes = _npz(spec, data, shape, steps, seed, root or spec.base_dir)
+    train_index, test_index = split_indices(len(y), data.test_fraction, seed)
+    x = x.astype(np.float32, copy=False)
+    y = y.astype(np.int32, copy=False)
+    arrays = (x[train_index], y[train_index], x[test_index], y[test_index])
+    return Dataset(*arrays, num_classes=num_classes, sha256=_digest(arrays))
+
+
+def split_indices(count: int, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Disjoint train and test indices covering ``range(count)``; a seeded permutation."""
+    if count < 2:
+        raise InputError(f"need at least 2 samples to split into train and test, got {count}")
+    order = np.random.default_rng([seed, SPLIT]).permutation(count)
+    test = min(max(round(count * test_fraction), 1), count - 1)
+    return np.sort(order[test:]), np.sort(order[:test])
+
+
+def epoch_order(count: int, seed: int, epoch: int) -> np.ndarray:
+    """The order of the training samples in ``epoch``: a function of (seed, epoch) only."""
+    return np.random.default_rng([seed, ORDER, epoch]).permutation(count)
+
+
+# --- sources ------------------------------------------------------------------------------
+
+
+def synthetic_task(
+    data: SyntheticDataSpec, shape: tuple[int, ...], steps: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Samples ``(N, T, *shape)`` of the seeded synthetic task and balanced labels."""
+    channels = math.prod(shape)
+    rng = np.random.default_rng([seed, SYNTHETIC])
+    active = max(1, round(channels * data.active_fraction))
+    prototypes = np.full((data.num_classes, data.segments, channels), data.rate_low)
+    for c in range(data.num_classes):
+        for s in range(data.segments):
+            prototypes[c, s, rng.choice(channels, active, replace=False)] = data.rate_high
+    labels = np.arange(data.num_samples) % data.num_classes
+    segment_of_step = np.arange(steps) * data.segments // steps
+    rates = prototypes[labels][:, segment_of_step]  # (N, T, channels)
+    spikes = rng.random(rates.shape) < rates
+    return spikes.reshape(data.num_samples, steps, *shape), labels, data.num_classes
+
+
+def _digits(
+    spec: ModelSpec, data: DigitsDataSpec, shape: tuple[int, ...], steps: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, int]:
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise spec.error(
+            ("train", "data", "type"),
+            "the digits data set comes with scikit-learn, which is not installed: "
+            "pip install 'snnspec[data]' (no download needed after that)",
+        ) from None
+    if math.prod(shape) != 64:
+        raise spec.error(
+            ("inputs", 0, "shape"),
+            f"the 8x8 digits have 64 values per sample; the input shape {list(shape)} holds "
+            f"{math.prod(shape)} (use [64], [8, 8] or [1, 8, 8])",
+        )
+    images, labels = load_digits(return_X_y=True)  # bundled with scikit-learn: no download
+    values = (np.asarray(images, np.float64) / 16.0).reshape(-1, *shape)
+    spikes = encode(values, data.encoder, steps, np.random.default_rng([seed, ENCODE]))
+    return spikes, np.asarray(labels), 10
+
+
+def _npz(
+    spec: ModelSpec,
+    data: NpzDataSpec,
+    shape: tuple[int, ...],
+    steps: int,
+    seed: int,
+    root: Path,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    path = root / data.path
+    source = str(path)
+    if not path.is_file():
+        raise spec.error(("train", "data", "path"), f"data file not found: {source}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except Exception as error:
+        raise InputError(f"cannot read the npz data file: {error}", file=source) from None
+    for key in (data.inputs, data.labels):
+        if key not in arrays:
+            raise InputError(
+                f"missing array '{key}'; the file has: {', '.join(sorted(arrays)) or 'none'}",
+                file=source,
+            )
+    x, y = arrays[data.inputs], arrays[data.labels]
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+        raise InputError(
+            f"labels must be a 1-D integer array, got shape {list(y.shape)} of {y.dtype}",
+            file=source,
+            path=(data.labels,),
+        )
+    if len(y) != len(x):
+        raise InputError(f"{len(x)} samples but {len(y)} labels", file=source, path=(data.labels,))
+    if len(y) and y.min() < 0:
+        raise InputError("labels must be >= 0", file=source, path=(data.labels,))
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
+        raise InputError(f"dtype {x.dtype} is not numeric", file=source, path=(data.inputs,))
+    x = x.astype(np.float64)
+    if x.ndim == len(shape) + 2 and tuple(x.shape[2:]) == shape:
+        if x.shape[1] < 1:
+            raise InputError("the samples have no time steps", file=source, path=(data.inputs,))
+        if x.shape[1] != steps:
+            raise InputError(
+                f"shape {list(x.shape)} has {x.shape[1]} time steps but the spec's time.steps "
+                f"is {steps}: the run folder would record the wrong number; set `time: {{steps: "
+                f"{x.shape[1]}}}` in the spec (or --set time.steps={x.shape[1]}), or cut the "
+                "arrays to the spec's steps",
+                file=source,
+                path=(data.inputs,),
+            )
+        if data.encoder is not None and data.encoder.type != "delta":
+            raise spec.error(
+                ("train", "data", "encoder"),
+                f"{data.encoder.type} coding turns static samples (N, {_dims(shape)}) into "
+                "spikes, but the file already has a time axis; remove the encoder or use delta",
+            )
+        if data.encoder is not None:
+            x = delta_sequence(x, data.encoder.threshold, data.encoder.off_spikes)
+        spikes = x
+    elif x.ndim == len(shape) + 1 and tuple(x.shape[1:]) == shape:
+        if data.encoder is None:
+            raise spec.error(
+                ("train", "data"),
+                f"the samples are static (N, {_dims(shape)}); add an encoder "
+                "(rate, latency or delta) to turn them into spikes",
+            )
+        if x.size and (x.min() < 0 or x.max() > 1) and data.encoder.type != "delta":
+            raise InputError(
+                f"{data.encoder.type} coding needs values in [0, 1], got "
+                f"[{x.min():g}, {x.max():g}]",
+                file=source,
+                path=(data.inputs,),
+            )
+        spikes = encode(x, data.encoder, steps, np.random.default_rng([seed, ENCODE]))
+    else:
+        raise InputError(
+            f"array shape {list(x.shape)} fits neither (N, T, {_dims(shape)}) spikes nor "
+            f"(N, {_dims(shape)}) values for the spec's input",
+            file=source,
+            path=(data.inputs,),
+        )
+    return spikes, y, int(y.max()) + 1 if len(y) else 0
+
+
+# --- encoders -----------------------------------------------------------------------------
+
+
+def encode(
+    values: np.ndarray, encoder: EncoderSpec, steps: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Static values ``(N, *shape)`` in [0, 1] -> spikes ``(N, T, *shape)``."""
+    values = np.asarray(values, np.float64)
+    n, shape = values.shape[0], values.shape[1:]
+    if encoder.type == "rate":
+        probability = np.clip(values * encoder.max_rate, 0.0, 1.0)[:, None]
+        size = (n, steps, *shape)
+        if encoder.distribution == "poisson":
+            return rng.poisson(np.broadcast_to(probability, size)).astype(np.float32)
+        return (rng.random(size) < probability).astype(np.float32)
+    if encoder.type == "latency":
+        return latency_code(values, steps, encoder.mode, encoder.threshold, encoder.tau)
+    ramp = values[:, None] * (np.arange(1, steps + 1) / steps).reshape(1, steps, *[1] * len(shape))
+    return delta_sequence(ramp, encoder.threshold, encoder.off_spikes)
+
+
+def latency_code(
+    values: np.ndarray, steps: int, mode: str, threshold: float, tau: float
+) -> np.ndarray:
+    """One spike per feature with x >= threshold, earlier for larger x."""
+    values = np.asarray(values, np.float64)
+    fires = values >= threshold if mode == "linear" else values > threshold
+    if mode == "linear":
+        times = np.rint((1.0 - np.clip(values, 0.0, 1.0)) * (steps - 1))
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            times = np.rint(tau * np.log(values / np.where(fires, values - threshold, 1.0)))
+        times = np.where(fires, times, 0)
+    times = np.clip(times, 0, steps - 1).astype(np.int64)
+    spikes = np.zeros((values.shape[0], steps, *values.shape[1:]), np.float32)
+    t = np.arange(steps).reshape(1, steps, *[1] * (values.ndim - 1))
+    spikes[...] = (t == times[:, None]) & fires[:, None]
+    return spikes
+
+
+def delta_sequence(signal: np.ndarray, threshold: float, off_spikes: bool) -> np.ndarray:
+    """Level-crossing code of ``(N, T, ...)`` signals starting from a reference of 0.
+
+    At each step the reference moves by whole multiples of ``threshold`` towards the signal;
+    the number of multiples it rose is the (on) spike count, and with ``off_spikes`` the
+    number it fell is emitted as a negative count.
+    """
+    signal = np.asarray(signal, np.float64)
+    reference = np.zeros(signal[:, 0].shape)
+    out = np.zeros(signal.shape, np.float32)
+    for t in range(signal.shape[1]):
+        change = np.floor((signal[:, t] - reference) / threshold + 1e-9)
+        if not off_spikes:
+            change = np.maximum(change, 0.0)
+        else:
+            falls = np.floor((reference - signal[:, t]) / threshold + 1e-9)
+            change = np.where(change > 0, change, -np.maximum(falls, 0.0))
+        reference = reference + change * threshold
+        out[:, t] = change
+    return out
+
+
+def _digest(arrays: tuple[np.ndarray, ...]) -> str:
+    digest = hashlib.sha256()
+    for array in arrays:
+        digest.update(f"{array.dtype.str}{list(array.shape)}".encode())
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
+def _dims(shape: tuple[int, ...]) -> str:
+    return ", ".join(map(str, shape))

@@ -1,0 +1,862 @@
+"""Training and evaluation: the loop, losses, regularisers, metrics, checkpoints, resume.
+
+A run folder holds everything needed to inspect, resume, rescore or rerun an experiment::
+
+    resolved.yaml          the final spec (after --set) as trained; sha256 = `snnspec resolve`
+    spec.yaml              the trained model: normalised spec with `params: params.safetensors`
+    params.safetensors     the parameters after the last epoch (`snnspec run DIR` uses them)
+    manifest.json          hashes (spec, data, params), seed, overrides, the full environment
+                           (snnspec/bundle/environment.py), wall time, status, final test metrics
+    metrics.jsonl          one JSON object per epoch (timings only in fields containing "time")
+    results.json           the final test metrics (what `snnspec evaluate DIR` reproduces)
+    checkpoints/           epoch-NNNN.safetensors every epoch and best.safetensors: parameters
+                           and optimizer state, written atomically
+    curves.png             loss and accuracy per epoch (when matplotlib is installed)
+
+Determinism: the split, the encoding, the order of an epoch's batches (a function of
+``(seed, epoch)`` only) and every step's key (``fold_in(fold_in(key, epoch), step)``) are
+seeded, so two runs of one spec give bitwise identical metrics and parameters on one
+machine (on another CPU type or number of CPUs XLA's code differs, and so do the last bits),
+and a resumed run continues exactly where the last checkpoint left off. An epoch's last
+incomplete batch is skipped (a different few samples every epoch); evaluation pads its last
+batch and masks the padding out.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .._errors import InputError, ParamsError
+from .._io import sha256_file, write_atomic, write_text_atomic
+from ..spec.loader import load_json_file
+from ..spec.overrides import resolved_text, sha256_text
+from .data import Dataset, epoch_order, load_data, train_seed
+
+if TYPE_CHECKING:
+    import optax
+
+    from ..model.model import StatefulModel
+    from ..spec.model import ModelSpec
+    from ..spec.train import TrainSpec
+
+RESOLVED = "resolved.yaml"
+MODEL_SPEC = "spec.yaml"
+PARAMS = "params.safetensors"
+MANIFEST = "manifest.json"
+METRICS = "metrics.jsonl"
+RESULTS = "results.json"
+CHECKPOINTS = "checkpoints"
+BEST = "best.safetensors"
+CURVES = "curves.png"
+CHECKPOINT_FORMAT = "snnspec-checkpoint-1"
+_EPOCH_FILE = re.compile(r"epoch-(\d{4,})\.safetensors")
+
+EpochHook = Callable[[int, dict[str, Any]], None]
+
+_COMPILED: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+_COMPILED_MAX = 8
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a finished run reports: its folder, per-epoch records and final test metrics."""
+
+    directory: Path
+    records: list[dict[str, Any]]
+    results: dict[str, Any]
+
+
+class Task:
+    """The model split into trainable arrays and static rest, with jitted step functions."""
+
+    def __init__(self, spec: ModelSpec, model: StatefulModel, data: Dataset) -> None:
+        import equinox as eqx
+        import jax
+
+        train = _train_of(spec)
+        plan = model.plan
+        names = plan.layer_names
+        self.spec, self.train = spec, train
+        self.burnin = spec.time.burnin if train.burnin is None else train.burnin
+        if self.burnin >= data.steps:
+            raise spec.error(
+                ("train", "burnin"),
+                f"burn-in ({self.burnin}) must be smaller than the {data.steps} steps of the data",
+                InputError,
+            )
+        loss = train.loss
+        self.readout = names.index(loss.layer) if loss.layer else plan.final_layer_ids[0]
+        classes = plan.layer_output_shapes[self.readout]
+        if classes != (data.num_classes,):
+            raise spec.error(
+                ("train", "loss"),
+                f"the data has {data.num_classes} classes but the readout layer "
+                f"'{names[self.readout]}' has output shape {list(classes)}; give it "
+                f"{data.num_classes} neurons",
+                InputError,
+            )
+        self.regularized = [[names.index(n) for n in r.layers] for r in train.regularizers]
+        self.spiking = [
+            i
+            for i, layer in enumerate(plan.layers)
+            if layer.spiking and "spike_rate" in train.metrics
+        ]
+        ids = [self.readout, *[i for ids in self.regularized for i in ids], *self.spiking]
+        self.recorded = list(dict.fromkeys(ids))
+        self.layer_names = names
+        recording = model.with_outputs(self.recorded)
+        self.params, self.static = eqx.partition(recording, eqx.is_inexact_array)
+        self.seed = train_seed(spec)
+        self.num_classes = data.num_classes
+        self.steps_per_epoch = len(data.y_train) // train.batch_size
+        if self.steps_per_epoch == 0:
+            raise spec.error(
+                ("train", "batch_size"),
+                f"batch_size {train.batch_size} is larger than the {len(data.y_train)} "
+                "training samples",
+                InputError,
+            )
+        # One spec, data shape and batch count always trace to the same program: reuse its
+        # jitted steps (and their compilations) within the process, e.g. when resuming.
+        key = (sha256_text(resolved_text(spec)), data.steps, data.num_classes, self.steps_per_epoch)
+        # The static part is the first instance's (equal up to how the spec was written).
+        if key not in _COMPILED:
+            self.optimizer, self.schedule = build_optimizer(train, self.steps_per_epoch)
+            _COMPILED[key] = (
+                self.optimizer,
+                self.schedule,
+                eqx.filter_jit(self._train_step),
+                eqx.filter_jit(self._eval_step),
+                self.static,
+                jax.tree_util.tree_structure(self.params),
+            )
+            while len(_COMPILED) > _COMPILED_MAX:
+                _COMPILED.pop(next(iter(_COMPILED)))
+        cached = _COMPILED[key]
+        self.optimizer, self.schedule, self.train_step, self.eval_step, self.static = cached[:5]
+        self.params = jax.tree_util.tree_unflatten(
+            cached[5], jax.tree_util.tree_leaves(self.params)
+        )
+
+    # --- the model's forward pass, readout and losses ----------------------------------
+
+    def _outputs(self, params: Any, x: Any, key: Any, inference: bool) -> dict[int, Any]:
+        import equinox as eqx
+
+        from ..model.model import simulate_batch
+
+        model = eqx.nn.inference_mode(eqx.combine(params, self.static), value=inference)
+        outputs = simulate_batch(model, (x,), key, self.burnin)
+        return dict(zip(self.recorded, outputs, strict=True))
+
+    def _task_loss(self, out: Any, y: Any) -> tuple[Any, Any]:
+        """Per-sample loss and correctness of the readout ``out`` (B, T, classes)."""
+        import jax
+        import jax.numpy as jnp
+        import optax
+
+        loss = self.train.loss
+        out = out.astype(jnp.float32)
+        if loss.type == "cross_entropy":
+            scores = out.sum(1) if loss.readout == "spike_count" else out.max(1)
+            scores = scores * loss.scale
+            per_sample = optax.softmax_cross_entropy_with_integer_labels(scores, y)
+        else:
+            scores = out.mean(1)
+            onehot = jax.nn.one_hot(y, self.num_classes, dtype=scores.dtype)
+            target = onehot * loss.on_rate + (1 - onehot) * loss.off_rate
+            per_sample = jnp.mean((scores - target) ** 2, axis=-1)
+        correct = (jnp.argmax(scores, axis=-1) == y).astype(jnp.float32)
+        return per_sample, correct
+
+    def _penalty(self, outputs: dict[int, Any]) -> Any:
+        import jax.numpy as jnp
+
+        total = jnp.zeros((), jnp.float32)
+        for regularizer, ids in zip(self.train.regularizers, self.regularized, strict=True):
+            for i in ids:
+                out = outputs[i].astype(jnp.float32)
+                if regularizer.type == "sparsity":
+                    total = total + regularizer.weight * jnp.mean(out)
+                elif regularizer.per_neuron:
+                    rates = jnp.mean(out, axis=(0, 1))
+                    total = total + regularizer.weight * jnp.mean((rates - regularizer.target) ** 2)
+                else:
+                    total = total + regularizer.weight * (jnp.mean(out) - regularizer.target) ** 2
+        return total
+
+    def _train_step(self, params: Any, opt_state: Any, x: Any, y: Any, key: Any) -> Any:
+        import equinox as eqx
+        import jax.numpy as jnp
+
+        def objective(p: Any) -> tuple[Any, Any]:
+            outputs = self._outputs(p, x, key, inference=False)
+            per_sample, correct = self._task_loss(outputs[self.readout], y)
+            return jnp.mean(per_sample) + self._penalty(outputs), jnp.sum(correct)
+
+        (loss, correct), grads = eqx.filter_value_and_grad(objective, has_aux=True)(params)
+        updates, opt_state = self.optimizer.update(grads, opt_state, params)
+        return eqx.apply_updates(params, updates), opt_state, loss, correct
+
+    def _eval_step(self, params: Any, x: Any, y: Any, mask: Any, key: Any) -> Any:
+        import jax.numpy as jnp
+
+        outputs = self._outputs(params, x, key, inference=True)
+        per_sample, correct = self._task_loss(outputs[self.readout], y)
+        rates = [
+            jnp.sum(
+                jnp.mean(outputs[i].astype(jnp.float32), axis=tuple(range(1, outputs[i].ndim)))
+                * mask
+            )
+            for i in self.spiking
+        ]
+        return jnp.sum(per_sample * mask), jnp.sum(correct * mask), rates
+
+    # --- epochs ------------------------------------------------------------------------
+
+    def step_key(self, epoch: int, step: int) -> Any:
+        import jax
+
+        root = jax.random.PRNGKey(self.seed)
+        return jax.random.fold_in(jax.random.fold_in(root, epoch), step)
+
+    def batches(self, data: Dataset, epoch: int) -> list[np.ndarray]:
+        """Index batches of ``epoch`` (its order depends on (seed, epoch) only)."""
+        order = epoch_order(len(data.y_train), self.seed, epoch)
+        size = self.train.batch_size
+        return [order[b * size : (b + 1) * size] for b in range(self.steps_per_epoch)]
+
+    def evaluate(self, params: Any, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+        """Test loss, accuracy (and spike rates) over all samples, padded batches masked."""
+        import jax
+
+        size = self.train.batch_size
+        key = jax.random.PRNGKey(self.seed)
+        loss_sum = correct_sum = 0.0
+        rate_sums = [0.0] * len(self.spiking)
+        for start in range(0, len(y), size):
+            xb, yb = x[start : start + size], y[start : start + size]
+            mask = np.zeros(size, np.float32)
+            mask[: len(yb)] = 1.0
+            if len(yb) < size:
+                xb = np.concatenate([xb, np.zeros((size - len(yb), *xb.shape[1:]), xb.dtype)])
+                yb = np.concatenate([yb, np.zeros(size - len(yb), yb.dtype)])
+            loss, correct, rates = self.eval_step(params, xb, yb, mask, key)
+            loss_sum += float(loss)
+            correct_sum += float(correct)
+            rate_sums = [total + float(r) for total, r in zip(rate_sums, rates, strict=True)]
+        count = max(len(y), 1)
+        result: dict[str, Any] = {
+            "test_loss": loss_sum / count,
+            "test_accuracy": correct_sum / count,
+        }
+        if self.spiking:
+            result["test_spike_rate"] = {
+                self.layer_names[i]: total / count
+                for i, total in zip(self.spiking, rate_sums, strict=True)
+            }
+        return result
+
+    def model(self, params: Any) -> StatefulModel:
+        import equinox as eqx
+
+        return eqx.combine(params, self.static)
+
+
+def build_optimizer(
+    train: TrainSpec, steps_per_epoch: int
+) -> tuple[optax.GradientTransformation, Callable[[int], Any]]:
+    """The optax transformation of ``train.optimizer`` and its learning-rate schedule."""
+    import jax
+    import optax
+
+    spec = train.optimizer
+    total = train.epochs * steps_per_epoch
+    warmup = spec.warmup_epochs * steps_per_epoch
+    if spec.schedule == "cosine":
+        schedule = optax.cosine_decay_schedule(spec.learning_rate, max(total - warmup, 1))
+    elif spec.schedule == "exponential":
+        schedule = optax.exponential_decay(
+            spec.learning_rate, steps_per_epoch, spec.decay_rate, staircase=True
+        )
+    else:
+        schedule = optax.constant_schedule(spec.learning_rate)
+    if warmup:
+        ramp = optax.linear_schedule(0.0, spec.learning_rate, warmup)
+        schedule = optax.join_schedules([ramp, schedule], [warmup])
+
+    def weights_only(params: Any) -> Any:
+        def is_weight(path: Any, leaf: Any) -> bool:
+            return bool(path) and getattr(path[-1], "name", None) == "weight"
+
+        return jax.tree_util.tree_map_with_path(is_weight, params)
+
+    if spec.type == "adam":
+        core = optax.adam(schedule)
+    elif spec.type == "adamw":
+        core = optax.adamw(schedule, weight_decay=spec.weight_decay, mask=weights_only)
+    else:
+        core = optax.sgd(schedule, momentum=spec.momentum or None)
+    parts = []
+    if spec.clip_value is not None:
+        parts.append(optax.clip(spec.clip_value))
+    if spec.clip_norm is not None:
+        parts.append(optax.clip_by_global_norm(spec.clip_norm))
+    return optax.chain(*parts, core), schedule
+
+
+# --- checkpoints ----------------------------------------------------------------------------
+
+
+def save_checkpoint(path: Path, task: Task, params: Any, opt_state: Any, epoch: int) -> None:
+    """Parameters (``params/<key>``) and optimizer state (``opt/<n>``) in one safetensors."""
+    import jax
+    from safetensors.numpy import save_file
+
+    from ..model.params import parameter_arrays
+
+    arrays = {f"params/{k}": v for k, v in parameter_arrays(task.model(params)).items()}
+    for n, leaf in enumerate(jax.tree_util.tree_leaves(opt_state)):
+        arrays[f"opt/{n:05d}"] = np.asarray(leaf)
+    arrays = {k: np.array(v, order="C") for k, v in arrays.items()}  # keeps 0-d arrays 0-d
+    metadata = {"format": CHECKPOINT_FORMAT, "epoch": str(epoch)}
+    write_atomic(path, lambda tmp: save_file(arrays, str(tmp), metadata=metadata))
+
+
+def load_checkpoint(path: Path, task: Task) -> tuple[Any, Any, int]:
+    """``(params, opt_state, epoch)`` from a checkpoint written by :func:`save_checkpoint`."""
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+    from safetensors import safe_open
+
+    from ..model.params import apply_params
+
+    try:
+        with safe_open(str(path), framework="numpy") as handle:  # pyright: ignore[reportArgumentType]
+            metadata = handle.metadata() or {}
+            arrays = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+    except Exception as error:
+        raise ParamsError(f"cannot read checkpoint: {error}", file=str(path)) from None
+    if metadata.get("format") != CHECKPOINT_FORMAT or "epoch" not in metadata:
+        raise ParamsError("not an snnspec training checkpoint", file=str(path))
+    params_arrays = {k.removeprefix("params/"): v for k, v in arrays.items() if k[:7] == "params/"}
+    model = apply_params(task.model(task.params), params_arrays, source=str(path))
+    params = eqx.filter(model, eqx.is_inexact_array)
+    template = task.optimizer.init(params)
+    leaves, treedef = jax.tree_util.tree_flatten(template)
+    stored = [arrays.get(f"opt/{n:05d}") for n in range(len(leaves))]
+    for n, (leaf, value) in enumerate(zip(leaves, stored, strict=True)):
+        if value is None or value.shape != np.shape(leaf) or value.dtype != np.asarray(leaf).dtype:
+            raise ParamsError(
+                f"optimizer state entry {n} does not fit this spec's optimizer; the checkpoint "
+                "was written by a different recipe",
+                file=str(path),
+            )
+    opt_state = jax.tree_util.tree_unflatten(treedef, [jnp.asarray(v) for v in stored])
+    return params, opt_state, int(metadata["epoch"])
+
+
+def latest_checkpoint(directory: Path) -> tuple[int, Path] | None:
+    """The newest ``checkpoints/epoch-NNNN.safetensors`` of a run folder, if any."""
+    found = [
+        (int(match.group(1)), path)
+        for path in (directory / CHECKPOINTS).glob("epoch-*.safetensors")
+        if (match := _EPOCH_FILE.fullmatch(path.name))
+    ]
+    return max(found) if found else None
+
+
+# --- the run --------------------------------------------------------------------------------
+
+
+def train(
+    spec: ModelSpec,
+    directory: str | Path,
+    *,
+    resume: bool = False,
+    overrides: Sequence[str] = (),
+    source: str | None = None,
+    data_root: Path | None = None,
+    progress: bool = True,
+    echo: Callable[[str], None] = print,
+    on_epoch_end: EpochHook | None = None,
+    force: bool = False,
+) -> RunResult:
+    """Train ``spec`` into ``directory``; see the module docstring for what is written.
+
+    With ``resume`` the newest checkpoint in ``directory`` is restored (the spec must hash
+    the same as the run's) and training continues from the epoch after it. ``on_epoch_end``
+    is called after each epoch's checkpoint and metrics are on disk. ``directory`` must be
+    new or empty; ``force`` replaces an earlier run in it (see :mod:`._folders`).
+    """
+    import jax
+
+    directory = Path(directory)
+    train_spec = _train_of(spec)
+    started = time.perf_counter()
+    root = data_root or spec.base_dir
+    text = resolved_text(spec)
+    digest = sha256_text(text)
+    manifest = _start_manifest(directory, spec, digest, resume, force, overrides, source, root)
+    data = load_data(spec, root)
+    if manifest.get("data_sha256", data.sha256) != data.sha256:
+        raise InputError(
+            f"the data differ from the run's (sha256 {manifest['data_sha256'][:12]}..., now "
+            f"{data.sha256[:12]}...); the data file changed, so the run cannot be resumed",
+            file=str(directory / MANIFEST),
+        )
+    manifest["data_sha256"] = data.sha256
+    manifest["data"] = {
+        "train_samples": len(data.y_train),
+        "test_samples": len(data.y_test),
+        "steps": data.steps,
+        "classes": data.num_classes,
+    }
+    model = _initial_model(spec, root)
+    task = Task(spec, model, data)
+    params = task.params
+    opt_state = task.optimizer.init(params)
+    first_epoch, records = 1, []
+    latest = latest_checkpoint(directory) if resume else None
+    if latest is not None:
+        params, opt_state, done = load_checkpoint(latest[1], task)
+        records = [r for r in _read_records(directory) if r["epoch"] <= done]
+        first_epoch = done + 1
+        echo(f"resuming {directory} after epoch {done}")
+    elif resume:
+        echo(f"no checkpoint in {directory}; starting from epoch 1")
+    if force:  # an earlier run (checked above), removed only now that the new one can start
+        _remove_run(directory)
+    write_text_atomic(directory / RESOLVED, text)
+    _write_records(directory, records)
+    prior_seconds = float(manifest.get("wall_time_seconds", 0.0)) if latest else 0.0
+    manifest.update(status="running", epochs_completed=first_epoch - 1)
+    _write_json(directory / MANIFEST, manifest)
+    best = None
+    for record in records:  # the first epoch with the highest test accuracy
+        if best is None or record["test_accuracy"] > best["test_accuracy"]:
+            best = record
+    if best is not None and _epoch_file(directory, best["epoch"]).is_file():
+        _copy_best(directory, best["epoch"])  # in case the run stopped before copying it
+    echo(
+        f"training {spec.name}: {len(data.y_train)} train / {len(data.y_test)} test samples, "
+        f"{data.steps} steps, {train_spec.epochs} epochs on {jax.default_backend()} -> {directory}"
+    )
+
+    def wall_time() -> float:
+        return prior_seconds + time.perf_counter() - started
+
+    x_train = data.x_train
+    epoch = first_epoch - 1
+    try:
+        with _Progress(enabled=progress, echo=echo) as bar:
+            for epoch in range(first_epoch, train_spec.epochs + 1):
+                epoch_start = time.perf_counter()
+                batches = task.batches(data, epoch)
+                bar.start(f"epoch {epoch}/{train_spec.epochs}", len(batches))
+                loss_total, correct_total, seen = 0.0, 0.0, 0
+                for step, index in enumerate(batches):
+                    params, opt_state, loss, correct = task.train_step(
+                        params,
+                        opt_state,
+                        x_train[index],
+                        data.y_train[index],
+                        task.step_key(epoch, step),
+                    )
+                    loss_total += float(loss)
+                    correct_total += float(correct)
+                    seen += len(index)
+                    bar.advance(loss_total / (step + 1), correct_total / seen)
+                train_seconds = time.perf_counter() - epoch_start
+                eval_start = time.perf_counter()
+                scores = task.evaluate(params, data.x_test, data.y_test)
+                record: dict[str, Any] = {
+                    "epoch": epoch,
+                    "train_loss": loss_total / len(batches),
+                    "train_accuracy": correct_total / seen,
+                    **scores,
+                    "learning_rate": float(task.schedule(epoch * task.steps_per_epoch - 1)),
+                    "train_time_seconds": train_seconds,
+                    "eval_time_seconds": time.perf_counter() - eval_start,
+                }
+                # Metrics first: a run stopped before the checkpoint redoes this epoch.
+                records.append(record)
+                _write_records(directory, records)
+                checkpoint = _epoch_file(directory, epoch)
+                save_checkpoint(checkpoint, task, params, opt_state, epoch)
+                if best is None or record["test_accuracy"] > best["test_accuracy"]:
+                    best = record
+                    _copy_best(directory, epoch)
+                _prune(directory, train_spec.keep_checkpoints)
+                manifest.update(epochs_completed=epoch, wall_time_seconds=wall_time())
+                _write_json(directory / MANIFEST, manifest)
+                bar.log(_summary(record))
+                if on_epoch_end is not None:
+                    on_epoch_end(epoch, record)
+    except KeyboardInterrupt:
+        manifest.update(status="interrupted", wall_time_seconds=wall_time())
+        _write_json(directory / MANIFEST, manifest)
+        _plot_curves(directory, records, echo)
+        done = latest_checkpoint(directory)
+        where = f"the last checkpoint is epoch {done[0]}" if done else "no epoch finished"
+        echo(f"interrupted in epoch {epoch}; {where}. Continue with --resume")
+        raise
+    from ..model.params import clamp_parameters
+
+    final_model, clamped = clamp_parameters(task.model(params))
+    if clamped:
+        echo(
+            f"note: {', '.join(clamped)}: trained values past the range the neurons clamp them "
+            "to are saved as the range's end (the model computes the same)"
+        )
+    results = _finish(directory, spec, task, final_model, records, best, manifest, wall_time())
+    _plot_curves(directory, records, echo)
+    echo(
+        f"done: test accuracy {results['test_accuracy']:.4f} after {results['epoch']} epochs "
+        f"(best {results['best_test_accuracy']:.4f} at epoch {results['best_epoch']}); "
+        f"{wall_time():.1f} s"
+    )
+    return RunResult(directory, records, results)
+
+
+def evaluate_run(directory: str | Path, checkpoint: str = "final") -> dict[str, Any]:
+    """Rescore a run folder's test set with its final (or ``best``/``epoch-N``) parameters."""
+    from ..model.params import read_params
+    from ..spec.overrides import load_spec
+
+    directory = Path(directory)
+    manifest = read_manifest(directory)
+    if checkpoint == "final":
+        unfinished_run(directory, manifest)
+        source = directory / PARAMS
+    else:
+        epoch = re.fullmatch(r"epoch-(\d+)", checkpoint)
+        if checkpoint != "best" and epoch is None:
+            raise InputError(f"--checkpoint must be final, best or epoch-N, got {checkpoint!r}")
+        source = _epoch_file(directory, int(epoch[1])) if epoch else directory / CHECKPOINTS / BEST
+        if not source.is_file():
+            raise InputError(f"no checkpoint {source}; see {directory / CHECKPOINTS}")
+    spec = load_spec(directory / RESOLVED)
+    root = data_root_of(directory, manifest)
+    data = load_data(spec, root)
+    if manifest.get("data_sha256") not in (None, data.sha256):
+        raise InputError(
+            "the test data differ from the run's (data sha256 mismatch); the data source changed",
+            file=str(directory / MANIFEST),
+        )
+    model = _initial_model(spec, root)
+    task = Task(spec, model, data)
+    if checkpoint != "final":
+        task_params, _, _ = load_checkpoint(source, task)
+        return {"checkpoint": str(source), **task.evaluate(task_params, data.x_test, data.y_test)}
+    arrays = read_params(source)
+    import equinox as eqx
+
+    from ..model.params import apply_params
+
+    trained = apply_params(task.model(task.params), arrays, source=str(source))
+    params = eqx.filter(trained, eqx.is_inexact_array)
+    return {"checkpoint": str(source), **task.evaluate(params, data.x_test, data.y_test)}
+
+
+def data_root_of(directory: Path, manifest: dict[str, Any]) -> Path:
+    """The folder a run's data paths are relative to: the recorded one while it exists (on
+    the machine that trained), else the run folder itself (a run folder sent elsewhere, with
+    its data file placed relative to it). The data's sha256 is checked either way."""
+    recorded = manifest.get("data_root")
+    if isinstance(recorded, str) and Path(recorded).is_dir():
+        return Path(recorded)
+    return directory
+
+
+def read_manifest(directory: Path) -> dict[str, Any]:
+    """The manifest of a training run folder; a clear error for anything else."""
+    from ..bundle.folders import made_by
+
+    path = directory / MANIFEST
+    if not directory.exists():
+        raise InputError(
+            f"{directory}: no such run folder; create one with `snnspec train SPEC -o DIR`"
+        )
+    maker = made_by(directory)
+    if maker is not None and maker != "train":
+        raise InputError(
+            f"{directory} was made by `snnspec {maker}`, not `snnspec train`: it holds no "
+            f"training run (`snnspec run {directory}` runs it)"
+        )
+    if not (directory / RESOLVED).is_file() or not path.is_file():
+        raise InputError(
+            f"{directory} is not a training run folder (no {RESOLVED} and {MANIFEST}); "
+            "create one with `snnspec train SPEC -o DIR`"
+        )
+    manifest = load_json_file(path)
+    if not isinstance(manifest, dict):
+        raise InputError("not an snnspec run manifest", file=str(path))
+    return manifest
+
+
+def unfinished_run(directory: Path, manifest: Any) -> None:
+    """Raise what to do with a training run that has not finished (no trained model yet)."""
+    if not isinstance(manifest, dict) or manifest.get("status") not in ("running", "interrupted"):
+        return
+    stopped = (
+        "training was interrupted"
+        if manifest["status"] == "interrupted"
+        else "training is still running or was stopped without a trace"
+    )
+    latest = latest_checkpoint(directory)
+    if latest is None:
+        raise InputError(
+            f"{directory}: {stopped} before its first epoch finished, so there is no checkpoint "
+            f"to score; start it again with `snnspec train {directory} --resume`"
+        )
+    raise InputError(
+        f"{directory}: {stopped} after epoch {latest[0]}; continue with `snnspec train "
+        f"{directory} --resume`, or score the last checkpoint with `snnspec evaluate "
+        f"{directory} --checkpoint {latest[1].stem}`"
+    )
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def _train_of(spec: ModelSpec) -> TrainSpec:
+    if spec.train is None:
+        raise spec.error((), "the spec has no `train:` section; add one to train it")
+    return spec.train
+
+
+def _initial_model(spec: ModelSpec, root: Path) -> StatefulModel:
+    """The model before training: the spec's params file (its initial parameters) is read
+    relative to ``root``, the spec's folder (also when the spec is a run folder's copy)."""
+    from ..model.compile import compile as compile_spec
+
+    if spec.params is None:
+        return compile_spec(spec)
+    without = spec.model_copy(update={"params": None, "params_partial": False})
+    return compile_spec(without, params=root / spec.params, partial_params=spec.params_partial)
+
+
+def _start_manifest(
+    directory: Path,
+    spec: ModelSpec,
+    digest: str,
+    resume: bool,
+    force: bool,
+    overrides: Sequence[str],
+    source: str | None,
+    root: Path,
+) -> dict[str, Any]:
+    from ..bundle.environment import differences, manifest_fields, recorded
+    from ..bundle.folders import TRAIN, check_output_folder
+
+    if resume and force:
+        raise InputError("--resume continues the run in the folder, --force replaces it; pick one")
+    earlier = check_output_folder(directory, TRAIN, force=force, resume=resume)
+    if earlier and resume:
+        manifest = read_manifest(directory)
+        if manifest.get("resolved_spec_sha256") != digest:
+            raise InputError(
+                f"{directory} holds a run of a different spec (sha256 "
+                f"{str(manifest.get('resolved_spec_sha256'))[:12]}..., this one {digest[:12]}"
+                "...); resume with the same spec and --set values, or `snnspec train DIR "
+                "--resume`"
+            )
+        before, _ = recorded(manifest)
+        manifest.update(manifest_fields())
+        if differences(before, manifest["environment"], float64=spec.dtype == "float64"):
+            manifest.setdefault("earlier_environments", []).append(before)
+        manifest["resumed"] = int(manifest.get("resumed", 0)) + 1
+        return manifest
+    return {
+        "snnspec_run": 1,
+        "made_by": TRAIN,
+        "name": spec.name,
+        "source": source,
+        "overrides": list(overrides),
+        "resolved_spec": RESOLVED,
+        "resolved_spec_sha256": digest,
+        "data_root": str(root.resolve()),
+        "seed": train_seed(spec),
+        "model_seed": spec.seed,
+        **manifest_fields(),
+    }
+
+
+def _finish(
+    directory: Path,
+    spec: ModelSpec,
+    task: Task,
+    model: StatefulModel,
+    records: list[dict[str, Any]],
+    best: dict[str, Any] | None,
+    manifest: dict[str, Any],
+    seconds: float,
+) -> dict[str, Any]:
+    """Write the trained model (spec.yaml + params), results.json and the final manifest."""
+    from ..model.params import save_params
+    from ..spec.dump import dumps, normalized_data
+
+    if not records or best is None:
+        raise InputError("no epoch was trained; nothing to report")
+    last = records[-1]
+    results = {
+        "epoch": last["epoch"],
+        "test_accuracy": last["test_accuracy"],
+        "test_loss": last["test_loss"],
+        "best_epoch": best["epoch"],
+        "best_test_accuracy": best["test_accuracy"],
+        "test_samples": manifest["data"]["test_samples"],
+    }
+    save_params(model, directory / PARAMS)
+    data = normalized_data(spec)
+    data.update(params=PARAMS, params_partial=False)  # the trained file has every array
+    write_text_atomic(directory / MODEL_SPEC, dumps(data))
+    _write_json(directory / RESULTS, results)
+    manifest.update(
+        status="completed",
+        spec=MODEL_SPEC,
+        spec_sha256=sha256_file(directory / MODEL_SPEC),
+        params=PARAMS,
+        params_sha256=sha256_file(directory / PARAMS),
+        wall_time_seconds=seconds,
+        results=results,
+    )
+    _write_json(directory / MANIFEST, manifest)
+    return results
+
+
+def _remove_run(directory: Path) -> None:
+    """Delete the files an earlier run wrote into ``directory`` (``--force``); others stay.
+
+    The manifest goes last, so a folder left half-cleared is still recognised as a run.
+    """
+    checkpoints = directory / CHECKPOINTS
+    for path in checkpoints.glob("*.safetensors"):
+        if path.name == BEST or _EPOCH_FILE.fullmatch(path.name):
+            path.unlink()
+    if checkpoints.is_dir() and not any(checkpoints.iterdir()):
+        checkpoints.rmdir()
+    for name in (RESOLVED, MODEL_SPEC, PARAMS, METRICS, RESULTS, CURVES, MANIFEST):
+        (directory / name).unlink(missing_ok=True)
+
+
+def _epoch_file(directory: Path, epoch: int) -> Path:
+    return directory / CHECKPOINTS / f"epoch-{epoch:04d}.safetensors"
+
+
+def _copy_best(directory: Path, epoch: int) -> None:
+    source = _epoch_file(directory, epoch)
+    write_atomic(directory / CHECKPOINTS / BEST, lambda tmp: shutil.copyfile(source, tmp))
+
+
+def _prune(directory: Path, keep: int | None) -> None:
+    if keep is None:
+        return
+    found = sorted(
+        (int(m.group(1)), p)
+        for p in (directory / CHECKPOINTS).glob("epoch-*.safetensors")
+        if (m := _EPOCH_FILE.fullmatch(p.name))
+    )
+    for _, path in found[:-keep]:
+        path.unlink(missing_ok=True)
+
+
+def _read_records(directory: Path) -> list[dict[str, Any]]:
+    path = directory / METRICS
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def _write_records(directory: Path, records: list[dict[str, Any]]) -> None:
+    text = "".join(json.dumps(record) + "\n" for record in records)
+    write_text_atomic(directory / METRICS, text)
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    write_text_atomic(path, json.dumps(data, indent=2) + "\n")
+
+
+def _summary(record: dict[str, Any]) -> str:
+    return (
+        f"epoch {record['epoch']:>3}  train loss {record['train_loss']:.4f}  "
+        f"train acc {record['train_accuracy']:.4f}  test acc {record['test_accuracy']:.4f}  "
+        f"({record['train_time_seconds']:.1f} s)"
+    )
+
+
+def _plot_curves(
+    directory: Path, records: list[dict[str, Any]], echo: Callable[[str], Any]
+) -> None:
+    if not records:
+        return
+    from .._errors import SpecError
+    from .plots import plot_training
+
+    try:
+        plot_training(directory / CURVES, records)
+    except SpecError as error:  # matplotlib missing: the run is still complete
+        echo(f"note: no {CURVES}: {error.message}")
+
+
+class _Progress:
+    """A rich progress bar over an epoch's batches showing running loss and accuracy."""
+
+    def __init__(self, enabled: bool, echo: Callable[[str], Any]) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self.console = Console(stderr=True)
+        self.enabled = enabled and self.console.is_terminal
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[metrics]}"),
+            TimeElapsedColumn(),
+            console=self.console,
+            disable=not self.enabled,
+            transient=True,
+        )
+        self.task: Any = None
+        self.echo = echo
+
+    def __enter__(self) -> _Progress:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)  # type: ignore[arg-type]
+
+    def start(self, description: str, total: int) -> None:
+        if self.task is not None:
+            self.progress.remove_task(self.task)
+        # No batch has ended yet: no loss or accuracy to show (not "nan" and "0.000").
+        self.task = self.progress.add_task(description, total=total, metrics="loss —  acc —")
+
+    def advance(self, loss: float, accuracy: float) -> None:
+        metrics = f"loss {loss:.4f}  acc {accuracy:.3f}"
+        self.progress.update(self.task, advance=1, metrics=metrics)
+
+    def log(self, line: str) -> None:
+        if self.enabled:
+            self.progress.console.print(line, highlight=False, markup=False)
+        else:
+            self.echo(line)
