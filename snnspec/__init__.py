@@ -15,8 +15,8 @@ from ._errors import SchemaError as SchemaError
 from ._errors import ShapeError as ShapeError
 from ._errors import SpecError as SpecError
 from ._errors import SpecWarning as SpecWarning
+from .spec.load import load as load
 from .spec.model import ModelSpec as ModelSpec
-from .spec.model import load as load
 
 if TYPE_CHECKING:
     from .graph.plan import GraphStructure as GraphStructure
@@ -33,6 +33,31 @@ if TYPE_CHECKING:
     from .spec.dump import dump as dump
 
 __version__ = "0.2.0"
+
+__all__ = [
+    "GraphError",
+    "GraphStructure",
+    "InputError",
+    "LoadError",
+    "ModelSpec",
+    "ParamsError",
+    "SchemaError",
+    "ShapeError",
+    "SpecError",
+    "SpecWarning",
+    "StatefulModel",
+    "as_equinox",
+    "compile",
+    "dump",
+    "from_equinox",
+    "from_nir",
+    "load",
+    "parameter_arrays",
+    "save_params",
+    "simulate",
+    "to_nir",
+    "trainable_filter",
+]
 
 _LAZY = {
     "compile": ".model.compile",
@@ -57,3 +82,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(importlib.import_module(_LAZY[name], __name__), name)
     raise AttributeError(f"module 'snnspec' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -9,7 +9,7 @@ import pytest
 from helpers import run_cli
 
 import snnspec
-from snnspec.spec.overrides import load_spec
+from snnspec.spec.load import load
 
 BASE = """\
 snnspec: 1
@@ -79,7 +79,7 @@ def project(tmp_path: Path) -> Path:
 
 
 def test_three_level_chain_gives_the_documented_merge(project: Path) -> None:
-    spec = load_spec(project / "configs/top.yaml")
+    spec = load(project / "configs/top.yaml")
     assert spec.name == "top"  # each level overrides a scalar
     assert spec.seed == 1  # untouched keys come from the base
     assert (spec.time.steps, spec.time.burnin) == (40, 0)  # mappings merge deeply
@@ -107,7 +107,7 @@ def test_lists_are_replaced_and_anchor_keys_dropped(project: Path) -> None:
             )
         },
     )
-    spec = load_spec(project / "configs/lists.yaml")
+    spec = load(project / "configs/lists.yaml")
     assert [tuple(i.shape) for i in spec.inputs] == [(3,)]
     document = spec.document
     assert document is not None
@@ -115,7 +115,7 @@ def test_lists_are_replaced_and_anchor_keys_dropped(project: Path) -> None:
 
 
 def test_files_are_recorded_relative_with_sha256(project: Path) -> None:
-    document = load_spec(project / "configs/top.yaml").document
+    document = load(project / "configs/top.yaml").document
     assert document is not None
     recorded = dict(document.files)
     assert set(recorded) == {"top.yaml", "bases/middle.yaml", "base.yaml"}
@@ -128,7 +128,7 @@ def test_an_error_points_into_the_file_that_set_the_value(project: Path) -> None
         MIDDLE.replace("threshold: 0.5", "threshold: x")
     )
     with pytest.raises(snnspec.SpecError) as caught:
-        load_spec(project / "configs/top.yaml")
+        load(project / "configs/top.yaml")
     error = caught.value
     assert str(error.file).endswith("bases/middle.yaml")
     assert (error.line, error.path[:2]) == (5, ("layers", 1))
@@ -137,13 +137,13 @@ def test_an_error_points_into_the_file_that_set_the_value(project: Path) -> None
 def test_an_error_in_the_base_points_at_the_base(project: Path) -> None:
     (project / "configs/base.yaml").write_text(BASE.replace("seed: 1", "seed: -1"))
     with pytest.raises(snnspec.SpecError) as caught:
-        load_spec(project / "configs/top.yaml")
+        load(project / "configs/top.yaml")
     assert str(caught.value.file).endswith("configs/base.yaml")
     assert caught.value.line == 3
 
 
 def test_override_on_top_of_extends(project: Path) -> None:
-    spec = load_spec(project / "configs/top.yaml", ["layers.lif1.threshold=0.25"])
+    spec = load(project / "configs/top.yaml", ["layers.lif1.threshold=0.25"])
     assert spec.layers[1].threshold == 0.25
 
 
@@ -165,17 +165,17 @@ def test_path_escape_is_refused_unless_allowed(project: Path, tmp_path: Path) ->
     write(tmp_path, {"shared/base.yaml": BASE})
     write(project, {"configs/escape.yaml": "extends: ../../shared/base.yaml\nname: escape\n"})
     with pytest.raises(snnspec.SpecError, match="outside the project") as caught:
-        load_spec(project / "configs/escape.yaml")
+        load(project / "configs/escape.yaml")
     assert str(caught.value.file).endswith("escape.yaml")
     assert caught.value.line == 1
-    spec = load_spec(project / "configs/escape.yaml", allow_paths=[tmp_path / "shared"])
+    spec = load(project / "configs/escape.yaml", allow_paths=[tmp_path / "shared"])
     assert spec.name == "escape"
 
 
 def test_missing_file_is_refused(project: Path) -> None:
     write(project, {"configs/missing.yaml": "extends: [base.yaml, nope.yaml]\n"})
     with pytest.raises(snnspec.SpecError, match=r"extended file 'nope\.yaml' not found") as caught:
-        load_spec(project / "configs/missing.yaml")
+        load(project / "configs/missing.yaml")
     assert caught.value.path == ("extends", 1)
 
 
@@ -194,10 +194,10 @@ def test_merged_layers_need_names_and_the_named_form(project: Path) -> None:
         },
     )
     with pytest.raises(snnspec.SpecError, match="need a name") as caught:
-        load_spec(project / "configs/unnamed.yaml")
+        load(project / "configs/unnamed.yaml")
     assert str(caught.value.file).endswith("unnamed.yaml")
     with pytest.raises(snnspec.SpecError, match="named graph form"):
-        load_spec(project / "configs/indexed.yaml")
+        load(project / "configs/indexed.yaml")
 
 
 def test_relative_params_path_in_a_base_is_rebased(project: Path) -> None:
@@ -214,3 +214,32 @@ def test_relative_params_path_in_a_base_is_rebased(project: Path) -> None:
 
     composed = load_composed(project / "configs/child.yaml")
     assert composed.data["params"] == "bases/weights.safetensors"
+
+
+def test_cli_allow_path_resolve_and_the_build_manifest(
+    project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    write(tmp_path, {"shared/base.yaml": BASE})
+    write(project, {"configs/escape.yaml": "extends: ../../shared/base.yaml\nname: escape\n"})
+    spec = project / "configs/escape.yaml"
+    code, _, err = run_cli("validate", spec, capsys=capsys)
+    assert code == 1
+    assert "outside the project" in err
+    allow = ["--allow-path", str(tmp_path / "shared")]
+    code, out, err = run_cli("resolve", spec, *allow, capsys=capsys)
+    assert code == 0, err
+    assert "name: escape" in out
+    assert "extends" not in out
+    assert "x-neuron" not in out
+    code, _, err = run_cli("build", spec, "-o", tmp_path / "b", *allow, capsys=capsys)
+    assert code == 0, err
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert [entry["path"] for entry in manifest["spec_files"]] == [
+        "escape.yaml",
+        "../../shared/base.yaml",
+    ]
+    assert all(len(entry["sha256"]) == 64 for entry in manifest["spec_files"])
+    code, _, err = run_cli("run", tmp_path / "b", *allow, capsys=capsys)
+    assert code == 2  # a build folder's spec extends nothing: the flag cannot apply

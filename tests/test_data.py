@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from snnspec._errors import SpecError
-from snnspec.spec.overrides import load_spec
+from snnspec.spec.load import load
 from snnspec.spec.train import (
     DeltaEncoderSpec,
     LatencyEncoderSpec,
@@ -118,17 +118,17 @@ def test_synthetic_task_is_seeded_and_balanced() -> None:
 
 
 def test_digits_load_without_network() -> None:
-    data = load_data(load_spec(DIGITS))
+    data = load_data(load(DIGITS))
     assert data.x_train.shape == (1348, 20, 64)
     assert data.x_test.shape == (449, 20, 64)
     assert data.num_classes == 10
     assert set(np.unique(data.y_train)) == set(range(10))
-    assert data.sha256 == load_data(load_spec(DIGITS)).sha256
-    assert data.sha256 != load_data(load_spec(DIGITS, ["train.seed=1"])).sha256
+    assert data.sha256 == load_data(load(DIGITS)).sha256
+    assert data.sha256 != load_data(load(DIGITS, ["train.seed=1"])).sha256
 
 
 def test_digits_needs_64_values() -> None:
-    spec = load_spec(DIGITS, ["inputs.0.shape=[32]"])
+    spec = load(DIGITS, ["inputs.0.shape=[32]"])
     with pytest.raises(SpecError, match="the 8x8 digits have 64 values per sample"):
         load_data(spec)
 
@@ -138,7 +138,7 @@ def test_npz_sequences_and_static_values(tmp_path: Path) -> None:
     spikes = (rng.random((10, 6, 3)) < 0.3).astype(np.float32)
     labels = np.arange(10) % 2
     path = npz_spec(tmp_path, "{type: npz, path: d.npz}", inputs=spikes, labels=labels)
-    data = load_data(load_spec(path))
+    data = load_data(load(path))
     assert data.num_classes == 2
     assert np.array_equal(
         np.sort(np.concatenate([data.x_train, data.x_test]).sum(axis=(1, 2))),
@@ -148,7 +148,7 @@ def test_npz_sequences_and_static_values(tmp_path: Path) -> None:
     path = npz_spec(
         tmp_path, "{type: npz, path: d.npz, encoder: {type: rate}}", inputs=static, labels=labels
     )
-    assert load_data(load_spec(path)).x_train.shape == (8, 6, 3)
+    assert load_data(load(path)).x_train.shape == (8, 6, 3)
 
 
 @pytest.mark.parametrize(
@@ -195,14 +195,14 @@ def test_npz_sequences_and_static_values(tmp_path: Path) -> None:
 def test_npz_errors(tmp_path: Path, data: str, arrays: dict[str, np.ndarray], message: str) -> None:
     path = npz_spec(tmp_path, data, **arrays)
     with pytest.raises(SpecError, match=message):
-        load_data(load_spec(path))
+        load_data(load(path))
 
 
 def test_npz_refuses_pickles(tmp_path: Path) -> None:
     objects = np.empty(4, dtype=object)
     path = npz_spec(tmp_path, "{type: npz, path: d.npz}", inputs=objects, labels=np.zeros(4, int))
     with pytest.raises(SpecError, match="cannot read the npz data file"):
-        load_data(load_spec(path))
+        load_data(load(path))
 
 
 def test_npz_spikes_must_have_the_spec_steps(

@@ -66,13 +66,13 @@ def build_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A finished 1-epoch training run (shared; tests copy it before editing)."""
-    from snnspec.spec.overrides import load_spec
+    from snnspec.spec.load import load
     from snnspec.training.loop import train
 
     spec_path = tmp_path_factory.mktemp("spec") / "tiny.yaml"
     spec_path.write_text(TINY)
     folder = tmp_path_factory.mktemp("runs") / "tiny"
-    train(load_spec(spec_path), folder, progress=False, echo=lambda _: None)
+    train(load(spec_path), folder, progress=False, echo=lambda _: None)
     return folder
 
 

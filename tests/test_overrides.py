@@ -9,7 +9,8 @@ import pytest
 from helpers import run_cli
 
 from snnspec._errors import LoadError, SchemaError, SpecError
-from snnspec.spec.overrides import apply_overrides, load_spec, parse_override, resolved_text
+from snnspec.spec.load import load
+from snnspec.spec.overrides import apply_overrides, parse_override, resolved_text
 
 ROOT = Path(__file__).resolve().parent.parent
 DIGITS = ROOT / "configs" / "digits.yaml"
@@ -83,15 +84,15 @@ def test_apply_by_index_and_name_does_not_touch_the_input() -> None:
 )
 def test_bad_paths(text: str, message: str) -> None:
     with pytest.raises(SpecError, match=message):
-        load_spec(RECURRENT, [text])
+        load(RECURRENT, [text])
 
 
 def test_overrides_change_the_spec() -> None:
-    spec = load_spec(RECURRENT, ["layers.lif1.threshold=0.25", "time.steps=17"])
+    spec = load(RECURRENT, ["layers.lif1.threshold=0.25", "time.steps=17"])
     assert spec.layers[1].threshold == 0.25
     assert spec.time.steps == 17
     with pytest.raises(SchemaError) as caught:
-        load_spec(RECURRENT, ["time.steps=7"])
+        load(RECURRENT, ["time.steps=7"])
     assert (
         str(caught.value) == "--set time.steps=7: time: burnin (10) must be smaller than steps (7)"
     )
@@ -99,36 +100,36 @@ def test_overrides_change_the_spec() -> None:
 
 def test_revalidation_blames_the_override() -> None:
     with pytest.raises(SchemaError) as caught:
-        load_spec(DIGITS, ["train.epochs=0"])
+        load(DIGITS, ["train.epochs=0"])
     assert str(caught.value).startswith("--set train.epochs=0: train.epochs: ")
     with pytest.raises(SchemaError, match="unknown key 'epoch' \\(did you mean 'epochs'\\?\\)"):
-        load_spec(DIGITS, ["train.epoch=3"])
+        load(DIGITS, ["train.epoch=3"])
     with pytest.raises(SchemaError, match="Input should be a valid integer"):
-        load_spec(DIGITS, ["train.batch_size=1.5"])
+        load(DIGITS, ["train.batch_size=1.5"])
 
 
 def test_errors_outside_overrides_keep_the_file_location(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(DIGITS.read_text().replace("epochs: 20", "epochs: -1"))
     with pytest.raises(SchemaError) as caught:
-        load_spec(bad, ["train.batch_size=8"])
+        load(bad, ["train.batch_size=8"])
     assert str(caught.value).startswith(f"{bad}:")
 
 
 def test_graph_checks_of_the_train_section() -> None:
     with pytest.raises(SchemaError, match="unknown layer 'lif2' \\(did you mean 'lif1'\\?\\)"):
-        load_spec(DIGITS, ["train.loss.layer=lif2"])
+        load(DIGITS, ["train.loss.layer=lif2"])
     with pytest.raises(SchemaError, match="max_membrane needs a non-spiking readout"):
-        load_spec(DIGITS, ["train.loss.layer=lif1"])
+        load(DIGITS, ["train.loss.layer=lif1"])
     with pytest.raises(SchemaError, match="spike_count needs a spiking readout"):
-        load_spec(DIGITS, ["train.loss.readout=spike_count"])
+        load(DIGITS, ["train.loss.readout=spike_count"])
     with pytest.raises(SchemaError, match="burn-in \\(20\\) must be smaller"):
-        load_spec(DIGITS, ["train.burnin=20"])
+        load(DIGITS, ["train.burnin=20"])
 
 
 def test_load_error_for_missing_file(tmp_path: Path) -> None:
     with pytest.raises(LoadError, match="file not found"):
-        load_spec(tmp_path / "none.yaml", ["train.epochs=1"])
+        load(tmp_path / "none.yaml", ["train.epochs=1"])
 
 
 def test_resolve_prints_spec_and_its_hash(
@@ -144,7 +145,7 @@ def test_resolve_prints_spec_and_its_hash(
     assert hashlib.sha256((text + "\n").encode()).hexdigest() == digest
     assert hashlib.sha256(target.read_bytes()).hexdigest() == digest
     assert "epochs: 3" in text
-    assert resolved_text(load_spec(target)) == text + "\n"  # a fixed point
+    assert resolved_text(load(target)) == text + "\n"  # a fixed point
 
 
 def test_validate_and_build_accept_set(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

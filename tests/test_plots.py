@@ -11,7 +11,7 @@ from helpers import run_cli
 
 from snnspec._errors import SpecError
 from snnspec.graph.plan import plan_graph
-from snnspec.spec.overrides import load_spec
+from snnspec.spec.load import load
 from snnspec.training.plots import graph_diagram, plot_training
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,7 +75,7 @@ def test_bad_image_type(tmp_path: Path) -> None:
 
 
 def test_mermaid_marks_back_edges_delayed() -> None:
-    text = graph_diagram(plan_graph(load_spec(FIVE)), "mermaid")
+    text = graph_diagram(plan_graph(load(FIVE)), "mermaid")
     lines = text.splitlines()
     assert lines[0] == "flowchart LR"
     # fc_mid (l2) -> lif_a (l1) is a back edge, fc_mix (l3) -> itself a self loop.

@@ -13,7 +13,8 @@ from safetensors.numpy import load_file
 
 from snnspec._errors import SpecError
 from snnspec.model.params import read_params
-from snnspec.spec.overrides import load_spec, resolved_text, sha256_text
+from snnspec.spec.load import load
+from snnspec.spec.overrides import resolved_text, sha256_text
 from snnspec.training.loop import RunResult, evaluate_run, train
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,7 +62,7 @@ def tiny_spec(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def baseline(tiny_spec: Path, tmp_path_factory: pytest.TempPathFactory) -> RunResult:
     directory = tmp_path_factory.mktemp("runs") / "baseline"
-    return train(load_spec(tiny_spec), directory, progress=False, echo=quiet)
+    return train(load(tiny_spec), directory, progress=False, echo=quiet)
 
 
 def test_run_folder_contents(baseline: RunResult, tiny_spec: Path) -> None:
@@ -86,7 +87,7 @@ def test_run_folder_contents(baseline: RunResult, tiny_spec: Path) -> None:
     assert manifest["seed"] == 1
     assert manifest["overrides"] == []
     assert manifest["resolved_spec_sha256"] == sha256_text((d / "resolved.yaml").read_text())
-    assert manifest["resolved_spec_sha256"] == sha256_text(resolved_text(load_spec(tiny_spec)))
+    assert manifest["resolved_spec_sha256"] == sha256_text(resolved_text(load(tiny_spec)))
     assert len(manifest["data_sha256"]) == 64
     assert {"jax", "equinox", "snnspec"} <= set(manifest["versions"])
     assert manifest["backend"] == "cpu"
@@ -99,7 +100,7 @@ def test_run_folder_contents(baseline: RunResult, tiny_spec: Path) -> None:
 def test_two_runs_are_bitwise_identical(
     baseline: RunResult, tiny_spec: Path, tmp_path: Path
 ) -> None:
-    again = train(load_spec(tiny_spec), tmp_path / "again", progress=False, echo=quiet)
+    again = train(load(tiny_spec), tmp_path / "again", progress=False, echo=quiet)
     assert without_times(again.records) == without_times(baseline.records)
     first = read_params(baseline.directory / "params.safetensors")
     second = read_params(again.directory / "params.safetensors")
@@ -124,13 +125,13 @@ def test_resume_after_interrupt_matches_uninterrupted(
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train(load_spec(tiny_spec), directory, progress=False, echo=quiet, on_epoch_end=interrupt)
+        train(load(tiny_spec), directory, progress=False, echo=quiet, on_epoch_end=interrupt)
     manifest = json.loads((directory / "manifest.json").read_text())
     assert (manifest["status"], manifest["epochs_completed"]) == ("interrupted", 1)
     assert not (directory / "params.safetensors").exists()
     with pytest.raises(SpecError, match="holds a `snnspec train` run; pass --resume"):
-        train(load_spec(tiny_spec), directory, progress=False, echo=quiet)
-    resumed = train(load_spec(tiny_spec), directory, resume=True, progress=False, echo=quiet)
+        train(load(tiny_spec), directory, progress=False, echo=quiet)
+    resumed = train(load(tiny_spec), directory, resume=True, progress=False, echo=quiet)
     assert without_times(resumed.records) == without_times(baseline.records)
     first = read_params(baseline.directory / "params.safetensors")
     second = read_params(directory / "params.safetensors")
@@ -139,7 +140,7 @@ def test_resume_after_interrupt_matches_uninterrupted(
 
 
 def test_resume_refuses_a_different_spec(baseline: RunResult, tiny_spec: Path) -> None:
-    spec = load_spec(tiny_spec, ["train.optimizer.learning_rate=0.02"])
+    spec = load(tiny_spec, ["train.optimizer.learning_rate=0.02"])
     with pytest.raises(SpecError, match="holds a run of a different spec"):
         train(spec, baseline.directory, resume=True, progress=False, echo=quiet)
 
@@ -193,7 +194,7 @@ def test_cli_train_with_overrides_and_resume_by_folder(
 
 
 def test_recurrent_example_beats_chance(tmp_path: Path) -> None:
-    spec = load_spec(ROOT / "configs" / "synthetic_recurrent.yaml")
+    spec = load(ROOT / "configs" / "synthetic_recurrent.yaml")
     result = train(spec, tmp_path / "rec", progress=False, echo=quiet)
     assert result.results["test_accuracy"] >= 0.6  # chance: 0.25
 
@@ -207,7 +208,7 @@ def test_recurrent_example_beats_chance(tmp_path: Path) -> None:
 )
 def test_errors(tiny_spec: Path, tmp_path: Path, overrides: list[str], message: str) -> None:
     with pytest.raises(SpecError, match=message):
-        train(load_spec(tiny_spec, overrides), tmp_path / "x", progress=False, echo=quiet)
+        train(load(tiny_spec, overrides), tmp_path / "x", progress=False, echo=quiet)
 
 
 def test_train_without_train_section(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -234,7 +235,7 @@ def with_spiking_readout(tmp_path: Path, loss: str, epochs: int = 1) -> Path:
 
 def test_spiking_readout_trains(tmp_path: Path) -> None:
     path = with_spiking_readout(tmp_path, "{type: mse_rate, layer: lif2}")
-    result = train(load_spec(path), tmp_path / "run", progress=False, echo=quiet)
+    result = train(load(path), tmp_path / "run", progress=False, echo=quiet)
     assert np.isfinite(result.records[0]["train_loss"])
     assert "test_spike_rate" not in result.records[0]
 
@@ -257,9 +258,9 @@ def test_losses_match_numpy(tmp_path: Path, loss: str, reference: str) -> None:
     from snnspec.training.loop import Task
 
     if reference == "max":  # max_membrane needs the non-spiking readout
-        spec = load_spec(tiny_spec_path(tmp_path), [f"train.loss={loss}"])
+        spec = load(tiny_spec_path(tmp_path), [f"train.loss={loss}"])
     else:
-        spec = load_spec(with_spiking_readout(tmp_path, loss))
+        spec = load(with_spiking_readout(tmp_path, loss))
     task = Task(spec, compile_spec(spec), load_data(spec))
     out = np.random.default_rng(0).random((5, 7, 3)).astype(np.float32)
     y = np.array([0, 1, 2, 0, 1])
@@ -334,7 +335,7 @@ def test_trained_values_past_a_clamp_are_saved_at_its_end(tiny_spec: Path) -> No
     import snnspec
     from snnspec.model.params import apply_params, clamp_parameters
 
-    model = snnspec.compile(load_spec(tiny_spec))
+    model = snnspec.compile(load(tiny_spec))
     drifted = apply_params(model, {"out.decay_constants": np.array([1.2], np.float32)})
     clamped, keys = clamp_parameters(drifted)
     assert keys == ["out.decay_constants"]

@@ -24,13 +24,14 @@ from .._errors import InputError, SpecError, SpecWarning
 from .._errors import printable as _plain
 from .._io import sha256_file
 from ..graph.plan import GraphPlan, layer_reports, plan_graph
-from ..graph.resources import budget, build_check, check_input_file, check_parameters, check_run
+from ..graph.resources import budget, build_check, check_parameters, check_run
+from ..spec.load import load
 from ..spec.loader import load_json_file
 from ..spec.model import ModelSpec
-from ..spec.overrides import load_spec
 from .export import export
 from .nir import nir_app
 from .train import (
+    AllowPathOption,
     ForceOption,
     MaxMemoryOption,
     PartialParamsOption,
@@ -104,6 +105,7 @@ def validate(
     specs: Annotated[list[Path], typer.Argument(help="Spec files to check.", show_default=False)],
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
     overrides: SetOption = None,
+    allow_paths: AllowPathOption = None,
     max_memory: MaxMemoryOption = None,
     partial_params: PartialParamsOption = False,
 ) -> None:
@@ -115,7 +117,7 @@ def validate(
     failures = 0
     for path in specs:
         try:
-            spec = load_spec(path, overrides or ())
+            spec = load(path, overrides or (), allow_paths=allow_paths or ())
             check_partial(partial_params, spec)
             plan = plan_graph(spec)
             memory = check_parameters(spec, plan, limit)
@@ -152,6 +154,7 @@ def build(
     spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="Spec file.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Output folder.")],
     overrides: SetOption = None,
+    allow_paths: AllowPathOption = None,
     max_memory: MaxMemoryOption = None,
     force: ForceOption = False,
     partial_params: PartialParamsOption = False,
@@ -166,10 +169,11 @@ def build(
     from ..bundle.environment import manifest_fields
     from ..bundle.folders import BUILD, check_output_folder
     from ..model.params import save_params
+    from ..spec.compose import spec_files
     from ..spec.dump import dumps, normalized_data
 
     check_output_folder(output, BUILD, force=force)
-    spec = load_spec(spec_path, overrides or ())
+    spec = load(spec_path, overrides or (), allow_paths=allow_paths or ())
     check_partial(partial_params, spec)
     plan = plan_graph(spec)
     build_check(spec, plan, budget(max_memory))
@@ -188,6 +192,7 @@ def build(
         "spec_sha256": sha256_file(output / BUILT_SPEC),
         "params": BUILT_PARAMS,
         "params_sha256": sha256_file(output / BUILT_PARAMS),
+        "spec_files": spec_files(spec.document),
         **manifest_fields(),
     }
     write_text_atomic(output / MANIFEST, json.dumps(manifest, indent=2) + "\n")
@@ -226,6 +231,7 @@ def run(
         Path | None, typer.Option(help="Draw spike rasters and membrane traces (.png).")
     ] = None,
     overrides: SetOption = None,
+    allow_paths: AllowPathOption = None,
     max_memory: MaxMemoryOption = None,
     partial_params: PartialParamsOption = False,
     schedule: Annotated[
@@ -308,6 +314,11 @@ def run(
             f"{target} is a build folder, whose params file gives every parameter",
             param_hint="--partial-params",
         )
+    if allow_paths and target.is_dir():
+        raise typer.BadParameter(
+            f"{target} is a build or run folder, whose normalised spec extends no file",
+            param_hint="--allow-path",
+        )
     if plot is not None:
         from ..training.plots import image_format
 
@@ -317,7 +328,7 @@ def run(
         force=force,
     )
     limit = budget(max_memory)
-    spec = _load_target(target, overrides or ())
+    spec = _load_target(target, overrides or (), allow_paths or ())
     check_partial(partial_params, spec)
     batch = 1 if batch is None else batch
     if input_path is not None:
@@ -327,6 +338,8 @@ def run(
                 "states, `init: {type: uniform|normal}`), and this model draws none",
                 param_hint="--seed",
             )
+        from ..model.params import check_input_file
+
         extent = check_input_file(input_path, limit)
         check_run(spec, plan_graph(spec), limit, *extent)
     else:
@@ -513,13 +526,15 @@ def _compile(spec: ModelSpec, partial_params: bool = False) -> StatefulModel:
     return compile_spec(spec, partial_params=partial_params or None)
 
 
-def _load_target(target: Path, overrides: Sequence[str] = ()) -> ModelSpec:
+def _load_target(
+    target: Path, overrides: Sequence[str] = (), allow_paths: Sequence[Path] = ()
+) -> ModelSpec:
     """A spec file, or a build or finished run folder whose manifest hashes are verified
     first; ``--set`` overrides apply to the folder's spec.yaml as to a spec file."""
     if not target.is_dir():
         if not target.exists() and not target.suffix:
             raise InputError(f"{target}: no such spec file or build folder; check the path")
-        return load_spec(target, overrides)
+        return load(target, overrides, allow_paths=allow_paths)
     manifest_path = target / MANIFEST
     if not manifest_path.is_file():
         raise InputError(
@@ -541,7 +556,7 @@ def _load_target(target: Path, overrides: Sequence[str] = ()) -> ModelSpec:
             raise InputError(
                 f"{path}: sha256 does not match {MANIFEST}; the build was modified, rebuild it"
             )
-    return load_spec(target / BUILT_SPEC, overrides)
+    return load(target / BUILT_SPEC, overrides)
 
 
 def _read_inputs(path: Path, plan: GraphPlan, spec_steps: int) -> list[np.ndarray]:

@@ -8,7 +8,13 @@ from typing import Annotated
 import typer
 
 from .._errors import InputError
-from .train import ForceOption, PartialParamsOption, check_partial, report_partial
+from .train import (
+    AllowPathOption,
+    ForceOption,
+    PartialParamsOption,
+    check_partial,
+    report_partial,
+)
 
 
 def export(
@@ -23,6 +29,7 @@ def export(
     ] = None,
     partial_params: PartialParamsOption = False,
     force: ForceOption = False,
+    allow_paths: AllowPathOption = None,
 ) -> None:
     """Write a Python module that rebuilds the spec's Equinox model without the spec file.
 
@@ -32,13 +39,13 @@ def export(
     """
     from ..bundle.folders import check_output_files
     from ..interop.python import export_files, export_python
-    from ..spec.model import load
+    from ..spec.load import load
 
     if not python:
         raise InputError("choose an export format: --python")
     if output.suffix != ".py":
         raise InputError(f"--output must be a .py file, got {output}")
-    spec = load(spec_path)
+    spec = load(spec_path, allow_paths=allow_paths or ())
     check_partial(partial_params, spec, params)
     module, *companion = export_files(spec, output, params=params)
     check_output_files(

@@ -7,7 +7,13 @@ from typing import Annotated
 
 import typer
 
-from .train import ForceOption, PartialParamsOption, check_partial, report_partial
+from .train import (
+    AllowPathOption,
+    ForceOption,
+    PartialParamsOption,
+    check_partial,
+    report_partial,
+)
 
 nir_app = typer.Typer(
     name="nir",
@@ -111,6 +117,7 @@ def export_nir(
     ] = "euler",
     partial_params: PartialParamsOption = False,
     force: ForceOption = False,
+    allow_paths: AllowPathOption = None,
 ) -> None:
     """Write the NIR graph of SPEC (with its params file) to FILE.nir, atomically."""
     import nir
@@ -119,10 +126,10 @@ def export_nir(
     from ..bundle.folders import check_output_files
     from ..graph.plan import plan_graph
     from ..interop.nir import to_nir
-    from ..spec.model import load
+    from ..spec.load import load
 
     check_output_files([("-o", output)], force=force)
-    spec = load(spec_path)
+    spec = load(spec_path, allow_paths=allow_paths or ())
     check_partial(partial_params, spec)
     graph = to_nir(spec, discretization=discretization, partial_params=partial_params or None)
     if partial_params or spec.params_partial:

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from .._errors import InputError, printable
-from ..spec.overrides import load_spec, resolved_text, sha256_text
+from ..spec.load import load
+from ..spec.overrides import resolved_text, sha256_text
 
 if TYPE_CHECKING:
     from ..graph.plan import GraphPlan
@@ -38,6 +39,16 @@ SetOption = Annotated[
         metavar="PATH=VALUE",
         help="Override a spec value, e.g. --set train.epochs=3 --set layers.1.threshold=0.5 "
         "(repeatable; the value is YAML; the spec is validated again).",
+        show_default=False,
+    ),
+]
+
+AllowPathOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--allow-path",
+        metavar="DIR",
+        help="A folder outside the project that `extends:` may read spec files from (repeatable).",
         show_default=False,
     ),
 ]
@@ -116,6 +127,7 @@ def train(
         typer.Option("--resume", help="Continue the run in the folder from its last checkpoint."),
     ] = False,
     overrides: SetOption = None,
+    allow_paths: AllowPathOption = None,
     progress: Annotated[
         bool, typer.Option("--progress/--no-progress", help="Show a progress bar on terminals.")
     ] = True,
@@ -154,6 +166,11 @@ def train(
                 "a run folder resumes with the settings it was started with",
                 param_hint="--partial-params",
             )
+        if allow_paths:
+            raise typer.BadParameter(
+                "a run folder resumes from its resolved spec, which extends no file",
+                param_hint="--allow-path",
+            )
         if not resume:
             raise InputError(f"{spec_path} is a run folder; pass --resume to continue it")
         if output is not None and output.resolve() != spec_path.resolve():
@@ -161,14 +178,14 @@ def train(
         manifest = read_manifest(spec_path)
         output, data_root = spec_path, data_root_of(spec_path, manifest)
         overrides = list(manifest.get("overrides") or [])
-        spec = load_spec(spec_path / RESOLVED)
+        spec = load(spec_path / RESOLVED)
         source = manifest.get("source")
     else:
-        spec = load_spec(spec_path, overrides or ())
+        spec = load(spec_path, overrides or (), allow_paths=allow_paths or ())
         check_partial(partial_params, spec)
         if partial_params:  # recorded as an override, so the run folder says so
             overrides = [*(overrides or ()), "params_partial=true"]
-            spec = load_spec(spec_path, overrides)
+            spec = load(spec_path, overrides, allow_paths=allow_paths or ())
         source = str(spec_path)
     if spec.train is None:
         raise spec.error((), "the spec has no `train:` section; add one (see README: Training)")
@@ -225,7 +242,7 @@ def evaluate(
     from ..training.loop import RESOLVED, evaluate_run, read_manifest
 
     manifest = read_manifest(run_dir)
-    spec = load_spec(run_dir / RESOLVED)
+    spec = load(run_dir / RESOLVED)
     if spec.train is not None:
         check_run(spec, plan_graph(spec), budget(max_memory), spec.train.batch_size, None)
     check_folder(run_dir, manifest, strict=strict_env, warn=_warn, dtype=spec.dtype)
@@ -350,6 +367,7 @@ def _warn(message: str) -> None:
 def resolve(
     spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="Spec file.")],
     overrides: SetOption = None,
+    allow_paths: AllowPathOption = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Also write the spec text here.")
     ] = None,
@@ -368,7 +386,7 @@ def resolve(
         if format_for(output) != "yaml":
             raise InputError(f"-o {output}: resolve writes YAML; name the file *.yaml or *.yml")
         check_output_files([("-o", output)], force=force)
-    spec = load_spec(spec_path, overrides or ())
+    spec = load(spec_path, overrides or (), allow_paths=allow_paths or ())
     text = resolved_text(spec)
     typer.echo(text, nl=False)
     typer.echo(f"# sha256: {sha256_text(text)}")
@@ -385,6 +403,7 @@ def graph(
         Path | None, typer.Option("--output", "-o", help="Write the diagram to a file.")
     ] = None,
     overrides: SetOption = None,
+    allow_paths: AllowPathOption = None,
     force: ForceOption = False,
 ) -> None:
     """Print the graph as a Mermaid or Graphviz dot diagram.
@@ -399,7 +418,7 @@ def graph(
 
     if output is not None:
         check_output_files([("-o", output)], force=force)
-    spec = load_spec(spec_path, overrides or ())
+    spec = load(spec_path, overrides or (), allow_paths=allow_paths or ())
     text = graph_diagram(plan_graph(spec), fmt.value, spec.name)
     if output is None:
         typer.echo(text, nl=False)

@@ -276,18 +276,3 @@ def _cgroup_limit() -> int | None:
         if text.isdigit() and 0 < int(text) < 1 << 60:  # v1 writes a huge number for no limit
             return int(text)
     return None
-
-
-def check_input_file(path: str | os.PathLike[str], limit: int | None) -> tuple[int, int]:
-    """``(batch, steps)`` of a ``run --input`` npz, from its headers alone.
-
-    The archive's structure is checked as a params file's is (no pickle, no truncation, no
-    trailing data) and the arrays it declares must fit ``limit`` before any is loaded.
-    """
-    from ..model.params import inspect_arrays
-
-    shapes = inspect_arrays(path, limit=limit)
-    extents = [shape[:2] for shape in shapes.values() if len(shape) >= 2]
-    if not extents:
-        return 1, 1
-    return max(e[0] for e in extents), max(e[1] for e in extents)

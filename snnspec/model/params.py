@@ -757,3 +757,16 @@ def _select(node: Any, path: tuple[Any, ...]) -> Any:
         else:
             node = node[element.key]
     return node
+
+
+def check_input_file(path: str | os.PathLike[str], limit: int | None) -> tuple[int, int]:
+    """``(batch, steps)`` of a ``run --input`` npz, from its headers alone.
+
+    The archive's structure is checked as a params file's is (no pickle, no truncation, no
+    trailing data) and the arrays it declares must fit ``limit`` before any is loaded.
+    """
+    shapes = inspect_arrays(path, limit=limit)
+    extents = [shape[:2] for shape in shapes.values() if len(shape) >= 2]
+    if not extents:
+        return 1, 1
+    return max(e[0] for e in extents), max(e[1] for e in extents)

@@ -244,3 +244,11 @@ def _check_named_graph(document: Document) -> None:
             "(inputs: on layers, outputs: at the top): an index graph would point at "
             "shifted layers",
         )
+
+
+def spec_files(document: Document | None) -> list[dict[str, str]]:
+    """The files a spec was merged from through ``extends`` (its own first), each as
+    ``{"path": relative to the top-level file's folder, "sha256": ...}``; [] for one file."""
+    if document is None:
+        return []
+    return [{"path": path, "sha256": digest} for path, digest in document.files]

@@ -5,7 +5,6 @@ layer type is picked up here, in the JSON Schema and in the docs without edits t
 """
 
 import difflib
-import os
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -213,22 +212,6 @@ def json_schema() -> dict[str, Any]:
         "title": "snnspec model spec",
         **{key: value for key, value in schema.items() if key != "title"},
     }
-
-
-def load(
-    path: str | os.PathLike[str], allow_paths: Sequence[str | os.PathLike[str]] = ()
-) -> ModelSpec:
-    """Read, validate and analyse a spec file; raise :class:`SpecError` on any problem.
-
-    ``extends:`` chains are merged first (:mod:`snnspec.spec.compose`); ``allow_paths`` are
-    folders outside the project that extended files may come from.
-    """
-    from ..graph.plan import plan_graph
-    from .compose import load_composed
-
-    spec = spec_from_document(load_composed(path, allow_paths))
-    plan_graph(spec)
-    return spec
 
 
 def spec_from_document(document: Document) -> ModelSpec:

@@ -17,14 +17,13 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
-import os
 import re
 from collections.abc import Sequence
 from typing import Any
 
 from .._errors import PathElement, SpecError
 from .loader import parse_document
-from .model import ModelSpec, spec_from_document
+from .model import ModelSpec
 
 _INDEX = re.compile(r"\[(-?\d+)\]")
 
@@ -63,32 +62,6 @@ def apply_overrides(
     for override in overrides:
         applied.append((override, _set(data, override)))
     return data, applied
-
-
-def load_spec(
-    path: str | os.PathLike[str],
-    overrides: Sequence[str] = (),
-    allow_paths: Sequence[str | os.PathLike[str]] = (),
-) -> ModelSpec:
-    """:func:`snnspec.load` with ``--set`` overrides applied before validation.
-
-    ``extends:`` chains are merged first, then the overrides applied. Also checks the
-    ``train:`` section against the graph, so every command sees one rule.
-    """
-    from ..graph.plan import plan_graph
-    from .compose import load_composed
-    from .train import check_train
-
-    parsed = [parse_override(text) for text in overrides]
-    document = load_composed(path, allow_paths)
-    data, applied = apply_overrides(document.data, parsed)
-    edited = dataclasses.replace(document, data=data)
-    try:
-        spec = spec_from_document(edited)
-        check_train(spec, plan_graph(spec))
-    except SpecError as error:
-        raise _blame(error, applied) from None
-    return spec
 
 
 def resolved_text(spec: ModelSpec) -> str:
@@ -179,7 +152,7 @@ def _show(path: Sequence[PathElement]) -> str:
     return format_path(path)
 
 
-def _blame(error: SpecError, applied: list[tuple[Override, tuple[PathElement, ...]]]) -> SpecError:
+def blame(error: SpecError, applied: list[tuple[Override, tuple[PathElement, ...]]]) -> SpecError:
     """Attribute each problem at, inside or around an overridden path to its ``--set``."""
     blamed = error
     for override, path in reversed(applied):
@@ -187,5 +160,5 @@ def _blame(error: SpecError, applied: list[tuple[Override, tuple[PathElement, ..
         if error.path and tuple(error.path[:common]) == path[:common]:
             blamed = type(error)(error.message, file=f"--set {override.text}", path=error.path)
             break
-    blamed.more = tuple(_blame(problem, applied) for problem in error.more)
+    blamed.more = tuple(blame(problem, applied) for problem in error.more)
     return blamed

@@ -532,7 +532,7 @@ def train(
 def evaluate_run(directory: str | Path, checkpoint: str = "final") -> dict[str, Any]:
     """Rescore a run folder's test set with its final (or ``best``/``epoch-N``) parameters."""
     from ..model.params import read_params
-    from ..spec.overrides import load_spec
+    from ..spec.load import load
 
     directory = Path(directory)
     manifest = read_manifest(directory)
@@ -546,7 +546,7 @@ def evaluate_run(directory: str | Path, checkpoint: str = "final") -> dict[str, 
         source = _epoch_file(directory, int(epoch[1])) if epoch else directory / CHECKPOINTS / BEST
         if not source.is_file():
             raise InputError(f"no checkpoint {source}; see {directory / CHECKPOINTS}")
-    spec = load_spec(directory / RESOLVED)
+    spec = load(directory / RESOLVED)
     root = data_root_of(directory, manifest)
     data = load_data(spec, root)
     if manifest.get("data_sha256") not in (None, data.sha256):
@@ -659,6 +659,7 @@ def _start_manifest(
 ) -> dict[str, Any]:
     from ..bundle.environment import differences, manifest_fields, recorded
     from ..bundle.folders import TRAIN, check_output_folder
+    from ..spec.compose import spec_files
 
     if resume and force:
         raise InputError("--resume continues the run in the folder, --force replaces it; pick one")
@@ -689,6 +690,7 @@ def _start_manifest(
         "data_root": str(root.resolve()),
         "seed": train_seed(spec),
         "model_seed": spec.seed,
+        "spec_files": spec_files(spec.document),
         **manifest_fields(),
     }
 

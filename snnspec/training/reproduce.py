@@ -24,7 +24,8 @@ from typing import Any
 
 from .._errors import InputError
 from .._io import sha256_file, write_text_atomic
-from ..spec.overrides import load_spec, resolved_text, sha256_text
+from ..spec.load import load
+from ..spec.overrides import resolved_text, sha256_text
 
 TIMING = re.compile(r".*(_time|_seconds|_per_second)")
 
@@ -70,7 +71,7 @@ def reproduce(
             "the run partly",
             file=str(directory / MANIFEST),
         )
-    spec = load_spec(directory / RESOLVED)
+    spec = load(directory / RESOLVED)
     check_folder(directory, manifest, strict=strict_env, warn=warn, dtype=spec.dtype)
     root = data_root_of(directory, manifest)
     data = load_data(spec, root)
