@@ -30,7 +30,7 @@ from ..spec.loader import load_json_file
 from ..spec.model import ModelSpec
 from .export import export
 from .nir import nir_app
-from .train import (
+from .options import (
     AllowPathOption,
     ForceOption,
     MaxMemoryOption,
@@ -38,14 +38,9 @@ from .train import (
     SetOption,
     StrictEnvOption,
     check_partial,
-    env,
-    evaluate,
-    graph,
     report_partial,
-    reproduce,
-    resolve,
-    train,
 )
+from .train import env, evaluate, graph, reproduce, resolve, train
 
 if TYPE_CHECKING:
     import numpy as np

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from .._errors import InputError
-from .train import (
+from .options import (
     AllowPathOption,
     ForceOption,
     PartialParamsOption,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .train import (
+from .options import (
     AllowPathOption,
     ForceOption,
     PartialParamsOption,

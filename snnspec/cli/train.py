@@ -16,97 +16,19 @@ import typer
 from .._errors import InputError, printable
 from ..spec.load import load
 from ..spec.overrides import resolved_text, sha256_text
+from .options import (
+    AllowPathOption,
+    ForceOption,
+    MaxMemoryOption,
+    PartialParamsOption,
+    SetOption,
+    StrictEnvOption,
+    check_partial,
+    report_partial,
+)
 
 if TYPE_CHECKING:
-    from ..graph.plan import GraphPlan
-    from ..spec.model import ModelSpec
-
-MaxMemoryOption = Annotated[
-    str | None,
-    typer.Option(
-        "--max-memory",
-        metavar="SIZE",
-        help="Memory budget, e.g. 2GiB or 500MB ('unlimited': no check). "
-        "Default: half of the machine's memory.",
-        show_default=False,
-    ),
-]
-
-SetOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--set",
-        metavar="PATH=VALUE",
-        help="Override a spec value, e.g. --set train.epochs=3 --set layers.1.threshold=0.5 "
-        "(repeatable; the value is YAML; the spec is validated again).",
-        show_default=False,
-    ),
-]
-
-AllowPathOption = Annotated[
-    list[Path] | None,
-    typer.Option(
-        "--allow-path",
-        metavar="DIR",
-        help="A folder outside the project that `extends:` may read spec files from (repeatable).",
-        show_default=False,
-    ),
-]
-
-ForceOption = Annotated[
-    bool,
-    typer.Option(
-        "--force",
-        help="Replace this command's earlier output; never another command's folder "
-        "(docs/guarantees.md).",
-    ),
-]
-
-
-PartialParamsOption = Annotated[
-    bool,
-    typer.Option(
-        "--partial-params",
-        help="Allow the params file to leave parameters out: they keep their seeded initial "
-        "values and are listed (as `params_partial: true` in the spec).",
-    ),
-]
-
-
-def report_partial(spec: ModelSpec, plan: GraphPlan, extra: Path | None = None) -> None:
-    """Name, on stderr, the parameters a partial load left at their seeded initial values."""
-    from ..model.params import unloaded_keys
-
-    left = unloaded_keys(spec, plan, extra)
-    if len(left) == 1:
-        typer.echo(
-            f"note: partial params: 1 parameter keeps its seeded initial value: {left[0]}", err=True
-        )
-    elif left:
-        typer.echo(
-            f"note: partial params: {len(left)} parameters keep their seeded initial values: "
-            + ", ".join(left),
-            err=True,
-        )
-
-
-def check_partial(partial: bool, spec: ModelSpec, extra: Path | None = None) -> None:
-    """``--partial-params`` needs a params file to apply to (exit 2 otherwise)."""
-    if partial and spec.params is None and extra is None:
-        raise typer.BadParameter(
-            "the spec names no params file (`params:`), so there is nothing to load partially",
-            param_hint="--partial-params",
-        )
-
-
-StrictEnvOption = Annotated[
-    bool,
-    typer.Option(
-        "--strict-env",
-        help="Refuse (exit 1) a folder made in an environment that can compute different "
-        "numbers (versions, backend, x64, XLA flags, CPU), instead of warning.",
-    ),
-]
+    pass
 
 
 class DiagramFormat(enum.StrEnum):
