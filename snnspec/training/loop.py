@@ -196,6 +196,7 @@ class Task:
 
     def _train_step(self, params: Any, opt_state: Any, x: Any, y: Any, key: Any) -> Any:
         import equinox as eqx
+        import jax
         import jax.numpy as jnp
 
         def objective(p: Any) -> tuple[Any, Any]:
@@ -204,7 +205,10 @@ class Task:
             return jnp.mean(per_sample) + self._penalty(outputs), jnp.sum(correct)
 
         (loss, correct), grads = eqx.filter_value_and_grad(objective, has_aux=True)(params)
-        updates, opt_state = self.optimizer.update(grads, opt_state, params)
+        # optax's adam raises its float decays to the int32 step count, which JAX's strict
+        # dtype promotion rejects; our own arithmetic stays under the caller's setting
+        with jax.numpy_dtype_promotion("standard"):
+            updates, opt_state = self.optimizer.update(grads, opt_state, params)
         return eqx.apply_updates(params, updates), opt_state, loss, correct
 
     def _eval_step(self, params: Any, x: Any, y: Any, mask: Any, key: Any) -> Any:
