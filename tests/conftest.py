@@ -3,6 +3,12 @@
 A float64 spec turns on JAX's 64-bit mode for the whole process; every test module starts
 and ends with the mode it found, so float32 tests do not depend on the order they run in.
 
+JAX runs with strict dtype promotion (``jax_numpy_dtype_promotion = "strict"``), as Equinox's
+own suite does: a library operation that mixes dtypes without an explicit cast fails here
+instead of silently widening or narrowing. The environment variable is set before JAX is first
+imported, so it holds in every xdist worker and in the ``python -m snnspec`` subprocesses the
+tests start (they inherit the environment).
+
 ``yaml_parser`` runs a test once with libyaml (PyYAML's C parser) as the loader's fast parser
 and once with PyYAML's pure-Python parser alone, so a message cannot depend on which one a
 machine has.
@@ -10,10 +16,13 @@ machine has.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 import yaml
+
+os.environ["JAX_NUMPY_DTYPE_PROMOTION"] = "strict"
 
 # snnspec itself is imported inside fixtures: jaxtyping's pytest plugin instruments it only
 # when the plugin is configured before snnspec's first import
@@ -36,6 +45,8 @@ def yaml_parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
 def _restore_jax_x64() -> Iterator[None]:
     import jax
 
-    enabled = bool(jax.config.jax_enable_x64)
+    # a plugin may have imported JAX before this file set the environment variable
+    jax.config.update("jax_numpy_dtype_promotion", "strict")
+    enabled = bool(jax.config.read("jax_enable_x64"))
     yield
     jax.config.update("jax_enable_x64", enabled)

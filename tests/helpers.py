@@ -693,7 +693,7 @@ def read_graph(spec: Mapping[str, Any]) -> RefGraph:
     return RefGraph(tuple(sources), finals, timing, names)
 
 
-def _combined(layer: Mapping[str, Any], shapes: list[Shape | None]) -> Shape | None:
+def _combined(layer: Mapping[str, Any], shapes: Sequence[Shape | None]) -> Shape | None:
     if layer.get("combine", "concat") == "sum":
         known = [s for s in shapes if s is not None]
         return known[0] if known else None

@@ -10,6 +10,7 @@ from helpers import run_cli
 
 import snnspec
 from snnspec.spec.load import load
+from snnspec.spec.train import CrossEntropyLossSpec
 
 BASE = """\
 snnspec: 1
@@ -94,7 +95,9 @@ def test_three_level_chain_gives_the_documented_merge(project: Path) -> None:
     assert (spec.train.epochs, spec.train.batch_size) == (2, 8)
     assert spec.train.optimizer.learning_rate == 0.003
     assert spec.train.optimizer.type == "adam"
-    assert (spec.train.loss.type, spec.train.loss.readout) == ("cross_entropy", "spike_count")
+    loss = spec.train.loss
+    assert isinstance(loss, CrossEntropyLossSpec)
+    assert loss.readout == "spike_count"
 
 
 def test_lists_are_replaced_and_anchor_keys_dropped(project: Path) -> None:

@@ -170,7 +170,10 @@ def test_batch_norm_in_sequential_in_a_recurrent_graph_trains() -> None:
     @eqx.filter_jit
     def train_step(m: Any, opt_state: Any, states: Any) -> Any:
         (value, final), grads = eqx.filter_value_and_grad(loss, has_aux=True)(m, states)
-        updates, opt_state = optimizer.update(grads, opt_state, eqx.filter(m, eqx.is_inexact_array))
+        with jax.numpy_dtype_promotion("standard"):  # optax's adam: float decay ** int32 step
+            updates, opt_state = optimizer.update(
+                grads, opt_state, eqx.filter(m, eqx.is_inexact_array)
+            )
         return eqx.apply_updates(m, updates), opt_state, final, value
 
     states = jax.vmap(lambda _: model.init_state())(jnp.arange(8))

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 import snnspec
 from snnspec.cli import app
+from snnspec.interop.equinox import SNNLayer
 from snnspec.nn.elementwise import ACTIVATION_FUNCTIONS
 from snnspec.spec.dump import normalized_data
 from snnspec.spec.model import ModelSpec
@@ -116,6 +117,7 @@ def test_as_equinox_is_a_stateful_layer_whose_state_persists() -> None:
     seq, state = eqx.nn.make_with_state(_pipeline)(jax.random.PRNGKey(0))
     layer = seq.layers[1]
     assert isinstance(layer, eqx.nn.StatefulLayer)
+    assert isinstance(layer, SNNLayer)
     assert layer.is_stateful()
     assert seq.is_stateful()
     x = jax.random.normal(jax.random.PRNGKey(1), (2 * T, 3))
@@ -164,7 +166,8 @@ def test_sequential_with_snn_trains_with_optax() -> None:
     @eqx.filter_jit
     def step(model: eqx.nn.Sequential, opt_state: Any, state: eqx.nn.State) -> Any:
         value, grads = eqx.filter_value_and_grad(loss)(model, state)
-        updates, opt_state = optimiser.update(grads, opt_state, model)
+        with jax.numpy_dtype_promotion("standard"):  # optax's adam: float decay ** int32 step
+            updates, opt_state = optimiser.update(grads, opt_state, model)
         return eqx.apply_updates(model, updates), opt_state, value, grads
 
     losses, first = [], None

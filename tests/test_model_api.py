@@ -3,6 +3,7 @@ parameters files."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -293,3 +294,11 @@ def test_bad_params_raise_params_error(
     with pytest.raises(snnspec.ParamsError) as error:
         snnspec.compile(spec, params=params)
     assert key in str(error.value)
+
+
+def test_the_suite_runs_under_strict_dtype_promotion() -> None:
+    """conftest turns on JAX's strict dtype promotion here and, through the environment, in
+    the CLI subprocesses: library code mixing dtypes without an explicit cast fails the suite."""
+    assert os.environ["JAX_NUMPY_DTYPE_PROMOTION"] == "strict"
+    with pytest.raises(jax.dtypes.TypePromotionError):
+        _ = jnp.ones(2, jnp.float32) + jnp.ones(2, jnp.int32)

@@ -501,7 +501,7 @@ def gradient_run() -> tuple[dict[str, int], dict[str, np.ndarray], list[np.ndarr
     def grad(args: tuple[Any, list[jax.Array]]) -> jax.Array:
         m, x = args
         _, outputs = m(m.init_state(), x, None)
-        return sum(jnp.sum(jnp.tanh(y + 0.1 * t)) for t, y in enumerate(outputs))
+        return jnp.sum(jnp.stack([jnp.sum(jnp.tanh(y + 0.1 * t)) for t, y in enumerate(outputs)]))
 
     model_grad, input_grads = grad((model, xs))
     index = {name: k for k, name in enumerate(variants)}

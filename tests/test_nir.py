@@ -188,7 +188,7 @@ def reference(
             now[name] = refs[name].step(np.asarray(total, float))
         last = now
         for out in outputs:
-            outputs[out].append(sum(now[s] for s in sources[out]))
+            outputs[out].append(np.sum([now[s] for s in sources[out]], axis=0))
     return {name: np.stack(values) for name, values in outputs.items()}
 
 
@@ -811,6 +811,8 @@ def test_cli_import_and_export(tmp_path: Path) -> None:
 
 # --- peers (optional: needs torch, snnTorch, Norse) ------------------------------------------
 
+# The peers are an optional extra, absent where pyright runs: their imports carry
+# `pyright: ignore[reportMissingImports]`.
 PEERS = all(importlib.util.find_spec(name) for name in ("torch", "snntorch", "norse"))
 
 
@@ -818,10 +820,10 @@ PEERS = all(importlib.util.find_spec(name) for name in ("torch", "snntorch", "no
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the peers' own imports warn
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_snntorch_export_matches_its_own_simulation() -> None:
-    import snntorch as snn
-    import torch
-    from snntorch import utils
-    from snntorch.export_nir import export_to_nir
+    import snntorch as snn  # pyright: ignore[reportMissingImports]
+    import torch  # pyright: ignore[reportMissingImports]
+    from snntorch import utils  # pyright: ignore[reportMissingImports]
+    from snntorch.export_nir import export_to_nir  # pyright: ignore[reportMissingImports]
 
     torch.manual_seed(0)
     net = torch.nn.Sequential(
@@ -851,8 +853,8 @@ def test_snntorch_export_matches_its_own_simulation() -> None:
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the peers' own imports warn
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_norse_export_matches_its_own_simulation() -> None:
-    import norse.torch as norse
-    import torch
+    import norse.torch as norse  # pyright: ignore[reportMissingImports]
+    import torch  # pyright: ignore[reportMissingImports]
 
     torch.manual_seed(0)
     params = norse.LIFBoxParameters(v_th=torch.tensor(0.3), tau_mem_inv=torch.tensor(200.0))
@@ -1063,8 +1065,8 @@ NORSE = importlib.util.find_spec("norse") is not None
 def test_norse_from_nir_matches_cuba_current_updated() -> None:
     """Norse's ``from_nir`` of a recurrent CubaLIF graph (the Braille task's shape) against
     ``--cuba-current updated``: the hidden and output spikes agree."""
-    import norse.torch as norse
-    import torch
+    import norse.torch as norse  # pyright: ignore[reportMissingImports]
+    import torch  # pyright: ignore[reportMissingImports]
 
     graph = recurrent_cuba_graph()
     x = (RNG.uniform(size=(STEPS, 6)) < 0.3).astype(float) * 2.0

@@ -20,6 +20,7 @@ from helpers import (
     REFERENCED_ELSEWHERE,
     SPIKING_TYPES,
     SURROGATE_CASES,
+    Shape,
     assert_matches,
     reference_run,
     run_model,
@@ -118,7 +119,7 @@ def catalogue_run(timing: str) -> tuple[dict[str, list[int]], list, list]:
     before it at t=0; same-step reads are covered by the causal graph tests below.
     """
     types = [name for name in sorted(LAYER_TYPES) if name in LAYER_CASES]
-    inputs = [("x", (4,))]
+    inputs: list[tuple[str, Shape]] = [("x", (4,))]
     chains = []
     for name in types:
         case = LAYER_CASES[name]
@@ -154,7 +155,7 @@ def test_layer_matches_reference(layer_type: str) -> None:
 def lambda_run() -> tuple[dict, list[np.ndarray], list[np.ndarray]]:
     """One lambda layer per activation on the input, then a linear reading all of them one
     step late (pipelined), so at t=0 it sees every fn(0)."""
-    layers = [{"type": "lambda", "fn": fn} for fn in ACTIVATION_NAMES]
+    layers: list[dict[str, Any]] = [{"type": "lambda", "fn": fn} for fn in ACTIVATION_NAMES]
     layers.append({"type": "linear", "out_features": 3})
     n = len(ACTIVATION_NAMES)
     graph = {
@@ -482,7 +483,7 @@ def test_simulate_equals_single_sample_loop() -> None:
     for k, y in enumerate(batched):
         assert y.shape == (3, 10, *looped[0][k].shape[1:])
         assert_matches([y[b] for b in range(3)], [s[k] for s in looped], atol=1e-12)
-    assert_matches(batched[-1], np.stack([reference_run(spec, xs[b], model)[-1] for b in range(3)]))
+    assert_matches(list(batched[-1]), [reference_run(spec, xs[b], model)[-1] for b in range(3)])
 
 
 @pytest.fixture(scope="module")

@@ -253,6 +253,8 @@ def _log_softmax(logits: np.ndarray) -> np.ndarray:
     ],
 )
 def test_losses_match_numpy(tmp_path: Path, loss: str, reference: str) -> None:
+    import jax.numpy as jnp
+
     from snnspec.model.compile import compile as compile_spec
     from snnspec.training.data import load_data
     from snnspec.training.loop import Task
@@ -264,7 +266,7 @@ def test_losses_match_numpy(tmp_path: Path, loss: str, reference: str) -> None:
     task = Task(spec, compile_spec(spec), load_data(spec))
     out = np.random.default_rng(0).random((5, 7, 3)).astype(np.float32)
     y = np.array([0, 1, 2, 0, 1])
-    per_sample, correct = task._task_loss(out, y)
+    per_sample, correct = task._task_loss(jnp.asarray(out), jnp.asarray(y))
     x = out.astype(np.float64)
     if reference == "mse":
         scores = x.mean(1)

@@ -20,7 +20,7 @@ from typing import Any, Literal, NamedTuple, cast
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray, PyTree
 
 from .._errors import InputError
 from ..graph.plan import GraphPlan, GraphStructure, Source
@@ -56,9 +56,27 @@ class EquinoxLayerState(NamedTuple):
     output: Float[Array, " *shape"]
 
 
+LayerState = PyTree
+"""One layer's state, a PyTree of arrays: its neuron's state (a NamedTuple such as
+``LIFState``), a :class:`LayerOutput` or an :class:`EquinoxLayerState`."""
+ModelState = tuple[LayerState, ...]
+"""The whole model's state, one :data:`LayerState` per layer (what ``init_state`` returns)."""
+
+
 def uses_equinox_state(layer: Any) -> bool:
     """True for Equinox layers that keep an ``eqx.nn.State`` (``StatefulLayer.is_stateful``)."""
     return isinstance(layer, eqx.nn.StatefulLayer) and layer.is_stateful()
+
+
+def _call_stateful(
+    layer: Any, x: Array, state: eqx.nn.State, key: PRNGKeyArray | None
+) -> tuple[Array, eqx.nn.State]:
+    """An Equinox stateful layer's ``(output, state)``. Equinox's ``BatchNorm`` (``batch``
+    mode) raises its float momentum to an integer counter, which JAX's strict dtype promotion
+    rejects: the call runs under standard promotion, so a user with strict promotion can run
+    a model holding one."""
+    with jax.numpy_dtype_promotion("standard"):
+        return layer(x, state, key=key)
 
 
 class StatefulModel(eqx.Module):
@@ -94,7 +112,7 @@ class StatefulModel(eqx.Module):
         shapes: Sequence[Sequence[int]] | None = None,
         *,
         key: PRNGKeyArray | None = None,
-    ) -> tuple[Any, ...]:
+    ) -> ModelState:
         """The state before the first step, one typed entry per layer.
 
         ``in_shape`` (one input's shape, or a list per input) and ``shapes`` (per-layer output
@@ -114,7 +132,7 @@ class StatefulModel(eqx.Module):
             elif uses_equinox_state(layer):
                 state = eqx.nn.State(layer)
                 rest = jnp.zeros(self.plan.layer_input_shapes[i], dtype)
-                output, _ = eqx.nn.inference_mode(layer)(rest, state)
+                output, _ = _call_stateful(eqx.nn.inference_mode(layer), rest, state, None)
                 states.append(EquinoxLayerState(state, output))
             else:
                 rest = jnp.zeros(self.plan.layer_input_shapes[i], dtype)
@@ -123,11 +141,11 @@ class StatefulModel(eqx.Module):
 
     def __call__(
         self,
-        input_states: tuple[Any, ...],
+        input_states: ModelState,
         input_batch: Inputs,
         key: PRNGKeyArray | None = None,
         burnin: int = 0,
-    ) -> tuple[tuple[Any, ...], list[Array]]:
+    ) -> tuple[ModelState, list[Array]]:
         """Run one sample over time; return ``(final_states, outputs)``.
 
         ``input_batch`` is an array ``(T, *shape)`` or a list of them, one per input. Step t
@@ -176,8 +194,8 @@ class StatefulModel(eqx.Module):
         )
 
     def step(
-        self, states: tuple[Any, ...], inputs: tuple[Array, ...], key: PRNGKeyArray | None
-    ) -> tuple[tuple[Any, ...], tuple[Array, ...]]:
+        self, states: ModelState, inputs: tuple[Array, ...], key: PRNGKeyArray | None
+    ) -> tuple[ModelState, tuple[Array, ...]]:
         """One time step of the whole graph (step-major); ``key`` is the step's key."""
         members = tuple(range(len(self.layers)))
         external = {("input", k, False): x for k, x in enumerate(inputs)}
@@ -187,8 +205,8 @@ class StatefulModel(eqx.Module):
     # --- the graph walk, written once -------------------------------------------------------
 
     def _apply(
-        self, i: int, state: Any, values: list[Array], key: PRNGKeyArray | None
-    ) -> tuple[Any, Array]:
+        self, i: int, state: LayerState, values: list[Array], key: PRNGKeyArray | None
+    ) -> tuple[LayerState, Array]:
         """Layer i at one step: combine its source values, advance; ``(new_state, output)``."""
         layer = self.layers[i]
         x = self._combine(i, values)
@@ -197,7 +215,7 @@ class StatefulModel(eqx.Module):
         if kind == "neuron":
             return layer(state, x, key=layer_key)
         if kind == "equinox":
-            y, new = layer(x, state.state, key=layer_key)
+            y, new = _call_stateful(layer, x, state.state, layer_key)
             return EquinoxLayerState(new, y), y
         y = layer(x, key=layer_key)
         return LayerOutput(y), y
@@ -205,17 +223,17 @@ class StatefulModel(eqx.Module):
     def _group_step(
         self,
         members: tuple[int, ...],
-        states: dict[int, Any],
+        states: dict[int, LayerState],
         external: dict[SourceKey, Array],
         key: PRNGKeyArray | None,
-    ) -> tuple[dict[int, Any], dict[int, Array]]:
+    ) -> tuple[dict[int, LayerState], dict[int, Array]]:
         """One step of a group of layers, in index order.
 
         A source inside the group is read from this step's outputs, or from its state at the
         start of the step when the edge is delayed; any other source is in ``external``.
         """
         inside = set(members)
-        new_states: dict[int, Any] = {}
+        new_states: dict[int, LayerState] = {}
         outputs: dict[int, Array] = {}
         for i in members:
             values = [
@@ -231,11 +249,11 @@ class StatefulModel(eqx.Module):
 
     def _run(
         self,
-        states: tuple[Any, ...],
+        states: ModelState,
         inputs: tuple[Array, ...],
         times: Array,
         key: PRNGKeyArray | None,
-    ) -> tuple[tuple[Any, ...], dict[int, Array]]:
+    ) -> tuple[ModelState, dict[int, Array]]:
         """Run a window of steps group by group; final states and the emitted output series."""
 
         def step_key(t: Array) -> PRNGKeyArray | None:
@@ -262,10 +280,10 @@ class StatefulModel(eqx.Module):
                 continue
 
             def body(
-                carry: dict[int, Any],
+                carry: dict[int, LayerState],
                 xs: tuple[dict[SourceKey, Array], Array],
                 group: Group = group,
-            ) -> tuple[dict[int, Any], dict[int, Array]]:
+            ) -> tuple[dict[int, LayerState], dict[int, Array]]:
                 values, t = xs
                 carry, outputs = self._group_step(group.members, carry, values, step_key(t))
                 return carry, {i: outputs[i] for i in group.emits}
@@ -306,7 +324,7 @@ class StatefulModel(eqx.Module):
     def _series(
         self,
         key: SourceKey,
-        states: tuple[Any, ...],
+        states: ModelState,
         inputs: tuple[Array, ...],
         series: dict[int, Array],
     ) -> Array:
@@ -354,7 +372,7 @@ class StatefulModel(eqx.Module):
             return "neuron"
         return "equinox" if uses_equinox_state(layer) else "stateless"
 
-    def _output(self, i: int, state: Any) -> Array:
+    def _output(self, i: int, state: LayerState) -> Array:
         layer = self.layers[i]
         return layer.output(state) if isinstance(layer, AbstractNeuron) else state.output
 
@@ -450,7 +468,7 @@ DATA_AXIS = "data"
 """Name of the mesh axis the batch is sharded over."""
 
 
-def data_mesh(devices: str | int | None, batch_size: int) -> Any:
+def data_mesh(devices: str | int | None, batch_size: int) -> jax.sharding.Mesh | None:
     """A 1-D ``jax.sharding.Mesh`` over ``devices`` (a count, or ``"all"``) for a batch.
 
     None when ``devices`` is None. The batch must divide evenly over the devices (each device
@@ -503,7 +521,7 @@ def data_mesh(devices: str | int | None, batch_size: int) -> Any:
     return jax.sharding.Mesh(np.asarray(chosen), (DATA_AXIS,))
 
 
-def place(tree: Any, mesh: Any, *, batch: bool) -> Any:
+def place(tree: PyTree, mesh: jax.sharding.Mesh, *, batch: bool) -> PyTree:
     """Every array of ``tree`` as a global array on ``mesh``: sharded along its leading (batch)
     axis when ``batch``, else replicated. Works across processes (each holds the whole value)."""
     import numpy as np

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from jaxtyping import Array, PRNGKeyArray, PyTree
 
 from .._errors import InputError, ParamsError
 from .._io import sha256_file, write_atomic, write_text_atomic
@@ -61,6 +62,9 @@ CHECKPOINT_FORMAT = "snnspec-checkpoint-1"
 _EPOCH_FILE = re.compile(r"epoch-(\d{4,})\.safetensors")
 
 EpochHook = Callable[[int, dict[str, Any]], None]
+Params = PyTree
+"""What training updates: the model's floating-point arrays, every other leaf None
+(``eqx.partition(model, eqx.is_inexact_array)``); ``Task.model`` puts the model back."""
 
 _COMPILED: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 _COMPILED_MAX = 8
@@ -149,7 +153,9 @@ class Task:
 
     # --- the model's forward pass, readout and losses ----------------------------------
 
-    def _outputs(self, params: Any, x: Any, key: Any, inference: bool) -> dict[int, Any]:
+    def _outputs(
+        self, params: Params, x: Array, key: PRNGKeyArray, inference: bool
+    ) -> dict[int, Array]:
         import equinox as eqx
 
         from ..model.model import simulate_batch
@@ -158,7 +164,7 @@ class Task:
         outputs = simulate_batch(model, (x,), key, self.burnin)
         return dict(zip(self.recorded, outputs, strict=True))
 
-    def _task_loss(self, out: Any, y: Any) -> tuple[Any, Any]:
+    def _task_loss(self, out: Array, y: Array) -> tuple[Array, Array]:
         """Per-sample loss and correctness of the readout ``out`` (B, T, classes)."""
         import jax
         import jax.numpy as jnp
@@ -178,7 +184,7 @@ class Task:
         correct = (jnp.argmax(scores, axis=-1) == y).astype(jnp.float32)
         return per_sample, correct
 
-    def _penalty(self, outputs: dict[int, Any]) -> Any:
+    def _penalty(self, outputs: dict[int, Array]) -> Array:
         import jax.numpy as jnp
 
         total = jnp.zeros((), jnp.float32)
@@ -194,20 +200,28 @@ class Task:
                     total = total + regularizer.weight * (jnp.mean(out) - regularizer.target) ** 2
         return total
 
-    def _train_step(self, params: Any, opt_state: Any, x: Any, y: Any, key: Any) -> Any:
+    def _train_step(
+        self, params: Params, opt_state: optax.OptState, x: Array, y: Array, key: PRNGKeyArray
+    ) -> tuple[Params, optax.OptState, Array, Array]:
         import equinox as eqx
+        import jax
         import jax.numpy as jnp
 
-        def objective(p: Any) -> tuple[Any, Any]:
+        def objective(p: Params) -> tuple[Array, Array]:
             outputs = self._outputs(p, x, key, inference=False)
             per_sample, correct = self._task_loss(outputs[self.readout], y)
             return jnp.mean(per_sample) + self._penalty(outputs), jnp.sum(correct)
 
         (loss, correct), grads = eqx.filter_value_and_grad(objective, has_aux=True)(params)
-        updates, opt_state = self.optimizer.update(grads, opt_state, params)
+        # optax's adam raises its float decays to the int32 step count, which JAX's strict
+        # dtype promotion rejects; our own arithmetic stays under the caller's setting
+        with jax.numpy_dtype_promotion("standard"):
+            updates, opt_state = self.optimizer.update(grads, opt_state, params)
         return eqx.apply_updates(params, updates), opt_state, loss, correct
 
-    def _eval_step(self, params: Any, x: Any, y: Any, mask: Any, key: Any) -> Any:
+    def _eval_step(
+        self, params: Params, x: Array, y: Array, mask: Array, key: PRNGKeyArray
+    ) -> tuple[Array, Array, list[Array]]:
         import jax.numpy as jnp
 
         outputs = self._outputs(params, x, key, inference=True)
@@ -223,7 +237,7 @@ class Task:
 
     # --- epochs ------------------------------------------------------------------------
 
-    def step_key(self, epoch: int, step: int) -> Any:
+    def step_key(self, epoch: int, step: int) -> PRNGKeyArray:
         import jax
 
         root = jax.random.PRNGKey(self.seed)
@@ -235,7 +249,7 @@ class Task:
         size = self.train.batch_size
         return [order[b * size : (b + 1) * size] for b in range(self.steps_per_epoch)]
 
-    def evaluate(self, params: Any, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    def evaluate(self, params: Params, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
         """Test loss, accuracy (and spike rates) over all samples, padded batches masked."""
         import jax
 
@@ -266,7 +280,7 @@ class Task:
             }
         return result
 
-    def model(self, params: Any) -> StatefulModel:
+    def model(self, params: Params) -> StatefulModel:
         import equinox as eqx
 
         return eqx.combine(params, self.static)
@@ -274,7 +288,7 @@ class Task:
 
 def build_optimizer(
     train: TrainSpec, steps_per_epoch: int
-) -> tuple[optax.GradientTransformation, Callable[[int], Any]]:
+) -> tuple[optax.GradientTransformation, optax.Schedule]:
     """The optax transformation of ``train.optimizer`` and its learning-rate schedule."""
     import jax
     import optax
@@ -317,7 +331,9 @@ def build_optimizer(
 # --- checkpoints ----------------------------------------------------------------------------
 
 
-def save_checkpoint(path: Path, task: Task, params: Any, opt_state: Any, epoch: int) -> None:
+def save_checkpoint(
+    path: Path, task: Task, params: Params, opt_state: optax.OptState, epoch: int
+) -> None:
     """Parameters (``params/<key>``) and optimizer state (``opt/<n>``) in one safetensors."""
     import jax
     from safetensors.numpy import save_file
@@ -332,7 +348,7 @@ def save_checkpoint(path: Path, task: Task, params: Any, opt_state: Any, epoch: 
     write_atomic(path, lambda tmp: save_file(arrays, str(tmp), metadata=metadata))
 
 
-def load_checkpoint(path: Path, task: Task) -> tuple[Any, Any, int]:
+def load_checkpoint(path: Path, task: Task) -> tuple[Params, optax.OptState, int]:
     """``(params, opt_state, epoch)`` from a checkpoint written by :func:`save_checkpoint`."""
     import equinox as eqx
     import jax
@@ -485,7 +501,9 @@ def train(
                     "train_loss": loss_total / len(batches),
                     "train_accuracy": correct_total / seen,
                     **scores,
-                    "learning_rate": float(task.schedule(epoch * task.steps_per_epoch - 1)),
+                    "learning_rate": float(
+                        np.asarray(task.schedule(epoch * task.steps_per_epoch - 1))
+                    ),
                     "train_time_seconds": train_seconds,
                     "eval_time_seconds": time.perf_counter() - eval_start,
                 }
