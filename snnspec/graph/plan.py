@@ -16,7 +16,15 @@ import warnings
 from dataclasses import dataclass
 from typing import Literal
 
-from .._errors import GraphError, PathElement, ShapeError, SpecError, SpecWarning, format_path
+from .._errors import (
+    GraphError,
+    PathElement,
+    ShapeError,
+    SpecError,
+    SpecWarning,
+    format_path,
+    suggest,
+)
 from ..spec.layers.base import LayerSpec, Shape
 from ..spec.layers.composite import CompositeSpec
 from ..spec.layers.elementwise import IdentitySpec
@@ -447,10 +455,7 @@ def _warn_previous_is_feedback(
 
 
 def _unknown_name(name: str, known: list[str], what: str = "input or layer") -> str:
-    import difflib
-
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-    hint = f" (did you mean '{close[0]}'?)" if close else f"; known: {', '.join(known)}"
+    hint = suggest(name, known, f"; known: {', '.join(known)}")
     return f"unknown {what} '{name}'{hint}"
 
 

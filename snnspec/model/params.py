@@ -34,7 +34,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._errors import ParamsError
+from .._errors import ParamsError, suggest
 from .._io import write_atomic
 
 if TYPE_CHECKING:
@@ -699,10 +699,7 @@ def _read_entry(reader: _Reader, entry: _Entry, source: str) -> np.ndarray:
 
 
 def _unknown_key(key: str, known: list[str]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    hint = suggest(key, known)
     return f"unknown parameter key{hint}; the model has: {', '.join(known) or 'no parameters'}"
 
 
