@@ -12,8 +12,9 @@ from helpers import run_cli
 from safetensors.numpy import load_file
 
 from snnspec._errors import SpecError
+from snnspec._io import sha256_text
 from snnspec.model.params import read_params
-from snnspec.spec.overrides import load_spec, resolved_text, sha256_text
+from snnspec.spec.overrides import load_spec, resolved_text
 from snnspec.training.loop import RunResult, evaluate_run, train
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from .._errors import InputError, printable
-from ..spec.overrides import load_spec, resolved_text, sha256_text
+from .._io import sha256_text
+from ..spec.overrides import load_spec, resolved_text
 
 if TYPE_CHECKING:
     from ..graph.plan import GraphPlan

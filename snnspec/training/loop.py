@@ -36,9 +36,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._errors import InputError, ParamsError
-from .._io import sha256_file, write_atomic, write_text_atomic
+from .._io import sha256_file, sha256_text, write_atomic, write_text_atomic
 from ..spec.loader import load_json_file
-from ..spec.overrides import resolved_text, sha256_text
+from ..spec.overrides import resolved_text
 from .data import Dataset, epoch_order, load_data, train_seed
 
 if TYPE_CHECKING:

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import InputError
-from .._io import sha256_file, write_text_atomic
-from ..spec.overrides import load_spec, resolved_text, sha256_text
+from .._io import sha256_file, sha256_text, write_text_atomic
+from ..spec.overrides import load_spec, resolved_text
 
 TIMING = re.compile(r".*(_time|_seconds|_per_second)")
 
