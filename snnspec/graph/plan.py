@@ -87,6 +87,14 @@ class GraphPlan:
     def combine(self) -> tuple[str, ...]:
         return tuple(layer.combine for layer in self.layers)
 
+    @property
+    def parameter_counts(self) -> tuple[int, ...]:
+        """Number of trainable values of each layer."""
+        return tuple(
+            sum(math.prod(s) for s in layer.parameter_shapes(in_shape).values())
+            for layer, in_shape in zip(self.layers, self.layer_input_shapes, strict=True)
+        )
+
     def source_name(self, source: Source) -> str:
         """Readable name of a source; a delayed one is marked ``name@t-1``."""
         names = self.input_names if source.kind == "input" else self.layer_names
@@ -194,9 +202,8 @@ def layer_reports(spec: ModelSpec, plan: GraphPlan) -> tuple[LayerReport, ...]:
     """Name, type, sources, output shape, parameter count and bytes per step of each layer."""
     itemsize = DTYPE_BYTES[spec.dtype]
     reports = []
-    for i, layer in enumerate(plan.layers):
+    for i, (layer, parameters) in enumerate(zip(plan.layers, plan.parameter_counts, strict=True)):
         in_shape, out_shape = plan.layer_input_shapes[i], plan.layer_output_shapes[i]
-        parameters = sum(math.prod(s) for s in layer.parameter_shapes(in_shape).values())
         state = sum(math.prod(s) for s in layer.state_shapes(in_shape).values())
         reports.append(
             LayerReport(
