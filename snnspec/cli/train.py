@@ -15,6 +15,7 @@ import typer
 
 from .._errors import InputError, printable
 from .._io import sha256_text
+from ..bundle import MANIFEST, RESOLVED
 from ..spec.overrides import load_spec, resolved_text
 
 if TYPE_CHECKING:
@@ -134,7 +135,7 @@ def train(
     new or empty; --force replaces an earlier training run in it.
     """
     from ..bundle.folders import TRAIN, made_by
-    from ..training.loop import MANIFEST, RESOLVED, data_root_of, read_manifest
+    from ..training.loop import data_root_of, read_manifest
     from ..training.loop import train as run_training
 
     data_root = None
@@ -223,7 +224,7 @@ def evaluate(
     from ..bundle.environment import check_folder
     from ..graph.plan import plan_graph
     from ..graph.resources import budget, check_run
-    from ..training.loop import RESOLVED, evaluate_run, read_manifest
+    from ..training.loop import evaluate_run, read_manifest
 
     manifest = read_manifest(run_dir)
     spec = load_spec(run_dir / RESOLVED)
@@ -318,7 +319,7 @@ def env(
         return
     if as_json:
         raise InputError("--json prints this environment; leave out DIR")
-    path = folder / "manifest.json"
+    path = folder / MANIFEST
     if not path.is_file():
         raise InputError(f"{folder} has no manifest.json; pass a `snnspec build` or `train` folder")
     old, complete = recorded(load_json_file(path))

@@ -108,7 +108,7 @@ def reproduce(
 
 def _check_record(directory: Path, manifest: dict[str, Any]) -> None:
     """The run finished, and its resolved spec and parameters are the ones it recorded."""
-    from .loop import MANIFEST, PARAMS, RESOLVED
+    from ..bundle import MANIFEST, PARAMS, RESOLVED
 
     if manifest.get("status") != "completed" or "params_sha256" not in manifest:
         raise InputError(
