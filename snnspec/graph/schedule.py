@@ -75,7 +75,7 @@ def _topological_components(plan: GraphPlan) -> list[tuple[tuple[int, ...], bool
     """Components in topological order, each with whether it is on a cycle."""
     successors = layer_successors(plan)
     return [
-        (members, len(members) > 1 or members[0] in successors[members[0]])
+        (members, members[0] in successors[members[0]] or len(members) > 1)
         for members in topological_components(successors)
     ]
 

@@ -309,7 +309,7 @@ def _message(detail: Mapping[str, Any], path: Sequence[PathElement], data: Any) 
         tag = detail["ctx"]["tag"]
         expected = [name.strip(" '") for name in detail["ctx"]["expected_tags"].split(",")]
         alias = suggested_layer_type(str(tag))
-        if alias in expected:
+        if alias is not None and alias in expected:
             return f"unknown type '{tag}'" + did_you_mean(alias)
         return f"unknown type '{tag}'" + _hint(tag, expected)
     if kind == "union_tag_not_found":
