@@ -109,3 +109,16 @@ class SpecWarning(UserWarning):
 
     The command line prints it on stderr as ``warning: FILE:LINE:COL: path: message``.
     """
+
+
+def did_you_mean(choice: str) -> str:
+    """The hint appended to a message naming an unknown word: `` (did you mean 'x'?)``."""
+    return f" (did you mean '{choice}'?)"
+
+
+def suggest(word: str, choices: Sequence[str], otherwise: str = "") -> str:
+    """:func:`did_you_mean` the closest of ``choices`` to ``word``, else ``otherwise``."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return did_you_mean(close[0]) if close else otherwise

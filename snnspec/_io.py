@@ -7,7 +7,7 @@ import hashlib
 import os
 import secrets
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from ._errors import InputError
@@ -67,10 +67,20 @@ def write_text_atomic(target: str | os.PathLike[str], text: str) -> None:
     write_atomic(target, lambda path: path.write_text(text, encoding="utf-8"))
 
 
+def sha256(chunks: Iterable[bytes]) -> str:
+    """Hex sha256 of the bytes of ``chunks`` in order (every digest snnspec records)."""
+    digest = hashlib.sha256()
+    for chunk in chunks:
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
 def sha256_file(path: str | os.PathLike[str]) -> str:
     """Hex sha256 of a file's bytes, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
     with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return sha256(iter(lambda: handle.read(1 << 20), b""))
+
+
+def sha256_text(text: str) -> str:
+    """sha256 of UTF-8 text (what the file written from it hashes to)."""
+    return sha256([text.encode("utf-8")])

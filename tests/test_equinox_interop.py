@@ -3,6 +3,7 @@ the generated Python module of ``snnspec export --python``."""
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import sys
 from pathlib import Path
@@ -371,6 +372,42 @@ def test_export_writes_the_params_file_beside(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert (tmp_path / "out" / "m.safetensors").is_file()
     model = _import(tmp_path / "out" / "m.py").build()
+    inputs = _inputs(spec)
+    for got, want in zip(_run(model, inputs), _run(trained, inputs), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def _imported_names(text: str) -> set[str]:
+    """Every module imported by ``text``, and ``module.name`` for every name imported from one."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            module = "." * node.level + (node.module or "")
+            names.update({module, *(f"{module}.{alias.name}" for alias in node.names)})
+    return names
+
+
+@pytest.mark.parametrize("data", [CHAIN, {**RECURRENT, "compat": "snnax"}], ids=["chain", "snnax"])
+def test_export_python_imports_only_public_modules(tmp_path: Path, data: dict[str, Any]) -> None:
+    spec = ModelSpec.model_validate(data)
+    trained = snnspec.compile(spec)
+    trained = eqx.tree_at(lambda m: m.layers[-1].decay_constants, trained, jnp.full((1,), 0.75))
+    snnspec.save_params(trained, tmp_path / "trained.safetensors")
+    snnspec.dump(spec, tmp_path / "net.yaml")
+    result = CliRunner().invoke(
+        app,
+        ["export", str(tmp_path / "net.yaml"), "--python", "-o", str(tmp_path / "m.py"),
+         "--params", str(tmp_path / "trained.safetensors")],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    imported = _imported_names((tmp_path / "m.py").read_text())
+    assert "snnspec" in imported
+    public = imported - {"__future__", "__future__.annotations"}
+    private = [n for n in public if any(part.startswith("_") for part in n.split("."))]
+    assert private == []
+    model = _import(tmp_path / "m.py").build()
     inputs = _inputs(spec)
     for got, want in zip(_run(model, inputs), _run(trained, inputs), strict=True):
         np.testing.assert_array_equal(got, want)

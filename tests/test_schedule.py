@@ -22,7 +22,8 @@ import pytest
 from helpers import spec_dict
 
 import snnspec
-from snnspec.graph.schedule import make_schedule, strongly_connected_components
+from snnspec.graph.order import strongly_connected_components
+from snnspec.graph.schedule import make_schedule
 from snnspec.spec.layers.batch_norm import BATCH_AXIS
 from snnspec.spec.registry import LAYER_TYPES
 

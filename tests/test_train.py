@@ -12,9 +12,10 @@ from helpers import run_cli
 from safetensors.numpy import load_file
 
 from snnspec._errors import SpecError
+from snnspec._io import sha256_text
 from snnspec.model.params import read_params
 from snnspec.spec.load import load
-from snnspec.spec.overrides import resolved_text, sha256_text
+from snnspec.spec.overrides import resolved_text
 from snnspec.training.loop import RunResult, evaluate_run, train
 
 ROOT = Path(__file__).resolve().parent.parent

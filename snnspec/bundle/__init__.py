@@ -1,1 +1,15 @@
-"""Build and run folders: what made them, their manifests, the environment they record."""
+"""Build and run folders: what made them, their manifests, the environment they record.
+
+The names of the files in them are defined here, once (a run folder's layout is described in
+:mod:`snnspec.training.loop`).
+"""
+
+MANIFEST = "manifest.json"
+SPEC = "spec.yaml"
+PARAMS = "params.safetensors"
+RESOLVED = "resolved.yaml"
+METRICS = "metrics.jsonl"
+RESULTS = "results.json"
+CHECKPOINTS = "checkpoints"
+BEST = "best.safetensors"
+CURVES = "curves.png"

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import InputError
+from . import MANIFEST
 from .changelog import changes_since
 
 NUMERIC_PACKAGES = ("snnspec", "jax", "jaxlib", "equinox", "optax", "numpy")
@@ -213,7 +214,7 @@ def check_folder(
     version that wrote the folder.
     """
     now = current()
-    where = folder / "manifest.json"
+    where = folder / MANIFEST
     env, complete = recorded(manifest)
     if not complete:
         if strict:

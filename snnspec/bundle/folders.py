@@ -27,8 +27,8 @@ from pathlib import Path
 
 from .._errors import InputError, SpecError
 from ..spec.loader import load_json_file
+from . import MANIFEST
 
-MANIFEST = "manifest.json"
 BUILD = "build"
 TRAIN = "train"
 

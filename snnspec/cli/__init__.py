@@ -23,6 +23,7 @@ import typer
 from .._errors import InputError, SpecError, SpecWarning
 from .._errors import printable as _plain
 from .._io import sha256_file
+from ..bundle import MANIFEST, PARAMS, SPEC
 from ..graph.plan import GraphPlan, layer_reports, plan_graph
 from ..graph.resources import budget, build_check, check_parameters, check_run
 from ..spec.load import load
@@ -55,9 +56,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-MANIFEST = "manifest.json"
-BUILT_SPEC = "spec.yaml"
-BUILT_PARAMS = "params.safetensors"
 DEMO_SPIKE_RATE = 0.1
 
 
@@ -174,19 +172,19 @@ def build(
     build_check(spec, plan, budget(max_memory))
     model = _compile(spec, partial_params)
     data = normalized_data(spec, plan)
-    data.update(params=BUILT_PARAMS, params_partial=False)  # the built file has every array
+    data.update(params=PARAMS, params_partial=False)  # the built file has every array
     spec_text = dumps(data)
-    save_params(model, output / BUILT_PARAMS)
-    write_text_atomic(output / BUILT_SPEC, spec_text)
+    save_params(model, output / PARAMS)
+    write_text_atomic(output / SPEC, spec_text)
     manifest = {
         "snnspec_format": 1,
         "made_by": BUILD,
         "name": spec.name,
         "source": str(spec_path),
-        "spec": BUILT_SPEC,
-        "spec_sha256": sha256_file(output / BUILT_SPEC),
-        "params": BUILT_PARAMS,
-        "params_sha256": sha256_file(output / BUILT_PARAMS),
+        "spec": SPEC,
+        "spec_sha256": sha256_file(output / SPEC),
+        "params": PARAMS,
+        "params_sha256": sha256_file(output / PARAMS),
         "spec_files": spec_files(spec.document),
         **manifest_fields(),
     }
@@ -195,7 +193,7 @@ def build(
         report_partial(spec, plan)
     typer.echo(_describe(spec, plan, _plain(str(spec_path))))
     typer.echo(_index_form(plan))
-    typer.echo(f"wrote {_plain(str(output))}/{{{BUILT_SPEC}, {BUILT_PARAMS}, {MANIFEST}}}")
+    typer.echo(f"wrote {_plain(str(output))}/{{{SPEC}, {PARAMS}, {MANIFEST}}}")
 
 
 @app.command()
@@ -540,7 +538,7 @@ def _load_target(
 
     unfinished_run(target, manifest)
     try:
-        expected = {BUILT_SPEC: manifest["spec_sha256"], BUILT_PARAMS: manifest["params_sha256"]}
+        expected = {SPEC: manifest["spec_sha256"], PARAMS: manifest["params_sha256"]}
     except (KeyError, TypeError) as error:
         raise InputError(f"{manifest_path}: not a valid snnspec manifest ({error})") from None
     for name, digest in expected.items():
@@ -551,7 +549,7 @@ def _load_target(
             raise InputError(
                 f"{path}: sha256 does not match {MANIFEST}; the build was modified, rebuild it"
             )
-    return load(target / BUILT_SPEC, overrides)
+    return load(target / SPEC, overrides)
 
 
 def _read_inputs(path: Path, plan: GraphPlan, spec_steps: int) -> list[np.ndarray]:

@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from .._errors import InputError, printable
+from .._io import sha256_text
+from ..bundle import MANIFEST, RESOLVED
 from ..spec.load import load
-from ..spec.overrides import resolved_text, sha256_text
+from ..spec.overrides import resolved_text
 from .options import (
     AllowPathOption,
     ForceOption,
@@ -67,7 +69,7 @@ def train(
     new or empty; --force replaces an earlier training run in it.
     """
     from ..bundle.folders import TRAIN, made_by
-    from ..training.loop import MANIFEST, RESOLVED, data_root_of, read_manifest
+    from ..training.loop import data_root_of, read_manifest
     from ..training.loop import train as run_training
 
     data_root = None
@@ -161,7 +163,7 @@ def evaluate(
     from ..bundle.environment import check_folder
     from ..graph.plan import plan_graph
     from ..graph.resources import budget, check_run
-    from ..training.loop import RESOLVED, evaluate_run, read_manifest
+    from ..training.loop import evaluate_run, read_manifest
 
     manifest = read_manifest(run_dir)
     spec = load(run_dir / RESOLVED)
@@ -256,7 +258,7 @@ def env(
         return
     if as_json:
         raise InputError("--json prints this environment; leave out DIR")
-    path = folder / "manifest.json"
+    path = folder / MANIFEST
     if not path.is_file():
         raise InputError(f"{folder} has no manifest.json; pass a `snnspec build` or `train` folder")
     old, complete = recorded(load_json_file(path))

@@ -16,7 +16,15 @@ import warnings
 from dataclasses import dataclass
 from typing import Literal
 
-from .._errors import GraphError, PathElement, ShapeError, SpecError, SpecWarning, format_path
+from .._errors import (
+    GraphError,
+    PathElement,
+    ShapeError,
+    SpecError,
+    SpecWarning,
+    format_path,
+    suggest,
+)
 from ..spec.layers.base import LayerSpec, Shape
 from ..spec.layers.composite import CompositeSpec
 from ..spec.layers.elementwise import IdentitySpec
@@ -78,6 +86,14 @@ class GraphPlan:
     @property
     def combine(self) -> tuple[str, ...]:
         return tuple(layer.combine for layer in self.layers)
+
+    @property
+    def parameter_counts(self) -> tuple[int, ...]:
+        """Number of trainable values of each layer."""
+        return tuple(
+            sum(math.prod(s) for s in layer.parameter_shapes(in_shape).values())
+            for layer, in_shape in zip(self.layers, self.layer_input_shapes, strict=True)
+        )
 
     def source_name(self, source: Source) -> str:
         """Readable name of a source; a delayed one is marked ``name@t-1``."""
@@ -186,9 +202,8 @@ def layer_reports(spec: ModelSpec, plan: GraphPlan) -> tuple[LayerReport, ...]:
     """Name, type, sources, output shape, parameter count and bytes per step of each layer."""
     itemsize = DTYPE_BYTES[spec.dtype]
     reports = []
-    for i, layer in enumerate(plan.layers):
+    for i, (layer, parameters) in enumerate(zip(plan.layers, plan.parameter_counts, strict=True)):
         in_shape, out_shape = plan.layer_input_shapes[i], plan.layer_output_shapes[i]
-        parameters = sum(math.prod(s) for s in layer.parameter_shapes(in_shape).values())
         state = sum(math.prod(s) for s in layer.state_shapes(in_shape).values())
         reports.append(
             LayerReport(
@@ -447,10 +462,7 @@ def _warn_previous_is_feedback(
 
 
 def _unknown_name(name: str, known: list[str], what: str = "input or layer") -> str:
-    import difflib
-
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-    hint = f" (did you mean '{close[0]}'?)" if close else f"; known: {', '.join(known)}"
+    hint = suggest(name, known, f"; known: {', '.join(known)}")
     return f"unknown {what} '{name}'{hint}"
 
 

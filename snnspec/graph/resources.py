@@ -146,7 +146,7 @@ def estimate(
     """
     itemsize = _itemsize(spec.dtype)
     steps = spec.time.steps if steps is None else steps
-    parameters = itemsize * _parameter_count(plan)
+    parameters = itemsize * sum(plan.parameter_counts)
     input_values = sum(math.prod(shape) for shape in plan.input_shapes)
     recorded = {*plan.final_layer_ids, *(i for i, layer in enumerate(plan.layers) if layer.spiking)}
     recorded_values = sum(math.prod(plan.layer_output_shapes[i]) for i in recorded)
@@ -210,10 +210,7 @@ def build_check(spec: ModelSpec, plan: GraphPlan, limit: int | None) -> MemoryEs
 
 
 def _parameters_error(spec: ModelSpec, plan: GraphPlan, need: int, limit: int) -> SpecError:
-    counts = [
-        sum(math.prod(s) for s in layer.parameter_shapes(plan.layer_input_shapes[i]).values())
-        for i, layer in enumerate(plan.layers)
-    ]
+    counts = plan.parameter_counts
     biggest = max(range(len(counts)), key=counts.__getitem__)
     name = plan.layer_names[biggest]
     message = (
@@ -230,14 +227,6 @@ def _parameters_error(spec: ModelSpec, plan: GraphPlan, need: int, limit: int) -
 
 def _budget_origin(limit: int) -> str:
     return " (half of this machine's memory)" if limit == default_budget() else ""
-
-
-def _parameter_count(plan: GraphPlan) -> int:
-    return sum(
-        math.prod(shape)
-        for layer, in_shape in zip(plan.layers, plan.layer_input_shapes, strict=True)
-        for shape in layer.parameter_shapes(in_shape).values()
-    )
 
 
 def _itemsize(dtype: str) -> int:

@@ -34,11 +34,10 @@ leaves no layer vectorized (layer-major would only split one scan into several):
 from __future__ import annotations
 
 import functools
-import heapq
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from .order import layer_successors, topological_components
 from .plan import GraphPlan
 
 ScheduleName = Literal["auto", "stepwise", "layerwise"]
@@ -72,93 +71,13 @@ class Schedule:
         return tuple(g.members[0] for g in self.groups if g.vectorized)
 
 
-def strongly_connected_components(successors: Sequence[Sequence[int]]) -> list[tuple[int, ...]]:
-    """Tarjan's algorithm, iterative (graphs may have thousands of layers).
-
-    Returns the components (members sorted) in reverse topological order of ``successors``.
-    """
-    n = len(successors)
-    index = [-1] * n
-    low = [0] * n
-    on_stack = [False] * n
-    stack: list[int] = []
-    result: list[tuple[int, ...]] = []
-    counter = 0
-    for root in range(n):
-        if index[root] >= 0:
-            continue
-        work = [(root, 0)]
-        index[root] = low[root] = counter
-        counter += 1
-        stack.append(root)
-        on_stack[root] = True
-        while work:
-            node, position = work[-1]
-            if position < len(successors[node]):
-                work[-1] = (node, position + 1)
-                nxt = successors[node][position]
-                if index[nxt] < 0:
-                    index[nxt] = low[nxt] = counter
-                    counter += 1
-                    stack.append(nxt)
-                    on_stack[nxt] = True
-                    work.append((nxt, 0))
-                elif on_stack[nxt]:
-                    low[node] = min(low[node], index[nxt])
-                continue
-            work.pop()
-            if work:
-                parent = work[-1][0]
-                low[parent] = min(low[parent], low[node])
-            if low[node] == index[node]:
-                component = []
-                while True:
-                    member = stack.pop()
-                    on_stack[member] = False
-                    component.append(member)
-                    if member == node:
-                        break
-                result.append(tuple(sorted(component)))
-    return result
-
-
 def _topological_components(plan: GraphPlan) -> list[tuple[tuple[int, ...], bool]]:
     """Components in topological order, each with whether it is on a cycle."""
-    n = len(plan.sources)
-    successors: list[list[int]] = [[] for _ in range(n)]
-    for i, sources in enumerate(plan.sources):
-        for s in sources:
-            if s.kind == "layer":
-                successors[s.index].append(i)
-    components = strongly_connected_components(successors)
-    owner = [0] * n
-    for c, members in enumerate(components):
-        for i in members:
-            owner[i] = c
-    predecessors: list[set[int]] = [set() for _ in components]
-    for j in range(n):
-        for i in successors[j]:
-            if owner[i] != owner[j]:
-                predecessors[owner[i]].add(owner[j])
-    waiting = [len(p) for p in predecessors]
-    followers: list[list[int]] = [[] for _ in components]
-    for c, preds in enumerate(predecessors):
-        for p in preds:
-            followers[p].append(c)
-    ready = [(components[c][0], c) for c in range(len(components)) if waiting[c] == 0]
-    heapq.heapify(ready)
-    ordered = []
-    while ready:
-        _, c = heapq.heappop(ready)
-        members = components[c]
-        first = members[0]
-        cyclic = len(members) > 1 or first in successors[first]
-        ordered.append((members, cyclic))
-        for f in followers[c]:
-            waiting[f] -= 1
-            if waiting[f] == 0:
-                heapq.heappush(ready, (components[f][0], f))
-    return ordered
+    successors = layer_successors(plan)
+    return [
+        (members, members[0] in successors[members[0]] or len(members) > 1)
+        for members in topological_components(successors)
+    ]
 
 
 def _with_emits(plan: GraphPlan, groups: list[tuple[tuple[int, ...], bool]]) -> tuple[Group, ...]:

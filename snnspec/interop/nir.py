@@ -22,17 +22,17 @@ is written as an explicit NIR ``Delay`` of one step (dt).
 
 from __future__ import annotations
 
-import heapq
 import math
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .._errors import SpecError
+from ..graph.order import layer_successors, strongly_connected_components, topological_components
 from ..spec.layers.neurons import SpikingNeuronSpec
 
 if TYPE_CHECKING:
@@ -129,79 +129,13 @@ def _remove_pass_nodes(flat: _FlatGraph) -> None:
         del flat.nodes[name], flat.kinds[name]
 
 
-def strongly_connected(nodes: Sequence[str], edges: Iterable[tuple[str, str]]) -> dict[str, int]:
-    """Node -> component id (Tarjan's algorithm, iterative)."""
-    successors: dict[str, list[str]] = {n: [] for n in nodes}
-    for s, t in edges:
-        successors[s].append(t)
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    on_stack: set[str] = set()
-    stack: list[str] = []
-    component: dict[str, int] = {}
-    counter = 0
-    for root in nodes:
-        if root in index:
-            continue
-        work = [(root, 0)]
-        while work:
-            node, child = work.pop()
-            if child == 0:
-                index[node] = low[node] = counter
-                counter += 1
-                stack.append(node)
-                on_stack.add(node)
-            recurse = False
-            for position in range(child, len(successors[node])):
-                nxt = successors[node][position]
-                if nxt not in index:
-                    work.append((node, position + 1))
-                    work.append((nxt, 0))
-                    recurse = True
-                    break
-                if nxt in on_stack:
-                    low[node] = min(low[node], index[nxt])
-            if recurse:
-                continue
-            if low[node] == index[node]:
-                ident = len(set(component.values()))
-                while True:
-                    member = stack.pop()
-                    on_stack.discard(member)
-                    component[member] = ident
-                    if member == node:
-                        break
-            if work:
-                parent = work[-1][0]
-                low[parent] = min(low[parent], low[node])
-    return component
-
-
 def execution_order(nodes: Sequence[str], edges: Sequence[tuple[str, str]]) -> list[str]:
     """Components in topological order (ties: first in ``nodes``), file order inside each."""
     position = {n: i for i, n in enumerate(nodes)}
-    component = strongly_connected(nodes, edges)
-    members: dict[int, list[str]] = {}
-    for n in nodes:
-        members.setdefault(component[n], []).append(n)
-    after: dict[int, set[int]] = {c: set() for c in members}
-    indegree = dict.fromkeys(members, 0)
+    successors: list[list[int]] = [[] for _ in nodes]
     for s, t in edges:
-        a, b = component[s], component[t]
-        if a != b and b not in after[a]:
-            after[a].add(b)
-            indegree[b] += 1
-    ready = [(position[members[c][0]], c) for c in members if indegree[c] == 0]
-    heapq.heapify(ready)
-    order: list[str] = []
-    while ready:
-        _, c = heapq.heappop(ready)
-        order += members[c]
-        for d in after[c]:
-            indegree[d] -= 1
-            if indegree[d] == 0:
-                heapq.heappush(ready, (position[members[d][0]], d))
-    return order
+        successors[position[s]].append(position[t])
+    return [nodes[i] for members in topological_components(successors) for i in members]
 
 
 def _safe_names(raw: Sequence[str]) -> dict[str, str]:
@@ -1059,19 +993,15 @@ def to_nir(
 
 def _delayed_edges(plan: GraphPlan) -> set[tuple[int, Source]]:
     """(layer, source) edges read one step late outside a cycle: NIR Delay nodes of dt."""
-    names = plan.layer_names
-    layer_edges = [
-        (names[s.index], names[i])
-        for i in range(len(names))
-        for s in plan.sources[i]
-        if s.kind == "layer"
-    ]
-    component = strongly_connected(list(names), layer_edges)
+    component = [0] * len(plan.sources)
+    for c, members in enumerate(strongly_connected_components(layer_successors(plan))):
+        for i in members:
+            component[i] = c
     return {
         (i, s)
-        for i in range(len(names))
-        for s in plan.sources[i]
-        if s.delayed and not (component[names[s.index]] == component[names[i]] and s.index >= i)
+        for i, sources in enumerate(plan.sources)
+        for s in sources
+        if s.delayed and not (component[s.index] == component[i] and s.index >= i)
     }
 
 

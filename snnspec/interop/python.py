@@ -1,17 +1,18 @@
 """Spec -> a self-contained Python module that rebuilds the same model (``snnspec export``).
 
-The generated module writes every layer as a constructor call of its snnspec layer class
-(``LinearSpec(name="fc1", out_features=256, ...)``, whose ``build`` creates the Equinox
-module) and the analysed graph as a literal ``GraphPlan``, so it needs neither the spec file
-nor the spec parser at run time. Parameters follow the compiler's seed rule (layer i from
-``fold_in(PRNGKey(SEED), i)``), so ``build()`` returns exactly what ``snnspec.compile`` does;
-when the spec names a params file, or ``params=`` is given, those arrays are written beside
-the module (``<module>.safetensors``) and ``build()`` loads them.
+The generated module writes the spec as constructor calls of the public snnspec spec classes
+(``ModelSpec(name=..., layers=(LinearSpec(name="fc1", out_features=256), ...))``, every field
+as the spec set it), so it needs neither the spec file nor the spec parser at run time, and
+``build()`` is ``snnspec.compile`` of it: the same model, the same initial values. The spec's
+``train`` section and its params file are not part of the model: when the spec names a params
+file, or ``params=`` is given, the compiled model's arrays are written beside the module
+(``<module>.safetensors``) and ``build()`` loads them. The generated code imports only public
+modules (no path component starting with ``_``).
 """
 
 from __future__ import annotations
 
-import dataclasses
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,10 @@ from typing import Any
 from pydantic import BaseModel
 
 from .._io import write_text_atomic
-from ..graph.plan import GraphPlan, plan_graph
 from ..spec.model import ModelSpec
+
+NOT_IN_MODULE = ("params", "params_partial", "train")
+"""Spec fields the generated module leaves out: the params file is written beside it."""
 
 
 class _Writer:
@@ -30,45 +33,41 @@ class _Writer:
         self.imports: dict[str, set[str]] = {}
 
     def name(self, cls: type) -> str:
-        self.imports.setdefault(cls.__module__, set()).add(cls.__qualname__)
+        import snnspec
+
+        module = "snnspec" if getattr(snnspec, cls.__name__, None) is cls else cls.__module__
+        self.imports.setdefault(module, set()).add(cls.__qualname__)
         return cls.__qualname__
 
-    def value(self, value: Any, indent: int = 0) -> str:
-        if isinstance(value, _Name):
-            return value.name
+    def value(self, value: Any, indent: int = 0, leave_out: tuple[str, ...] = ()) -> str:
         if isinstance(value, BaseModel):
             fields = {
                 key: getattr(value, key)
-                for key, info in type(value).model_fields.items()
-                if key != "type"
-                and getattr(value, key) != info.get_default(call_default_factory=True)
+                for key in type(value).model_fields
+                if key in value.model_fields_set and key != "type" and key not in leave_out
             }
-            return self._call(self.name(type(value)), fields, indent)
-        if dataclasses.is_dataclass(value) and not isinstance(value, type):
-            fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
-            return self._call(self.name(type(value)), fields, indent)
+            parts = [f"{key}={self.value(item, indent + 4)}" for key, item in fields.items()]
+            return self._wrap(f"{self.name(type(value))}(", parts, ")", indent)
         if isinstance(value, tuple):
             items = [self.value(item, indent + 4) for item in value]
             if len(items) == 1:
                 return f"({items[0]},)"
-            text = "(" + ", ".join(items) + ")"
-            if len(text) + indent <= 88 and "\n" not in text:
-                return text
-            pad = " " * (indent + 4)
-            return "(\n" + "".join(f"{pad}{item},\n" for item in items) + " " * indent + ")"
+            return self._wrap("(", items, ")", indent)
         if isinstance(value, str):
-            return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            return json.dumps(value)  # a JSON string is a Python string literal
         if value is None or isinstance(value, bool | int | float):
             return repr(value)
         raise TypeError(f"cannot write {type(value).__name__} as Python source")
 
-    def _call(self, name: str, fields: dict[str, Any], indent: int) -> str:
-        parts = [f"{key}={self.value(item, indent + 4)}" for key, item in fields.items()]
-        text = f"{name}({', '.join(parts)})"
+    @staticmethod
+    def _wrap(opening: str, parts: list[str], closing: str, indent: int) -> str:
+        text = opening + ", ".join(parts) + closing
         if len(text) + indent <= 88 and "\n" not in text:
             return text
         pad = " " * (indent + 4)
-        return f"{name}(\n" + "".join(f"{pad}{part},\n" for part in parts) + " " * indent + ")"
+        return (
+            opening + "\n" + "".join(f"{pad}{part},\n" for part in parts) + " " * indent + closing
+        )
 
     def import_lines(self) -> list[str]:
         return [
@@ -85,28 +84,16 @@ def python_source(
     ``source`` is named in the generated docstring; ``params_file`` (a file name beside the
     module) is loaded by the generated ``build()``.
     """
-    plan = plan_graph(spec)
     writer = _Writer()
-    layers = tuple(
-        layer.resolve(plan.layer_input_shapes[i])
-        for i, layer in enumerate(_plan_layers(spec, plan))
-    )
-    layer_lines = "".join(f"    {writer.value(layer, 4)},\n" for layer in layers)
-    plan_fields = {
-        f.name: (_Name("LAYERS") if f.name == "layers" else getattr(plan, f.name))
-        for f in dataclasses.fields(plan)
-    }
-    plan_text = writer._call(writer.name(GraphPlan), plan_fields, 0)
-    writer.name(_model_class())
+    params_text = "None" if params_file is None else json.dumps(params_file)
+    spec_text = writer.value(spec, leave_out=NOT_IN_MODULE)
     origin = f" from {source}" if source else ""
     summary = spec.description.strip().splitlines()[0] if spec.description.strip() else ""
     header = f"{spec.name}: {summary}" if summary else spec.name
-    params_line = f'"{params_file}"' if params_file else "None"
     return f'''"""{header}
 
 Generated by `snnspec export --python`{origin}. Rebuilds the model without the spec file:
-``build()`` returns the StatefulModel, layer i initialised from ``fold_in(PRNGKey(SEED), i)``
-as ``snnspec.compile`` does (then PARAMS, a file beside this one, when set);
+``build()`` is ``snnspec.compile(SPEC)`` (then PARAMS, a file beside this one, when set);
 ``build_equinox()`` returns it as an ``eqx.nn.StatefulLayer`` for ``eqx.nn.Sequential``.
 """
 
@@ -114,70 +101,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import jax
-
+import snnspec
 {chr(10).join(writer.import_lines())}
 
-SEED = {spec.seed}
-DTYPE = "{spec.dtype}"
-DT = {spec.dt!r}  # seconds per step (already applied by the layers that use it)
-STEPS, BURNIN = {spec.time.steps}, {spec.time.burnin}  # run defaults of the spec
-PARAMS = {params_line}
+PARAMS = {params_text}
 
-LAYERS = (
-{layer_lines})
-"""Layer i's spec; ``LAYERS[i].build(input_shape, DTYPE, key)`` creates its Equinox module."""
-
-PLAN = {plan_text}
-"""The graph: sources of every layer (``delayed`` = read at the previous step), shapes."""
+SPEC = {spec_text}
 
 
-def build(key: jax.Array | None = None) -> StatefulModel:
-    """The model; ``key`` replaces ``PRNGKey(SEED)`` as the root of the initialisation."""
-    if DTYPE == "float64":
-        jax.config.update("jax_enable_x64", True)
-    root = jax.random.PRNGKey(SEED) if key is None else key
-    layers = tuple(
-        layer.build(PLAN.layer_input_shapes[i], DTYPE, jax.random.fold_in(root, i))
-        for i, layer in enumerate(LAYERS)
-    )
-    model = StatefulModel(layers, PLAN, DTYPE)
-    if PARAMS is not None:
-        from snnspec.model.params import load_params
-
-        model = load_params(model, Path(__file__).with_name(PARAMS))
-    return model
+def build(seed: int | None = None) -> snnspec.StatefulModel:
+    """The model; ``seed`` replaces the spec's seed of the initialisation."""
+    spec = SPEC if seed is None else SPEC.model_copy(update={{"seed": seed}})
+    return snnspec.compile(spec, None if PARAMS is None else Path(__file__).with_name(PARAMS))
 
 
-def build_equinox(key: jax.Array | None = None, *, burnin: int = 0):
+def build_equinox(seed: int | None = None, *, burnin: int = 0):
     """The model as an ``eqx.nn.StatefulLayer`` (use with ``eqx.nn.make_with_state``)."""
-    import snnspec
-
-    return snnspec.as_equinox(build(key), burnin=burnin)
+    return snnspec.as_equinox(build(seed), burnin=burnin)
 '''
-
-
-class _Name:
-    """A bare name in generated code (refers to a variable defined there)."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-
-def _plan_layers(spec: ModelSpec, plan: GraphPlan) -> tuple[Any, ...]:
-    layers = getattr(plan, "layers", None)
-    if layers is not None:
-        return tuple(layers)
-    return tuple(
-        layer.model_copy(update={"name": name})
-        for layer, name in zip(spec.layers, plan.layer_names, strict=True)
-    )
-
-
-def _model_class() -> type:
-    from ..model.model import StatefulModel
-
-    return StatefulModel
 
 
 def export_python(

@@ -34,7 +34,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._errors import ParamsError
+from .._errors import ParamsError, suggest
 from .._io import write_atomic
 
 if TYPE_CHECKING:
@@ -288,7 +288,7 @@ def apply_params(
         return model
 
     def where(m: StatefulModel) -> list[Any]:
-        return [_select(m.layers[entries[k][0]], entries[k][1]) for k in keys]
+        return [node_at(m.layers[entries[k][0]], entries[k][1]) for k in keys]
 
     return eqx.tree_at(where, model, values)
 
@@ -306,7 +306,7 @@ def clamp_parameters(model: StatefulModel) -> tuple[StatefulModel, list[str]]:
 
     changed, where, values = [], [], []
     for key, (index, path, leaf) in _parameter_entries(model).items():
-        owner = _select(model.layers[index], path[:-1])
+        owner = node_at(model.layers[index], path[:-1])
         name = getattr(path[-1], "name", None)
         ranges = getattr(owner, "clamps", {})
         if name not in ranges:
@@ -320,7 +320,7 @@ def clamp_parameters(model: StatefulModel) -> tuple[StatefulModel, list[str]]:
         return model, []
 
     def select(m: StatefulModel) -> list[Any]:
-        return [_select(m.layers[index], path) for index, path in where]
+        return [node_at(m.layers[index], path) for index, path in where]
 
     return eqx.tree_at(select, model, values), changed
 
@@ -699,10 +699,7 @@ def _read_entry(reader: _Reader, entry: _Entry, source: str) -> np.ndarray:
 
 
 def _unknown_key(key: str, known: list[str]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    hint = suggest(key, known)
     return f"unknown parameter key{hint}; the model has: {', '.join(known) or 'no parameters'}"
 
 
@@ -732,9 +729,6 @@ def _parameter_entries(model: StatefulModel) -> dict[str, tuple[int, tuple[Any, 
     import equinox as eqx
     import jax
 
-    def is_state(node: Any) -> bool:
-        return isinstance(node, eqx.nn.StateIndex)
-
     entries = {}
     for index, (name, layer) in enumerate(zip(model.plan.layer_names, model.layers, strict=True)):
         arrays = eqx.filter(layer, eqx.is_array)
@@ -745,7 +739,14 @@ def _parameter_entries(model: StatefulModel) -> dict[str, tuple[int, tuple[Any, 
     return entries
 
 
-def _select(node: Any, path: tuple[Any, ...]) -> Any:
+def is_state(node: Any) -> bool:
+    """An ``eqx.nn.StateIndex``: its initial values are state, not parameters."""
+    import equinox as eqx
+
+    return isinstance(node, eqx.nn.StateIndex)
+
+
+def node_at(node: Any, path: tuple[Any, ...]) -> Any:
     """The node at a ``tree_flatten_with_path`` path."""
     import jax
 

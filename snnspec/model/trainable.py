@@ -20,11 +20,10 @@ def trainable_filter(model: Any) -> Any:
     import equinox as eqx
     import jax
 
-    def is_state(node: Any) -> bool:
-        return isinstance(node, eqx.nn.StateIndex)
+    from .params import is_state, node_at
 
     def trained(path: tuple[Any, ...], leaf: Any) -> bool:
-        if is_state(leaf) or not eqx.is_inexact_array(leaf):
+        if not eqx.is_inexact_array(leaf):
             return False
         node = model
         for element in path:
@@ -33,21 +32,11 @@ def trainable_filter(model: Any) -> Any:
                 rule is False or (isinstance(rule, tuple) and element.name not in rule)
             ):
                 return False
-            node = _child(node, element)
+            node = node_at(node, (element,))
         return True
 
     return jax.tree_util.tree_map_with_path(
-        lambda path, leaf: trained(path, leaf) if not is_state(leaf) else False,
+        lambda path, leaf: not is_state(leaf) and trained(path, leaf),
         model,
         is_leaf=is_state,
     )
-
-
-def _child(node: Any, element: Any) -> Any:
-    import jax
-
-    if isinstance(element, jax.tree_util.GetAttrKey):
-        return getattr(node, element.name)
-    if isinstance(element, jax.tree_util.SequenceKey):
-        return node[element.idx]
-    return node[element.key]

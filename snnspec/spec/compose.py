@@ -26,7 +26,6 @@ it, so a later error points into the right file through any depth of ``extends``
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .._errors import SpecError
+from .._io import sha256_file
 from .loader import Document, PathKey, Position, load_document
 
 EXTENDS = "extends"
@@ -118,7 +118,7 @@ class _Composer:
     def compose(self, document: Document, file: Path, chain: tuple[Path, ...]) -> _Tree:
         """The tree of ``document`` (read from ``file``) merged onto the files it extends."""
         relative = os.path.relpath(file, self.top_folder)
-        self.files[relative] = hashlib.sha256(file.read_bytes()).hexdigest()
+        self.files[relative] = sha256_file(file)
         tree = _Tree(
             document.data,
             {path: (document.source, where) for path, where in document.positions.items()},

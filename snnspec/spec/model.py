@@ -4,7 +4,6 @@
 layer type is picked up here, in the JSON Schema and in the docs without edits to this file.
 """
 
-import difflib
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -20,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from .._errors import PathElement, SchemaError, SpecError
+from .._errors import PathElement, SchemaError, SpecError, did_you_mean, suggest
 from .layers.base import Bool, Count, Float, Int, Name, SpecModel
 from .layers.composite import ParallelSpec, ResidualSpec
 from .layers.sequential import SequentialSpec
@@ -293,8 +292,8 @@ def _message(detail: Mapping[str, Any], path: Sequence[PathElement], data: Any) 
         tag = detail["ctx"]["tag"]
         expected = [name.strip(" '") for name in detail["ctx"]["expected_tags"].split(",")]
         alias = suggested_layer_type(str(tag))
-        if alias in expected:
-            return f"unknown type '{tag}' (did you mean '{alias}'?)"
+        if alias is not None and alias in expected:
+            return f"unknown type '{tag}'" + did_you_mean(alias)
         return f"unknown type '{tag}'" + _hint(tag, expected)
     if kind == "union_tag_not_found":
         return "missing key 'type' (the layer or surrogate type)"
@@ -357,7 +356,4 @@ def _tag(model: type[BaseModel]) -> Any:
 
 def _hint(word: str, choices: Sequence[str]) -> str:
     """`` (did you mean 'x'?)`` when a choice is close, else the list of choices."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    if close:
-        return f" (did you mean '{close[0]}'?)"
-    return f"; expected one of: {', '.join(choices)}" if choices else ""
+    return suggest(word, choices, f"; expected one of: {', '.join(choices)}" if choices else "")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import hashlib
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -76,11 +75,6 @@ def resolved_text(spec: ModelSpec) -> str:
         if isinstance(layer, dict) and "inputs" in layer:
             layer["inputs"] = layer.pop("inputs")  # one key order, wherever inputs came from
     return dumps(data)
-
-
-def sha256_text(text: str) -> str:
-    """sha256 of UTF-8 text (what the file written from it hashes to)."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _set(data: Any, override: Override) -> tuple[PathElement, ...]:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field, model_validator
 
+from .._errors import suggest
 from .layers.base import Bool, Count, Float, Name, SpecModel
 
 if TYPE_CHECKING:
@@ -323,8 +324,5 @@ def check_train(spec: "ModelSpec", plan: "GraphPlan") -> None:
 
 
 def _unknown(name: str, known: tuple[str, ...]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
-    hint = f" (did you mean '{close[0]}'?)" if close else f"; layers: {', '.join(known)}"
+    hint = suggest(name, known, f"; layers: {', '.join(known)}")
     return f"unknown layer '{name}'{hint}"

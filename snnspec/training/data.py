@@ -9,7 +9,6 @@ No loader downloads anything.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .._errors import InputError
+from .._io import sha256
 
 if TYPE_CHECKING:
     from ..spec.model import ModelSpec
@@ -292,11 +292,14 @@ def delta_sequence(signal: np.ndarray, threshold: float, off_spikes: bool) -> np
 
 
 def _digest(arrays: tuple[np.ndarray, ...]) -> str:
-    digest = hashlib.sha256()
-    for array in arrays:
-        digest.update(f"{array.dtype.str}{list(array.shape)}".encode())
-        digest.update(np.ascontiguousarray(array).tobytes())
-    return digest.hexdigest()
+    return sha256(
+        chunk
+        for array in arrays
+        for chunk in (
+            f"{array.dtype.str}{list(array.shape)}".encode(),
+            np.ascontiguousarray(array).tobytes(),
+        )
+    )
 
 
 def _dims(shape: tuple[int, ...]) -> str:

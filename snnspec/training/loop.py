@@ -37,9 +37,10 @@ import numpy as np
 from jaxtyping import Array, PRNGKeyArray, PyTree
 
 from .._errors import InputError, ParamsError
-from .._io import sha256_file, write_atomic, write_text_atomic
+from .._io import sha256_file, sha256_text, write_atomic, write_text_atomic
+from ..bundle import BEST, CHECKPOINTS, CURVES, MANIFEST, METRICS, PARAMS, RESOLVED, RESULTS, SPEC
 from ..spec.loader import load_json_file
-from ..spec.overrides import resolved_text, sha256_text
+from ..spec.overrides import resolved_text
 from .data import Dataset, epoch_order, load_data, train_seed
 
 if TYPE_CHECKING:
@@ -49,15 +50,6 @@ if TYPE_CHECKING:
     from ..spec.model import ModelSpec
     from ..spec.train import TrainSpec
 
-RESOLVED = "resolved.yaml"
-MODEL_SPEC = "spec.yaml"
-PARAMS = "params.safetensors"
-MANIFEST = "manifest.json"
-METRICS = "metrics.jsonl"
-RESULTS = "results.json"
-CHECKPOINTS = "checkpoints"
-BEST = "best.safetensors"
-CURVES = "curves.png"
 CHECKPOINT_FORMAT = "snnspec-checkpoint-1"
 _EPOCH_FILE = re.compile(r"epoch-(\d{4,})\.safetensors")
 
@@ -741,12 +733,12 @@ def _finish(
     save_params(model, directory / PARAMS)
     data = normalized_data(spec)
     data.update(params=PARAMS, params_partial=False)  # the trained file has every array
-    write_text_atomic(directory / MODEL_SPEC, dumps(data))
+    write_text_atomic(directory / SPEC, dumps(data))
     _write_json(directory / RESULTS, results)
     manifest.update(
         status="completed",
-        spec=MODEL_SPEC,
-        spec_sha256=sha256_file(directory / MODEL_SPEC),
+        spec=SPEC,
+        spec_sha256=sha256_file(directory / SPEC),
         params=PARAMS,
         params_sha256=sha256_file(directory / PARAMS),
         wall_time_seconds=seconds,
@@ -767,7 +759,7 @@ def _remove_run(directory: Path) -> None:
             path.unlink()
     if checkpoints.is_dir() and not any(checkpoints.iterdir()):
         checkpoints.rmdir()
-    for name in (RESOLVED, MODEL_SPEC, PARAMS, METRICS, RESULTS, CURVES, MANIFEST):
+    for name in (RESOLVED, SPEC, PARAMS, METRICS, RESULTS, CURVES, MANIFEST):
         (directory / name).unlink(missing_ok=True)
 
 

@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import InputError
-from .._io import sha256_file, write_text_atomic
+from .._io import sha256_file, sha256_text, write_text_atomic
 from ..spec.load import load
-from ..spec.overrides import resolved_text, sha256_text
+from ..spec.overrides import resolved_text
 
 TIMING = re.compile(r".*(_time|_seconds|_per_second)")
 
@@ -109,7 +109,7 @@ def reproduce(
 
 def _check_record(directory: Path, manifest: dict[str, Any]) -> None:
     """The run finished, and its resolved spec and parameters are the ones it recorded."""
-    from .loop import MANIFEST, PARAMS, RESOLVED
+    from ..bundle import MANIFEST, PARAMS, RESOLVED
 
     if manifest.get("status") != "completed" or "params_sha256" not in manifest:
         raise InputError(
