@@ -18,7 +18,7 @@ from typing import Literal
 
 from .._errors import GraphError, PathElement, ShapeError, SpecError, SpecWarning, format_path
 from ..spec.layers.base import LayerSpec, Shape
-from ..spec.layers.composite import CompositeSpec
+from ..spec.layers.composite import AbstractCompositeSpec
 from ..spec.layers.elementwise import IdentitySpec
 from ..spec.model import ModelSpec
 
@@ -255,7 +255,7 @@ def _expand(
         return
     entry = f"{name}.input"
     out.append((IdentitySpec(name=entry, combine=layer.combine), origin, sources))
-    assert isinstance(layer, CompositeSpec)
+    assert isinstance(layer, AbstractCompositeSpec)
     ends = []
     for b, branch in enumerate(layer.branches_of()):
         previous = entry
