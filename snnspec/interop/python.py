@@ -138,7 +138,12 @@ def build(key: jax.Array | None = None) -> StatefulModel:
         jax.config.update("jax_enable_x64", True)
     root = jax.random.PRNGKey(SEED) if key is None else key
     layers = tuple(
-        layer.build(PLAN.layer_input_shapes[i], DTYPE, jax.random.fold_in(root, i))
+        layer.build(
+            PLAN.layer_input_shapes[i],
+            DTYPE,
+            jax.random.fold_in(root, i),
+            **({{"dt": DT}} if layer.uses_dt else {{}}),
+        )
         for i, layer in enumerate(LAYERS)
     )
     model = StatefulModel(layers, PLAN, DTYPE)
