@@ -856,3 +856,28 @@ def assert_matches(
         else:
             error = float(np.max(np.abs(y - ref)))
             assert error <= atol, f"output {k}: max |model - reference| = {error:.3g}"
+
+
+def example_spec(type_name: str, **overrides: Any) -> Any:
+    """A ``ModelSpec`` with one input feeding the registered example layer of ``type_name``
+    (the registry-driven tests run every layer type through it)."""
+    import snnspec
+    from snnspec.spec.registry import LAYER_TYPES
+
+    cls = LAYER_TYPES[type_name]
+    return snnspec.ModelSpec.model_validate(
+        {
+            "snnspec": 1,
+            "name": f"example-{type_name}",
+            "inputs": [{"name": "x", "shape": list(cls.example_input_shape)}],
+            "layers": [{**cls.example, **overrides}],
+        }
+    )
+
+
+def example_input(type_name: str, batch: int = 2, steps: int = 5, seed: int = 0) -> np.ndarray:
+    """Standard-normal float32 input of shape (batch, steps, *example_input_shape)."""
+    from snnspec.spec.registry import LAYER_TYPES
+
+    shape = (batch, steps, *LAYER_TYPES[type_name].example_input_shape)
+    return np.random.default_rng(seed).normal(size=shape).astype(np.float32)

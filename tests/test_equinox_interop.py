@@ -15,14 +15,18 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from helpers import example_input, example_spec
 from typer.testing import CliRunner
 
 import snnspec
 from snnspec.cli import app
-from snnspec.interop.equinox import SNNLayer
+from snnspec.interop.equinox import CONVERTERS, MODULE_TYPES, SNNLayer
+from snnspec.interop.python import export_python
+from snnspec.nn import neurons as snnspec_neurons
 from snnspec.nn.elementwise import ACTIVATION_FUNCTIONS
 from snnspec.spec.dump import normalized_data
 from snnspec.spec.model import ModelSpec
+from snnspec.spec.registry import LAYER_TYPES
 
 T = 6
 
@@ -522,3 +526,45 @@ def test_whole_sequence_members_without_a_spec_form_are_named(member: Any, messa
     with pytest.raises(snnspec.SpecError) as error:
         snnspec.from_equinox(_whole_sequence(member), inputs={"x": (3,)})
     assert str(error.value).startswith(message)
+
+
+# --- every registered layer type, from the registry ------------------------------------------
+
+
+def _same_outputs(model: Any, again: Any, type_name: str) -> None:
+    x = example_input(type_name)
+    key = jax.random.PRNGKey(7)
+    want = snnspec.simulate(model, x, key=key)
+    for got, expected in zip(snnspec.simulate(again, x, key=key), want, strict=True):
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(expected))
+
+
+@pytest.mark.parametrize("type_name", sorted(LAYER_TYPES))
+def test_every_registered_type_reads_back_from_equinox_or_is_refused_by_name(
+    type_name: str,
+) -> None:
+    """A compiled example layer comes back as a spec computing the same outputs (a block as
+    the layers it lowers to), or from_equinox names the type it cannot read."""
+    model = snnspec.compile(example_spec(type_name))
+    if type_name not in CONVERTERS and not LAYER_TYPES[type_name].composite:
+        with pytest.raises(snnspec.SpecError, match=rf"\(layer type {type_name}\)"):
+            snnspec.from_equinox(model)
+        return
+    spec, arrays = snnspec.from_equinox(model)
+    _same_outputs(model, snnspec.compile(spec, params=arrays), type_name)
+
+
+def test_types_sharing_a_module_class_share_its_converter() -> None:
+    shared = {cls: names for cls, names in MODULE_TYPES.items() if len(names) > 1}
+    assert eqx.nn.Conv in shared
+    assert snnspec_neurons.LIF in shared
+    for names in shared.values():
+        assert len({CONVERTERS.get(name) for name in names}) == 1, names
+
+
+@pytest.mark.parametrize("type_name", sorted(LAYER_TYPES))
+def test_every_registered_type_exports_to_python(type_name: str, tmp_path: Path) -> None:
+    spec = example_spec(type_name)
+    export_python(spec, tmp_path / "net.py")
+    model = _import(tmp_path / "net.py").build()
+    _same_outputs(snnspec.compile(spec), model, type_name)

@@ -18,9 +18,11 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import run_cli
+from helpers import example_input, example_spec, run_cli
 
 import snnspec
+from snnspec.interop.nir import EXPORTERS
+from snnspec.spec.registry import LAYER_TYPES
 
 nir = pytest.importorskip("nir")
 
@@ -1300,3 +1302,41 @@ def test_nir_export_refuses_before_importing_jax(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stderr.startswith("layer 'a' has type adaptive_lif, which has no exact NIR")
     assert not (tmp_path / "x.nir").exists()
+
+
+# --- every registered layer type, from the registry ------------------------------------------
+
+NIR_EXAMPLE_OPTIONS: dict[str, dict[str, Any]] = {
+    "reshape": {"shape": [12]},  # the example's [3, -1] is no flattening (refused by value)
+    "simple_iaf": {"leak": 0.0},  # NIR's IF has no constant leak (refused by value)
+}
+"""Options replacing the registered example where its values, not its type, have no NIR form."""
+
+
+def test_nir_tables_name_registered_types() -> None:
+    assert set(EXPORTERS) <= set(LAYER_TYPES)
+
+
+@pytest.mark.parametrize("type_name", sorted(LAYER_TYPES))
+def test_every_registered_type_round_trips_through_nir_or_is_refused_by_name(
+    type_name: str,
+) -> None:
+    """An exportable type comes back from NIR computing the same outputs; any other type is
+    refused naming its layer and type, listing the exportable ones."""
+    spec = example_spec(type_name, **NIR_EXAMPLE_OPTIONS.get(type_name, {}))
+    if type_name not in EXPORTERS:
+        cls = LAYER_TYPES[type_name]
+        expected = (
+            rf"layer '{type_name}_0\."  # a block: its first lowered layer
+            if cls.composite
+            else rf"layer '{type_name}_0' has type {type_name}, which has no exact NIR "
+            r"equivalent; exportable: "
+        )
+        with pytest.raises(snnspec.SpecError, match=expected):
+            snnspec.to_nir(spec)
+        return
+    back, params = snnspec.from_nir(snnspec.to_nir(spec), dt=spec.dt, dtype=spec.dtype)
+    x = example_input(type_name, steps=STEPS)
+    model, again = snnspec.compile(spec), snnspec.compile(back, params=params)
+    for got, want in zip(snnspec.simulate(again, x), snnspec.simulate(model, x), strict=True):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-5)

@@ -10,30 +10,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import example_spec
 
 import snnspec
 from snnspec.nn.elementwise import ACTIVATION_FUNCTIONS
 from snnspec.nn.surrogates import SURROGATE_MODULES
 from snnspec.spec.docs import layers_markdown
+from snnspec.spec.layers.base import LayerSpec, SpecModel
 from snnspec.spec.layers.elementwise import ACTIVATIONS
 from snnspec.spec.registry import LAYER_TYPES, SURROGATE_TYPES
 
 ROOT = Path(__file__).resolve().parent.parent
 TYPES = sorted(LAYER_TYPES)
 STEPS, BATCH = 5, 2
-
-
-def single_layer_spec(type_name: str, **overrides: Any) -> snnspec.ModelSpec:
-    """A spec with one input feeding the example layer of ``type_name``."""
-    cls = LAYER_TYPES[type_name]
-    return snnspec.ModelSpec.model_validate(
-        {
-            "snnspec": 1,
-            "name": f"example-{type_name}",
-            "inputs": [{"name": "x", "shape": list(cls.example_input_shape)}],
-            "layers": [{**cls.example, **overrides}],
-        }
-    )
 
 
 def example_input(type_name: str, seed: int = 0) -> jax.Array:
@@ -53,7 +42,7 @@ def batched_init(model: Any, batch: int = BATCH) -> Any:
 
 @pytest.fixture(scope="module", params=TYPES)
 def compiled(request: pytest.FixtureRequest) -> tuple[str, snnspec.ModelSpec, Any]:
-    spec = single_layer_spec(request.param)
+    spec = example_spec(request.param)
     return request.param, spec, snnspec.compile(spec)
 
 
@@ -220,3 +209,40 @@ def test_peer_layer_names_are_hints_only() -> None:
     }
     assert {name: suggested_layer_type(name) for name in expected} == expected
     assert suggested_layer_type("Alpha") is None  # snnTorch's Alpha has no equivalent
+
+
+def test_build_returns_the_registered_runtime_class(
+    compiled: tuple[str, snnspec.ModelSpec, Any],
+) -> None:
+    """Each layer's module is exactly the class its spec's ``runtime`` names (blocks lower to
+    their members), so the registry is a true inverse for from_equinox."""
+    _, _, model = compiled
+    for layer_type, module in zip(model.plan.layer_types, model.layers, strict=True):
+        assert type(module) is LAYER_TYPES[layer_type].runtime_classes()[0], layer_type
+
+
+@pytest.mark.parametrize("type_name", TYPES)
+def test_runtime_is_declared_and_resolves(type_name: str) -> None:
+    cls = LAYER_TYPES[type_name]
+    classes = cls.runtime_classes()
+    if cls.composite:
+        assert cls.runtime is None
+        assert classes == ()
+    else:
+        assert all(isinstance(c, type) for c in classes)
+        assert len(classes) == 1 + len(cls.also_reads)
+
+
+SPEC_CLASSES: list[type[SpecModel]] = [*LAYER_TYPES.values(), *SURROGATE_TYPES.values()]
+
+
+@pytest.mark.parametrize("cls", SPEC_CLASSES, ids=lambda cls: cls.__name__)
+def test_registered_specs_are_final_and_their_bases_abstract(cls: type[SpecModel]) -> None:
+    """Equinox's abstract/final rule on the spec side: a registered (concrete) class has no
+    subclass, and every snnspec base it inherits from is an Abstract* class or a *Mixin
+    (or the roots LayerSpec and SpecModel)."""
+    assert cls.__subclasses__() == []
+    for base in cls.__mro__[1:]:
+        if base.__module__.startswith("snnspec.") and base not in (LayerSpec, SpecModel):
+            name = base.__name__
+            assert name.startswith("Abstract") or name.endswith("Mixin"), (cls, name)

@@ -26,7 +26,7 @@ from .._errors import (
     suggest,
 )
 from ..spec.layers.base import LayerSpec, Shape
-from ..spec.layers.composite import CompositeSpec
+from ..spec.layers.composite import AbstractCompositeSpec
 from ..spec.layers.elementwise import IdentitySpec
 from ..spec.model import ModelSpec
 
@@ -270,7 +270,7 @@ def _expand(
         return
     entry = f"{name}.input"
     out.append((IdentitySpec(name=entry, combine=layer.combine), origin, sources))
-    assert isinstance(layer, CompositeSpec)
+    assert isinstance(layer, AbstractCompositeSpec)
     ends = []
     for b, branch in enumerate(layer.branches_of()):
         previous = entry

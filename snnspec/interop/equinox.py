@@ -7,8 +7,9 @@ time sequence per call and keeps the SNN state in an ``eqx.nn.State``, so it sit
 :func:`from_equinox` goes the other way: an ``eqx.nn.Sequential`` of supported layers, or a
 compiled :class:`~snnspec.StatefulModel`, becomes a :class:`~snnspec.ModelSpec` plus its
 parameter arrays (keys ``<layer>.<field>``, ready for :func:`snnspec.save_params`-style files).
-The module class -> layer type table :data:`MODULE_TYPES` is the single inverse of the
-layers' ``build`` methods.
+Which module class is which layer type (:data:`MODULE_TYPES`) is derived from the registry
+(each spec's ``runtime``); :data:`CONVERTERS` holds, per layer type, the inverse of its
+``build``.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from ..model.params import parameter_arrays
 from ..nn import neurons
 from ..nn.elementwise import ACTIVATION_FUNCTIONS, Scale
 from ..nn.pooling import SumPool2d
-from ..nn.reshaping import Flatten, Reshape
 from ..nn.surrogates import SURROGATE_MODULES
 from ..spec.model import ModelSpec
 from ..spec.registry import LAYER_TYPES
@@ -118,8 +118,9 @@ class _Unsupported(Exception):
     """A supported module class whose settings no layer type expresses."""
 
 
-Converter = Callable[[Any, "str | None"], dict[str, Any]]
-"""``(module, type hint) -> layer data``; the hint is the layer type a compiled model knew."""
+Converter = Callable[[Any, tuple[str, ...]], dict[str, Any]]
+"""``(module, candidate layer types) -> layer data``: the types registered for the module's
+class, or only the one a compiled model knew."""
 
 
 def _number(value: Any) -> float:
@@ -140,7 +141,7 @@ def _symmetric(padding: Any, what: str) -> int | tuple[int, ...]:
     return _collapse([low for low, _ in pairs])
 
 
-def _linear(module: eqx.nn.Linear, hint: str | None) -> dict[str, Any]:
+def _linear(module: eqx.nn.Linear, names: tuple[str, ...]) -> dict[str, Any]:
     if module.in_features == "scalar" or module.out_features == "scalar":
         raise _Unsupported("'scalar' features have no layer option; use a size of 1")
     return {
@@ -151,7 +152,7 @@ def _linear(module: eqx.nn.Linear, hint: str | None) -> dict[str, Any]:
     }
 
 
-def _conv(module: eqx.nn.Conv, hint: str | None) -> dict[str, Any]:
+def _conv(module: eqx.nn.Conv, names: tuple[str, ...]) -> dict[str, Any]:
     if module.padding_mode != "ZEROS":
         raise _Unsupported(f"padding_mode {module.padding_mode!r} (only zero padding is a spec)")
     padding = module.padding
@@ -184,19 +185,16 @@ def _window(kernel: Any, stride: Any, padding: Any, use_ceil: bool = False) -> d
     }
 
 
-def _pool(type_name: str) -> Converter:
-    def convert(module: Any, hint: str | None) -> dict[str, Any]:
-        window = _window(module.kernel_size, module.stride, module.padding, module.use_ceil)
-        return {"type": type_name, **window}
-
-    return convert
+def _pool(module: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    window = _window(module.kernel_size, module.stride, module.padding, module.use_ceil)
+    return {"type": names[0], **window}
 
 
-def _sum_pool(module: SumPool2d, hint: str | None) -> dict[str, Any]:
+def _sum_pool(module: SumPool2d, names: tuple[str, ...]) -> dict[str, Any]:
     return {"type": "sum_pool2d", **_window(module.kernel_size, module.stride, module.padding)}
 
 
-def _layer_norm(module: eqx.nn.LayerNorm, hint: str | None) -> dict[str, Any]:
+def _layer_norm(module: eqx.nn.LayerNorm, names: tuple[str, ...]) -> dict[str, Any]:
     return {
         "type": "layer_norm",
         "eps": float(module.eps),
@@ -205,7 +203,7 @@ def _layer_norm(module: eqx.nn.LayerNorm, hint: str | None) -> dict[str, Any]:
     }
 
 
-def _group_norm(module: eqx.nn.GroupNorm, hint: str | None) -> dict[str, Any]:
+def _group_norm(module: eqx.nn.GroupNorm, names: tuple[str, ...]) -> dict[str, Any]:
     return {
         "type": "group_norm",
         "groups": int(module.groups),
@@ -215,7 +213,7 @@ def _group_norm(module: eqx.nn.GroupNorm, hint: str | None) -> dict[str, Any]:
     }
 
 
-def _batch_norm(module: eqx.nn.BatchNorm, hint: str | None) -> dict[str, Any]:
+def _batch_norm(module: eqx.nn.BatchNorm, names: tuple[str, ...]) -> dict[str, Any]:
     return {
         "type": "batch_norm",
         "eps": float(module.eps),
@@ -233,7 +231,7 @@ def _activation_name(fn: Any) -> str | None:
     return next((name for name, known in ACTIVATION_FUNCTIONS.items() if known is fn), None)
 
 
-def _lambda(module: eqx.nn.Lambda, hint: str | None) -> dict[str, Any]:
+def _lambda(module: eqx.nn.Lambda, names: tuple[str, ...]) -> dict[str, Any]:
     name = _activation_name(module.fn)
     wrapped = getattr(module.fn, "__wrapped__", None)
     if name is None and isinstance(wrapped, eqx.Module):
@@ -251,11 +249,11 @@ def _lambda(module: eqx.nn.Lambda, hint: str | None) -> dict[str, Any]:
     return {"type": "lambda", "fn": name}
 
 
-def _scale(module: Scale, hint: str | None) -> dict[str, Any]:
+def _scale(module: Scale, names: tuple[str, ...]) -> dict[str, Any]:
     return {"type": "scale", "scale": _number(module.scale), "trainable": module.trainable}
 
 
-def _sequential(module: eqx.nn.Sequential, hint: str | None) -> dict[str, Any]:
+def _sequential(module: eqx.nn.Sequential, names: tuple[str, ...]) -> dict[str, Any]:
     members = [_layer_data(member, ("layers", i), None) for i, member in enumerate(module.layers)]
     return {"type": "sequential", "layers": members}
 
@@ -289,54 +287,56 @@ def _init(module: Any) -> str | dict[str, Any]:
     return "zeros" if name == "zeros" else {"type": name, **_static_fields(module)}
 
 
-def _neuron(type_name: str | Callable[[Any], str]) -> Converter:
-    """Converter of a neuron module: parameters from its arrays, options from its fields."""
+def _neuron(module: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    """Converter of a neuron module: parameters from its arrays, options from its fields.
 
-    def convert(module: Any, hint: str | None) -> dict[str, Any]:
-        name = type_name if isinstance(type_name, str) else type_name(module)
-        if hint in _module_type_names(module):
-            name = hint
-        cls = LAYER_TYPES[name]
-        fields = cls.model_fields
-        parameter_names: tuple[str, ...] = getattr(cls, "parameter_names", ())
-        data: dict[str, Any] = {"type": name}
-        per_neuron = False
-        for parameter in parameter_names:
-            array = np.asarray(getattr(module, parameter))
-            vector = parameter == "decay_constants"  # one value per constant
-            per_neuron |= array.ndim > int(vector)
-            if vector:
-                values = array.reshape(array.shape[0], -1)[:, 0] if array.ndim else array
-                data[parameter] = tuple(_number(v) for v in values)
-            else:
-                data[parameter] = _number(array)
-        if "decay_constants" in data and cls.decay_clamped:  # type: ignore[attr-defined]
-            low, high = cls.decay_range  # type: ignore[attr-defined]  # the equations clamp
-            data["decay_constants"] = tuple(min(max(v, low), high) for v in data["decay_constants"])
-        if "per_neuron" in fields:
-            data["per_neuron"] = per_neuron
-        if "trainable" in fields:
-            default = getattr(cls, "default_trainable", ())
-            data["trainable"] = None if module.trainable == default else tuple(module.trainable)
-        if "init" in fields:
-            data["init"] = _init(module.init)
-        if "surrogate" in fields:
-            data["surrogate"] = _surrogate(module.surrogate)
-        if "stop_reset_grad" in fields:
-            data["stop_reset_grad"] = bool(module.stop_reset_grad)
-        if "reset" in fields:
-            data["reset_val"] = module.reset_val
-            data["reset"] = None
-            implied = cls.model_validate(data).reset_mode()  # type: ignore[attr-defined]
-            data["reset"] = None if implied == module.reset else module.reset
-        if "output" in fields:
-            data["output"] = module.output_kind
-        return data
-
-    return convert
+    Of several types building the module's class (``lif``, ``lif_soft_reset``), the first
+    whose default reset is the module's (so the reset need not be written), else the first.
+    """
+    converted = [_neuron_data(module, name) for name in names]
+    return next((data for data in converted if data.get("reset") is None), converted[0])
 
 
-def _spiking_max_pool(module: neurons.SpikingMaxPool2d, hint: str | None) -> dict[str, Any]:
+def _neuron_data(module: Any, name: str) -> dict[str, Any]:
+    cls = LAYER_TYPES[name]
+    fields = cls.model_fields
+    parameter_names: tuple[str, ...] = getattr(cls, "parameter_names", ())
+    data: dict[str, Any] = {"type": name}
+    per_neuron = False
+    for parameter in parameter_names:
+        array = np.asarray(getattr(module, parameter))
+        vector = parameter == "decay_constants"  # one value per constant
+        per_neuron |= array.ndim > int(vector)
+        if vector:
+            values = array.reshape(array.shape[0], -1)[:, 0] if array.ndim else array
+            data[parameter] = tuple(_number(v) for v in values)
+        else:
+            data[parameter] = _number(array)
+    if "decay_constants" in data and cls.decay_clamped:  # type: ignore[attr-defined]
+        low, high = cls.decay_range  # type: ignore[attr-defined]  # the equations clamp
+        data["decay_constants"] = tuple(min(max(v, low), high) for v in data["decay_constants"])
+    if "per_neuron" in fields:
+        data["per_neuron"] = per_neuron
+    if "trainable" in fields:
+        default = getattr(cls, "default_trainable", ())
+        data["trainable"] = None if module.trainable == default else tuple(module.trainable)
+    if "init" in fields:
+        data["init"] = _init(module.init)
+    if "surrogate" in fields:
+        data["surrogate"] = _surrogate(module.surrogate)
+    if "stop_reset_grad" in fields:
+        data["stop_reset_grad"] = bool(module.stop_reset_grad)
+    if "reset" in fields:
+        data["reset_val"] = module.reset_val
+        data["reset"] = None
+        implied = cls.model_validate(data).reset_mode()  # type: ignore[attr-defined]
+        data["reset"] = None if implied == module.reset else module.reset
+    if "output" in fields:
+        data["output"] = module.output_kind
+    return data
+
+
+def _spiking_max_pool(module: neurons.SpikingMaxPool2d, names: tuple[str, ...]) -> dict[str, Any]:
     pool = module.pool
     return {
         "type": "spiking_max_pool2d",
@@ -346,52 +346,58 @@ def _spiking_max_pool(module: neurons.SpikingMaxPool2d, hint: str | None) -> dic
     }
 
 
-def _lif_type(module: neurons.LIF) -> str:
-    return "lif_soft_reset" if module.reset == "subtract" else "lif"
-
-
-MODULE_TYPES: dict[type, tuple[tuple[str, ...], Converter]] = {
-    eqx.nn.Linear: (("linear",), _linear),
-    eqx.nn.Conv: (("conv1d", "conv2d", "conv3d"), _conv),
-    eqx.nn.Conv1d: (("conv1d",), _conv),
-    eqx.nn.Conv2d: (("conv2d",), _conv),
-    eqx.nn.Conv3d: (("conv3d",), _conv),
-    eqx.nn.MaxPool1d: (("max_pool1d",), _pool("max_pool1d")),
-    eqx.nn.MaxPool2d: (("max_pool2d",), _pool("max_pool2d")),
-    eqx.nn.AvgPool1d: (("avg_pool1d",), _pool("avg_pool1d")),
-    eqx.nn.AvgPool2d: (("avg_pool2d",), _pool("avg_pool2d")),
-    SumPool2d: (("sum_pool2d",), _sum_pool),
-    eqx.nn.LayerNorm: (("layer_norm",), _layer_norm),
-    eqx.nn.GroupNorm: (("group_norm",), _group_norm),
-    eqx.nn.BatchNorm: (("batch_norm",), _batch_norm),
-    eqx.nn.Dropout: (("dropout",), lambda m, hint: {"type": "dropout", "p": float(m.p)}),
-    eqx.nn.Identity: (("identity",), lambda m, hint: {"type": "identity"}),
-    eqx.nn.Lambda: (("lambda",), _lambda),
-    eqx.nn.Sequential: (("sequential",), _sequential),
-    Flatten: (("flatten",), lambda m, hint: {"type": "flatten"}),
-    Reshape: (("reshape",), lambda m, hint: {"type": "reshape", "shape": tuple(m.shape)}),
-    Scale: (("scale",), _scale),
-    neurons.SimpleLIF: (("simple_lif",), _neuron("simple_lif")),
-    neurons.LIF: (("lif", "lif_soft_reset"), _neuron(_lif_type)),
-    neurons.AdaptiveLIF: (("adaptive_lif",), _neuron("adaptive_lif")),
-    neurons.IAF: (("iaf",), _neuron("iaf")),
-    neurons.SimpleIAF: (("simple_iaf",), _neuron("simple_iaf")),
-    neurons.SimpleLI: (("simple_li",), _neuron("simple_li")),
-    neurons.SigmaDelta: (("sigma_delta",), _neuron("sigma_delta")),
-    neurons.SRM: (("srm",), _neuron("srm")),
-    neurons.SpikeCounter: (("spike_counter",), _neuron("spike_counter")),
-    neurons.SpikingMaxPool2d: (("spiking_max_pool2d",), _spiking_max_pool),
+CONVERTERS: dict[str, Converter] = {
+    "linear": _linear,
+    "conv1d": _conv,
+    "conv2d": _conv,
+    "conv3d": _conv,
+    "max_pool1d": _pool,
+    "max_pool2d": _pool,
+    "avg_pool1d": _pool,
+    "avg_pool2d": _pool,
+    "sum_pool2d": _sum_pool,
+    "layer_norm": _layer_norm,
+    "group_norm": _group_norm,
+    "batch_norm": _batch_norm,
+    "dropout": lambda m, names: {"type": "dropout", "p": float(m.p)},
+    "identity": lambda m, names: {"type": "identity"},
+    "lambda": _lambda,
+    "sequential": _sequential,
+    "flatten": lambda m, names: {"type": "flatten"},
+    "reshape": lambda m, names: {"type": "reshape", "shape": tuple(m.shape)},
+    "scale": _scale,
+    "simple_lif": _neuron,
+    "lif": _neuron,
+    "lif_soft_reset": _neuron,
+    "adaptive_lif": _neuron,
+    "iaf": _neuron,
+    "simple_iaf": _neuron,
+    "simple_li": _neuron,
+    "sigma_delta": _neuron,
+    "srm": _neuron,
+    "spike_counter": _neuron,
+    "spiking_max_pool2d": _spiking_max_pool,
 }
-"""Module class (exact) -> (the layer types that build it, its converter to layer data).
+"""Layer type -> its converter from a module to layer data (the inverse of its ``build``).
 
-The inverse of the layers' ``build`` methods, kept in one table; a module class not listed
-here (a subclass included: it may compute something else) is an error.
+A registered type missing here (the continuous-time ``nir_*`` neurons, whose ``dt`` lives
+in the spec) is refused by name; a test holds every registered type to one or the other.
 """
 
 
-def _module_type_names(module: Any) -> list[str]:
-    entry = MODULE_TYPES.get(type(module))
-    return list(entry[0]) if entry is not None else []
+def _module_types() -> dict[type, tuple[str, ...]]:
+    table: dict[type, tuple[str, ...]] = {}
+    for name, cls in LAYER_TYPES.items():
+        for module_class in cls.runtime_classes():
+            table[module_class] = (*table.get(module_class, ()), name)
+    return table
+
+
+MODULE_TYPES: dict[type, tuple[str, ...]] = _module_types()
+"""Module class (exact) -> the layer types that build it, in registry order; derived from
+each registered spec's ``runtime`` and ``also_reads``. A module class not listed here (a
+subclass included: it may compute something else) is an error.
+"""
 
 
 def _class_name(cls: type) -> str:
@@ -402,16 +408,26 @@ def _class_name(cls: type) -> str:
 
 def _layer_data(module: Any, path: tuple[PathElement, ...], hint: str | None) -> dict[str, Any]:
     """The layer data of ``module``; a SpecError located at ``path`` if there is none."""
-    entry = MODULE_TYPES.get(type(module))
+    names = MODULE_TYPES.get(type(module))
     what = _class_name(type(module))
-    if entry is None:
+    if names is None:
         supported = sorted({_class_name(cls) for cls in MODULE_TYPES})
         raise SpecError(
             f"{what} has no snnspec layer type; supported modules: {', '.join(supported)}",
             path=path,
         )
+    if hint in names:
+        names = (hint,)
+    converter = CONVERTERS.get(names[0])
+    if converter is None:
+        convertible = ", ".join(name for name in LAYER_TYPES if name in CONVERTERS)
+        raise SpecError(
+            f"{what} (layer type {names[0]}) cannot be read back by from_equinox; convertible "
+            f"types: {convertible}",
+            path=path,
+        )
     try:
-        return entry[1](module, hint)
+        return converter(module, names)
     except SpecError as error:  # a member of a nested block
         raise SpecError(error.message, path=(*path, *error.path)) from None
     except _Unsupported as error:

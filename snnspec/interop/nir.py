@@ -33,7 +33,7 @@ import numpy as np
 
 from .._errors import SpecError
 from ..graph.order import layer_successors, strongly_connected_components, topological_components
-from ..spec.layers.neurons import SpikingNeuronSpec
+from ..spec.layers.neurons import AbstractSpikingNeuronSpec
 
 if TYPE_CHECKING:
     import nir
@@ -1040,7 +1040,7 @@ def _check_plan(plan: GraphPlan, dt: float | None, discretization: str) -> None:
                 f"layer '{name}' ({layer.type}) starts from a random membrane state; NIR "
                 "neurons start at rest"
             )
-        reset = layer.reset_mode() if isinstance(layer, SpikingNeuronSpec) else None
+        reset = layer.reset_mode() if isinstance(layer, AbstractSpikingNeuronSpec) else None
         if layer.type in _SNNAX_EXPORTS and reset not in (None, "zero", "value"):
             raise SpecError(
                 f"layer '{name}' ({layer.type}) resets by '{reset}', which NIR cannot "

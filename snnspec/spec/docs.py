@@ -14,7 +14,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from .layers.base import LayerSpec
-from .layers.neurons import NeuronSpec
+from .layers.neurons import AbstractNeuronSpec
 from .registry import LAYER_TYPES, SURROGATE_TYPES
 
 COMMON_FIELDS = ("type", "name", "inputs", "combine")
@@ -39,7 +39,7 @@ def layers_markdown() -> str:
         lines.append(f"| [`{name}`](#{name}) | {family} | {cls.summary()} |")
     for name, cls in LAYER_TYPES.items():
         lines += ["", f"## {name}", "", _doc(cls), ""]
-        if issubclass(cls, NeuronSpec):
+        if issubclass(cls, AbstractNeuronSpec):
             lines += [f"Equations: `{cls.equations}`", ""]
             lines += [f"State: {', '.join(f'`{s}`' for s in cls.state_names)}.", ""]
             if cls.parameter_names:

@@ -1,8 +1,11 @@
 """The single table of layer and surrogate types.
 
-The schema's layer union, the docs' layer table and the parametrised tests are all
-built from these two dictionaries: a new layer is one class in :mod:`snnspec.spec.layers` plus one
-entry here.
+The schema's layer union, the docs' layer table, the parametrised tests and the interop
+tables are all built from these two dictionaries: a new layer is one spec class in
+:mod:`snnspec.spec.layers` (naming its runtime class in ``runtime``), one runtime class in
+:mod:`snnspec.nn` and one entry here (see CONTRIBUTING.md, "Adding a layer type").
+``from_equinox`` reads a module as the types whose ``runtime`` names its class; NIR export
+and ``from_equinox`` refuse, by name, a registered type they have no converter for.
 """
 
 from __future__ import annotations

@@ -6,7 +6,9 @@ module. This package imports no JAX so that ``snnspec validate`` stays fast; ``b
 imports the runtime modules of :mod:`snnspec.nn` lazily.
 """
 
+import builtins
 import math
+import pkgutil
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, StrictBool, ValidationError
@@ -73,6 +75,12 @@ class LayerSpec(SpecModel):
     """True when the output shape is always the input shape."""
     snnax_class: ClassVar[str | None] = None
     """The SNNAX class this type follows (``compat: snnax`` switches only these types)."""
+    runtime: ClassVar[str | None]
+    """The Equinox module class that :meth:`build` returns, as ``"package.module:Class"``;
+    None for blocks that lower to several graph layers. A reference, not the class, so that
+    the spec stage imports no JAX; :meth:`runtime_classes` imports it."""
+    also_reads: ClassVar[tuple[str, ...]] = ()
+    """Further module classes (same form) that ``from_equinox`` reads as this type."""
     example: ClassVar[dict[str, Any]]
     """A minimal valid entry of ``layers:`` (used by the docs and the registry tests)."""
     example_input_shape: ClassVar[Shape] = (6,)
@@ -139,6 +147,13 @@ class LayerSpec(SpecModel):
     def build(self, input_shape: Shape, dtype: str, key: "jax.Array") -> Any:
         """The Equinox module of this layer, parameters initialised from ``key``."""
         raise NotImplementedError
+
+    @classmethod
+    def runtime_classes(cls) -> "tuple[builtins.type, ...]":
+        """The classes named by :attr:`runtime`, then :attr:`also_reads`, imported (and JAX
+        with them): the one place a reference is resolved."""
+        references = ((cls.runtime,) if cls.runtime is not None else ()) + cls.also_reads
+        return tuple(pkgutil.resolve_name(reference) for reference in references)
 
     @classmethod
     def type_name(cls) -> str:

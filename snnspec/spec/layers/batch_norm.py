@@ -28,6 +28,7 @@ class BatchNormSpec(LayerSpec):
     """
 
     type: Literal["batch_norm"] = "batch_norm"
+    runtime = "equinox.nn:BatchNorm"
     eps: Float = Field(
         default=1e-5,
         ge=1e-12,

@@ -24,13 +24,13 @@ def _check_members(members: tuple[LayerSpec, ...]) -> tuple[LayerSpec, ...]:
     return members
 
 
-class CompositeSpec(LayerSpec):
+class AbstractCompositeSpec(LayerSpec):
     """Base of the blocks that lower to several graph layers."""
 
     composite: ClassVar[bool] = True
 
     @model_validator(mode="after")
-    def _no_feedback(self) -> "CompositeSpec":
+    def _no_feedback(self) -> "AbstractCompositeSpec":
         if self.feedback:
             raise ValueError(f"feedback is not available on a {self.type} block")
         return self
@@ -48,10 +48,11 @@ class CompositeSpec(LayerSpec):
         raise NotImplementedError
 
 
-class ResidualSpec(CompositeSpec):
+class ResidualSpec(AbstractCompositeSpec):
     """A block plus a skip connection: y = block(x) + x (the block's layers run in order)."""
 
     type: Literal["residual"] = "residual"
+    runtime = None
     layers: "tuple[Layer, ...]" = Field(  # pyright: ignore[reportInvalidTypeForm]  (registry union)
         min_length=1, max_length=1000, description="The block's layers, applied in order."
     )
@@ -79,10 +80,11 @@ class ResidualSpec(CompositeSpec):
         return True
 
 
-class ParallelSpec(CompositeSpec):
+class ParallelSpec(AbstractCompositeSpec):
     """Branches that read the same input and whose outputs are summed."""
 
     type: Literal["parallel"] = "parallel"
+    runtime = None
     branches: "tuple[tuple[Layer, ...], ...]" = Field(  # pyright: ignore[reportInvalidTypeForm]
         min_length=2, max_length=100, description="Chains of layers; their outputs are summed."
     )

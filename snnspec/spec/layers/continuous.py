@@ -32,7 +32,7 @@ from pydantic import Field, field_validator, model_validator
 
 from ..._errors import ShapeError, SpecError
 from .base import Bool, Float, LayerSpec, Shape, SpecModel, shape_size
-from .neurons import NeuronSpec, check_trainable
+from .neurons import AbstractNeuronSpec, check_trainable
 from .surrogates import SuperSpikeSpec, Surrogate
 
 if TYPE_CHECKING:
@@ -106,7 +106,7 @@ class NIRParametersMixin(SpecModel):
         return arrays
 
 
-class AbstractNIRNeuronSpec(NIRParametersMixin, NeuronSpec):
+class AbstractNIRNeuronSpec(NIRParametersMixin, AbstractNeuronSpec):
     """Base of the continuous-time neurons: dt at build time, trainability, shape checks."""
 
     trainable: tuple[str, ...] | None = Field(
@@ -143,10 +143,7 @@ class AbstractNIRNeuronSpec(NIRParametersMixin, NeuronSpec):
     def build(
         self, input_shape: Shape, dtype: str, key: "jax.Array", *, dt: float | None = None
     ) -> Any:
-        from ...nn import continuous
-
-        module_class = getattr(continuous, self.module_name)
-        return module_class(
+        return self.runtime_classes()[0](
             **self.parameter_arrays(input_shape, dtype),
             **self.module_options(),
             dt=_require_dt(self.type, dt),
@@ -244,7 +241,7 @@ class NIRLISpec(LeakyMixin, AbstractNIRNeuronSpec):
     r: Value = Field(default=1.0, description="Resistance r (input gain).")
     v_leak: Value = Field(default=0.0, description="Leak (resting) potential.")
 
-    module_name = "NIRLI"
+    runtime = "snnspec.nn.continuous:NIRLI"
     parameter_names = ("tau", "r", "v_leak")
     default_trainable = ("tau",)
     state_names = ("v",)
@@ -267,7 +264,7 @@ class NIRLIFSpec(FiringMixin, LeakyMixin, AbstractNIRNeuronSpec):
     v_leak: Value = Field(default=0.0, description="Leak (resting) potential.")
 
     spiking = True
-    module_name = "NIRLIF"
+    runtime = "snnspec.nn.continuous:NIRLIF"
     parameter_names = ("tau", "r", "v_leak", "v_threshold", "v_reset")
     default_trainable = ("tau",)
     state_names = ("v", "spikes")
@@ -300,7 +297,7 @@ class NIRCubaLISpec(CurrentOrderMixin, LeakyMixin, AbstractNIRNeuronSpec):
     v_leak: Value = Field(default=0.0, description="Leak (resting) potential.")
     w_in: Value = Field(default=1.0, description="Input weight of the synaptic current.")
 
-    module_name = "NIRCubaLI"
+    runtime = "snnspec.nn.continuous:NIRCubaLI"
     parameter_names = ("tau_syn", "tau_mem", "r", "v_leak", "w_in")
     default_trainable = ("tau_syn", "tau_mem")
     state_names = ("v", "i")
@@ -332,7 +329,7 @@ class NIRCubaLIFSpec(CurrentOrderMixin, FiringMixin, LeakyMixin, AbstractNIRNeur
     w_in: Value = Field(default=1.0, description="Input weight of the synaptic current.")
 
     spiking = True
-    module_name = "NIRCubaLIF"
+    runtime = "snnspec.nn.continuous:NIRCubaLIF"
     parameter_names = ("tau_syn", "tau_mem", "r", "v_leak", "w_in", "v_threshold", "v_reset")
     default_trainable = ("tau_syn", "tau_mem")
     state_names = ("v", "i", "spikes")
@@ -365,7 +362,7 @@ class NIRIFSpec(FiringMixin, AbstractNIRNeuronSpec):
     r: Value = Field(default=1.0, description="Resistance r (input gain, per second).")
 
     spiking = True
-    module_name = "NIRIF"
+    runtime = "snnspec.nn.continuous:NIRIF"
     parameter_names = ("r", "v_threshold", "v_reset")
     default_trainable = ()
     state_names = ("v", "spikes")
@@ -385,7 +382,7 @@ class NIRISpec(AbstractNIRNeuronSpec):
     type: Literal["nir_i"] = "nir_i"
     r: Value = Field(default=1.0, description="Resistance r (input gain, per second).")
 
-    module_name = "NIRI"
+    runtime = "snnspec.nn.continuous:NIRI"
     parameter_names = ("r",)
     default_trainable = ()
     state_names = ("v",)
@@ -405,6 +402,7 @@ class NIRThresholdSpec(NIRParametersMixin, LayerSpec):
     """
 
     type: Literal["nir_threshold"] = "nir_threshold"
+    runtime = "snnspec.nn.continuous:NIRThreshold"
     threshold: Value = Field(default=1.0, description="Output 1 where the input reaches it.")
     surrogate: Surrogate = Field(  # pyright: ignore[reportInvalidTypeForm]
         default_factory=SuperSpikeSpec, description="Surrogate gradient of H."
@@ -430,7 +428,7 @@ class NIRThresholdSpec(NIRParametersMixin, LayerSpec):
         )
 
 
-class NIRDelaySpec(NeuronSpec):
+class NIRDelaySpec(AbstractNeuronSpec):
     """Delay line with NIR's meaning: y(t) = x(t - delay), per neuron.
 
     NIR ``Delay``. The delay of each neuron is rounded to d = round(delay/dt) steps and
@@ -443,7 +441,7 @@ class NIRDelaySpec(NeuronSpec):
     delay: Value = Field(description="Delay in seconds (>= 0), rounded to whole steps of dt.")
 
     uses_dt: ClassVar[bool] = True
-    module_name = "NIRDelay"
+    runtime = "snnspec.nn.continuous:NIRDelay"
     state_names = ("buffer", "position")
     example = {"type": "nir_delay", "delay": [0.0, 0.001, 0.002, 0.003, 0.002, 0.001]}
     equations = "y[t] = x[t - round(delay/dt)]   (zeros before t = 0)"

@@ -166,6 +166,8 @@ class Conv1dSpec(AbstractConvSpec):
     """
 
     type: Literal["conv1d"] = "conv1d"
+    runtime = "equinox.nn:Conv"
+    also_reads = ("equinox.nn:Conv1d",)
     num_spatial_dims = 1
     example = {"type": "conv1d", "out_channels": 3, "kernel_size": 3, "padding": 1}
     example_input_shape = (2, 8)
@@ -181,6 +183,8 @@ class Conv2dSpec(AbstractConvSpec):
     """
 
     type: Literal["conv2d"] = "conv2d"
+    runtime = "equinox.nn:Conv"
+    also_reads = ("equinox.nn:Conv2d",)
     num_spatial_dims = 2
     example = {"type": "conv2d", "out_channels": 3, "kernel_size": 3, "stride": 2}
     example_input_shape = (2, 6, 6)
@@ -194,6 +198,8 @@ class Conv3dSpec(AbstractConvSpec):
     """
 
     type: Literal["conv3d"] = "conv3d"
+    runtime = "equinox.nn:Conv"
+    also_reads = ("equinox.nn:Conv3d",)
     num_spatial_dims = 3
     example = {"type": "conv3d", "out_channels": 2, "kernel_size": [2, 3, 3]}
     example_input_shape = (2, 3, 4, 4)

@@ -15,6 +15,7 @@ class LinearSpec(LayerSpec):
     """Affine map y = W x + b on a 1-D input; W has shape (out_features, in_features)."""
 
     type: Literal["linear"] = "linear"
+    runtime = "equinox.nn:Linear"
     out_features: Count = Field(description="Output size.")
     in_features: Count | None = Field(default=None, description="Input size; inferred when absent.")
     use_bias: Bool = Field(default=True, description="Add the bias b.")

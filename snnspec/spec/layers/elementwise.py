@@ -34,6 +34,7 @@ class LambdaSpec(LayerSpec):
     """
 
     type: Literal["lambda"] = "lambda"
+    runtime = "equinox.nn:Lambda"
     fn: Activation = Field(description="Activation name (H(0) = 1 for `heaviside`).")
     shape_preserving = True
     example = {"type": "lambda", "fn": "tanh"}
@@ -50,6 +51,7 @@ class IdentitySpec(LayerSpec):
     """Passes its input through unchanged (``eqx.nn.Identity``); useful to merge sources."""
 
     type: Literal["identity"] = "identity"
+    runtime = "equinox.nn:Identity"
     shape_preserving = True
     example = {"type": "identity"}
 
@@ -67,6 +69,7 @@ class DropoutSpec(LayerSpec):
     """
 
     type: Literal["dropout"] = "dropout"
+    runtime = "equinox.nn:Dropout"
     p: Float = Field(default=0.5, ge=0.0, lt=1.0, description="Drop probability.")
     shape_preserving = True
     example = {"type": "dropout", "p": 0.25}
@@ -85,6 +88,7 @@ class ScaleSpec(LayerSpec):
     """
 
     type: Literal["scale"] = "scale"
+    runtime = "snnspec.nn.elementwise:Scale"
     scale: Float = Field(default=1.0, description="Initial value of the factor.")
     trainable: Bool = Field(default=True, description="Whether `scale` receives gradients.")
     shape_preserving = True

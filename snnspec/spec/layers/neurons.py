@@ -133,7 +133,7 @@ def check_trainable(
     return names
 
 
-class NeuronSpec(LayerSpec):
+class AbstractNeuronSpec(LayerSpec):
     """Base of the stateful layers: a typed state advanced once per step, and its equations."""
 
     stateful = True
@@ -143,9 +143,8 @@ class NeuronSpec(LayerSpec):
     default_trainable: ClassVar[tuple[str, ...]] = ()
     state_names: ClassVar[tuple[str, ...]] = ("v",)
     equations: ClassVar[str] = ""
-    module_name: ClassVar[str]
 
-    def resolve(self, input_shape: Shape) -> "NeuronSpec":
+    def resolve(self, input_shape: Shape) -> "AbstractNeuronSpec":
         return self.model_copy(update=self.defaults_in_effect())
 
     def defaults_in_effect(self) -> dict[str, Any]:
@@ -164,13 +163,11 @@ class NeuronSpec(LayerSpec):
         return {}
 
     def build(self, input_shape: Shape, dtype: str, key: "jax.Array") -> Any:
-        from ...nn import neurons
-
-        module_class = getattr(neurons, self.module_name)
+        module_class = self.runtime_classes()[0]
         return module_class(**self.parameter_arrays(input_shape, dtype), **self.module_options())
 
 
-class ParametricNeuronSpec(NeuronSpec):
+class AbstractParametricNeuronSpec(AbstractNeuronSpec):
     """Base of neurons with parameters and a membrane: per-neuron values, trainability, init."""
 
     per_neuron: Bool = Field(
@@ -262,7 +259,7 @@ class DecayConstantsMixin(SpecModel):
         return values
 
 
-class FiringNeuronSpec(ParametricNeuronSpec):
+class AbstractFiringNeuronSpec(AbstractParametricNeuronSpec):
     """Base of neurons that emit s = H(· - threshold): threshold and surrogate gradient."""
 
     threshold: Float = Field(default=1.0, description="Spike when the potential reaches it.")
@@ -276,7 +273,7 @@ class FiringNeuronSpec(ParametricNeuronSpec):
         return {**super().module_options(), "surrogate": self.surrogate.build()}
 
 
-class SpikingNeuronSpec(FiringNeuronSpec):
+class AbstractSpikingNeuronSpec(AbstractFiringNeuronSpec):
     """Base of the LIF and IAF families: a membrane v that resets after a spike."""
 
     reset: ResetMode | None = Field(
@@ -295,7 +292,7 @@ class SpikingNeuronSpec(FiringNeuronSpec):
     """SNNAX's reset of the type when only ``reset_val`` is given."""
 
     @model_validator(mode="after")
-    def _check_reset(self) -> "SpikingNeuronSpec":
+    def _check_reset(self) -> "AbstractSpikingNeuronSpec":
         if self.reset == "value" and self.reset_val is None:
             raise ValueError("reset: value needs reset_val (the potential after a spike)")
         if self.reset in ("zero", "none") and self.reset_val is not None:
@@ -312,7 +309,7 @@ class SpikingNeuronSpec(FiringNeuronSpec):
         """SNNAX's (reset, reset_val) where its code differs from the default; else None."""
         return None
 
-    def snnax_compatible(self) -> "SpikingNeuronSpec":
+    def snnax_compatible(self) -> "AbstractSpikingNeuronSpec":
         if self.reset is not None:
             return self
         switched = self.snnax_reset()
@@ -335,7 +332,7 @@ class SpikingNeuronSpec(FiringNeuronSpec):
 # --- the LIF family --------------------------------------------------------------------------
 
 
-class SimpleLIFSpec(DecayConstantsMixin, SpikingNeuronSpec):
+class SimpleLIFSpec(DecayConstantsMixin, AbstractSpikingNeuronSpec):
     """Leaky integrate-and-fire without synaptic current (SNNAX ``SimpleLIF``).
 
     ``init`` sets v. Default trainable: decay_constants. With only ``reset_val`` the neuron
@@ -345,7 +342,7 @@ class SimpleLIFSpec(DecayConstantsMixin, SpikingNeuronSpec):
 
     type: Literal["simple_lif"] = "simple_lif"
     snnax_class = "SimpleLIF"
-    module_name = "SimpleLIF"
+    runtime = "snnspec.nn.neurons:SimpleLIF"
     parameter_names = ("decay_constants", "threshold")
     default_trainable = ("decay_constants",)
     state_names = ("v", "spikes")
@@ -361,7 +358,22 @@ class SimpleLIFSpec(DecayConstantsMixin, SpikingNeuronSpec):
         return "subtract", softplus(self.reset_val)
 
 
-class LIFSpec(DecayConstantsMixin, SpikingNeuronSpec):
+class AbstractLIFSpec(DecayConstantsMixin, AbstractSpikingNeuronSpec):
+    """Base of the current-based LIF types (``lif``, ``lif_soft_reset``): one equation, two
+    default resets."""
+
+    num_decay_constants = 2
+    parameter_names = ("decay_constants", "threshold")
+    default_trainable = ("decay_constants",)
+    state_names = ("v", "i", "spikes")
+    runtime = "snnspec.nn.neurons:LIF"
+    equations = (
+        "v ← v - sg(R(v)·s_prev);  v' = α·v + (1-α)·i;  i' = β·i + (1-β)·x;  "
+        "s = H(v' - threshold)   (α, β = decay_constants; v' uses the old current i)"
+    )
+
+
+class LIFSpec(AbstractLIFSpec):
     """Current-based leaky integrate-and-fire (SNNAX ``LIF``); resets with the last spike.
 
     ``init`` sets v. Default trainable: decay_constants.
@@ -370,25 +382,16 @@ class LIFSpec(DecayConstantsMixin, SpikingNeuronSpec):
     type: Literal["lif"] = "lif"
     snnax_class = "LIF"
     example = {"type": "lif", "decay_constants": [0.9, 0.8], "threshold": 0.5}
-    num_decay_constants = 2
-    parameter_names = ("decay_constants", "threshold")
-    default_trainable = ("decay_constants",)
-    state_names = ("v", "i", "spikes")
-    module_name = "LIF"
-    equations = (
-        "v ← v - sg(R(v)·s_prev);  v' = α·v + (1-α)·i;  i' = β·i + (1-β)·x;  "
-        "s = H(v' - threshold)   (α, β = decay_constants; v' uses the old current i)"
-    )
 
 
-class LIFSoftResetSpec(LIFSpec):
+class LIFSoftResetSpec(AbstractLIFSpec):
     """LIF whose reset subtracts a fixed amount (SNNAX ``LIFSoftReset``).
 
     Without ``reset_val`` the amount is the threshold (SNNAX subtracts 1, the default
     threshold, and so does ``compat: snnax``); with it, ``reset_val``.
     """
 
-    type: Literal["lif_soft_reset"] = "lif_soft_reset"  # type: ignore[assignment]
+    type: Literal["lif_soft_reset"] = "lif_soft_reset"
     snnax_class = "LIFSoftReset"
     default_reset = "subtract"
     reset_val_mode = "subtract"
@@ -398,7 +401,7 @@ class LIFSoftResetSpec(LIFSpec):
         return None if self.reset_val is not None else ("subtract", 1.0)
 
 
-class AdaptiveLIFSpec(DecayConstantsMixin, SpikingNeuronSpec):
+class AdaptiveLIFSpec(DecayConstantsMixin, AbstractSpikingNeuronSpec):
     """LIF with a spike-triggered adaptation variable a (SNNAX ``AdaptiveLIF``).
 
     The adaptation a is added to the input; it follows v with coupling c and drops by b at
@@ -427,7 +430,7 @@ class AdaptiveLIFSpec(DecayConstantsMixin, SpikingNeuronSpec):
     )
 
     snnax_class = "AdaptiveLIF"
-    module_name = "AdaptiveLIF"
+    runtime = "snnspec.nn.neurons:AdaptiveLIF"
     parameter_names = (
         "decay_constants",
         "ada_decay_constant",
@@ -469,7 +472,7 @@ class AdaptiveLIFSpec(DecayConstantsMixin, SpikingNeuronSpec):
         return value
 
 
-class IAFSpec(DecayConstantsMixin, SpikingNeuronSpec):
+class IAFSpec(DecayConstantsMixin, AbstractSpikingNeuronSpec):
     """Current-based integrate-and-fire with a constant leak (SNNAX ``IAF``).
 
     ``init`` sets v. Default trainable: decay_constants, leak; with only ``reset_val``,
@@ -480,7 +483,7 @@ class IAFSpec(DecayConstantsMixin, SpikingNeuronSpec):
     snnax_class = "IAF"
     leak: Float = Field(default=0.0, description="Constant subtracted from v every step.")
 
-    module_name = "IAF"
+    runtime = "snnspec.nn.neurons:IAF"
     parameter_names = ("decay_constants", "leak", "threshold")
     default_trainable = ("decay_constants", "leak")
     state_names = ("v", "i", "spikes")
@@ -493,7 +496,7 @@ class IAFSpec(DecayConstantsMixin, SpikingNeuronSpec):
     )
 
 
-class SimpleIAFSpec(SpikingNeuronSpec):
+class SimpleIAFSpec(AbstractSpikingNeuronSpec):
     """Integrate-and-fire of the raw input with a constant leak (SNNAX ``SimpleIAF``).
 
     ``init`` sets v. Default trainable: leak; with only ``reset_val``, ``subtract`` (as
@@ -504,7 +507,7 @@ class SimpleIAFSpec(SpikingNeuronSpec):
     snnax_class = "SimpleIAF"
     leak: Float = Field(default=0.0, description="Constant subtracted from v every step.")
 
-    module_name = "SimpleIAF"
+    runtime = "snnspec.nn.neurons:SimpleIAF"
     parameter_names = ("leak", "threshold")
     default_trainable = ("leak",)
     state_names = ("v", "spikes")
@@ -513,7 +516,7 @@ class SimpleIAFSpec(SpikingNeuronSpec):
     equations = "v' = v - leak + x;  s = H(v' - threshold);  v ← v' - sg(R(v')·s)"
 
 
-class SimpleLISpec(DecayConstantsMixin, ParametricNeuronSpec):
+class SimpleLISpec(DecayConstantsMixin, AbstractParametricNeuronSpec):
     """Leaky integrator; outputs its potential, never spikes (SNNAX ``SimpleLI``).
 
     ``init`` sets v. Default trainable: decay_constants.
@@ -521,7 +524,7 @@ class SimpleLISpec(DecayConstantsMixin, ParametricNeuronSpec):
 
     type: Literal["simple_li"] = "simple_li"
     snnax_class = "SimpleLI"
-    module_name = "SimpleLI"
+    runtime = "snnspec.nn.neurons:SimpleLI"
     parameter_names = ("decay_constants",)
     default_trainable = ("decay_constants",)
     state_names = ("v",)
@@ -532,7 +535,7 @@ class SimpleLISpec(DecayConstantsMixin, ParametricNeuronSpec):
 # --- other spiking and counting layers -------------------------------------------------------
 
 
-class SigmaDeltaSpec(DecayConstantsMixin, FiringNeuronSpec):
+class SigmaDeltaSpec(DecayConstantsMixin, AbstractFiringNeuronSpec):
     """Sigma-delta neuron: a decaying input sum, encoded by its error against the spikes.
 
     SNNAX ``SigmaDelta`` at its current version (after Nair & Indiveri 2019). The sigma
@@ -555,7 +558,7 @@ class SigmaDeltaSpec(DecayConstantsMixin, FiringNeuronSpec):
     decay_range = (0.0, 1.0)
     decay_clamped = False
     snnax_class = "SigmaDelta"
-    module_name = "SigmaDelta"
+    runtime = "snnspec.nn.neurons:SigmaDelta"
     parameter_names = ("decay_constants", "threshold")
     default_trainable = ("decay_constants",)
     state_names = ("sigma", "error", "membrane", "feedback", "spikes")
@@ -577,7 +580,7 @@ class SigmaDeltaSpec(DecayConstantsMixin, FiringNeuronSpec):
         return data
 
 
-class SRMSpec(DecayConstantsMixin, FiringNeuronSpec):
+class SRMSpec(DecayConstantsMixin, AbstractFiringNeuronSpec):
     """Spike response model: two synaptic filters and an exponential refractory kernel.
 
     The input passes through two first-order filters in cascade (p, then q): their impulse
@@ -603,7 +606,7 @@ class SRMSpec(DecayConstantsMixin, FiringNeuronSpec):
     )
 
     num_decay_constants = 2
-    module_name = "SRM"
+    runtime = "snnspec.nn.neurons:SRM"
     parameter_names = ("decay_constants", "r_decay_constant", "r_amplitude", "threshold")
     default_trainable = ("decay_constants", "r_decay_constant", "r_amplitude")
     state_names = ("p", "q", "r", "spikes")
@@ -619,7 +622,7 @@ class SRMSpec(DecayConstantsMixin, FiringNeuronSpec):
         return {**super().module_options(), "stop_reset_grad": self.stop_reset_grad}
 
 
-class SpikeCounterSpec(NeuronSpec):
+class SpikeCounterSpec(AbstractNeuronSpec):
     """Counts the spikes (or any input) received so far (SNNAX ``SpikeCounter``).
 
     Outputs the running count by default; ``output: spikes`` passes the input through as
@@ -633,7 +636,7 @@ class SpikeCounterSpec(NeuronSpec):
     )
 
     snnax_class = "SpikeCounter"
-    module_name = "SpikeCounter"
+    runtime = "snnspec.nn.neurons:SpikeCounter"
     state_names = ("count", "spikes")
     example = {"type": "spike_counter"}
     equations = "c' = c + x;  output c' (output: count) or x (output: spikes)"
@@ -659,6 +662,7 @@ class SpikingMaxPool2dSpec(AbstractPoolSpec):
     """
 
     type: Literal["spiking_max_pool2d"] = "spiking_max_pool2d"
+    runtime = "snnspec.nn.neurons:SpikingMaxPool2d"
     threshold: Float = Field(default=1.0, description="Spike when the window maximum reaches it.")
     surrogate: Surrogate = Field(  # pyright: ignore[reportInvalidTypeForm]
         default_factory=SuperSpikeSpec, description="Surrogate gradient of H."

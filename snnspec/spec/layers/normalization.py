@@ -23,6 +23,7 @@ class LayerNormSpec(LayerSpec):
     """
 
     type: Literal["layer_norm"] = "layer_norm"
+    runtime = "equinox.nn:LayerNorm"
     eps: Float = Field(
         default=1e-5,
         ge=1e-12,
@@ -78,6 +79,7 @@ class GroupNormSpec(LayerSpec):
     """
 
     type: Literal["group_norm"] = "group_norm"
+    runtime = "equinox.nn:GroupNorm"
     groups: Count = Field(description="Number of channel groups; must divide the channels.")
     channels: Count | None = Field(
         default=None, description="Number of channels (axis 0 of a sample); inferred when absent."

@@ -73,6 +73,7 @@ class MaxPool1dSpec(AbstractPoolSpec):
     """Maximum over sliding windows of (C, L) samples, as ``eqx.nn.MaxPool1d``."""
 
     type: Literal["max_pool1d"] = "max_pool1d"
+    runtime = "equinox.nn:MaxPool1d"
     num_spatial_dims = 1
     example = {"type": "max_pool1d", "kernel_size": 2}
     example_input_shape = (2, 7)
@@ -87,6 +88,7 @@ class MaxPool2dSpec(AbstractPoolSpec):
     """Maximum over sliding windows of (C, H, W) samples, as ``eqx.nn.MaxPool2d``."""
 
     type: Literal["max_pool2d"] = "max_pool2d"
+    runtime = "equinox.nn:MaxPool2d"
     num_spatial_dims = 2
     example = {"type": "max_pool2d", "kernel_size": 2}
     example_input_shape = (2, 5, 6)
@@ -101,6 +103,7 @@ class AvgPool1dSpec(AbstractPoolSpec):
     """Mean over sliding windows of (C, L) samples, as ``eqx.nn.AvgPool1d``."""
 
     type: Literal["avg_pool1d"] = "avg_pool1d"
+    runtime = "equinox.nn:AvgPool1d"
     num_spatial_dims = 1
     example = {"type": "avg_pool1d", "kernel_size": 3, "stride": 2, "padding": 1}
     example_input_shape = (2, 7)
@@ -115,6 +118,7 @@ class AvgPool2dSpec(AbstractPoolSpec):
     """Mean over sliding windows of (C, H, W) samples, as ``eqx.nn.AvgPool2d``."""
 
     type: Literal["avg_pool2d"] = "avg_pool2d"
+    runtime = "equinox.nn:AvgPool2d"
     num_spatial_dims = 2
     example = {"type": "avg_pool2d", "kernel_size": 2}
     example_input_shape = (2, 6, 6)
@@ -132,6 +136,7 @@ class SumPool2dSpec(AbstractPoolSpec):
     """
 
     type: Literal["sum_pool2d"] = "sum_pool2d"
+    runtime = "snnspec.nn.pooling:SumPool2d"
     num_spatial_dims = 2
     example = {"type": "sum_pool2d", "kernel_size": [2, 3], "stride": 1}
     example_input_shape = (2, 4, 5)

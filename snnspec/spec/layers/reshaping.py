@@ -15,6 +15,7 @@ class FlattenSpec(LayerSpec):
     """Flattens the per-sample input to 1-D (the batch and time axes are untouched)."""
 
     type: Literal["flatten"] = "flatten"
+    runtime = "snnspec.nn.reshaping:Flatten"
     example = {"type": "flatten"}
     example_input_shape = (2, 3)
 
@@ -34,6 +35,7 @@ class ReshapeSpec(LayerSpec):
     """
 
     type: Literal["reshape"] = "reshape"
+    runtime = "snnspec.nn.reshaping:Reshape"
     shape: tuple[Int, ...] = Field(
         min_length=1,
         max_length=8,

@@ -24,6 +24,7 @@ class SequentialSpec(LayerSpec):
     """A chain of Equinox layers applied in order as one layer (``eqx.nn.Sequential``)."""
 
     type: Literal["sequential"] = "sequential"
+    runtime = "equinox.nn:Sequential"
     layers: "tuple[Layer, ...]" = Field(  # pyright: ignore[reportInvalidTypeForm]  (registry union)
         min_length=1, max_length=1000, description="The members, applied in order."
     )

@@ -14,7 +14,7 @@ from .base import Float, SpecModel
 Steepness = Annotated[Float, Field(gt=0, le=1e6)]
 
 
-class SurrogateSpec(SpecModel):
+class AbstractSurrogateSpec(SpecModel):
     """Base of the surrogate specs; ``formula`` documents the derivative."""
 
     type: str
@@ -31,7 +31,7 @@ class SurrogateSpec(SpecModel):
         return cls.model_fields["type"].default
 
 
-class SuperSpikeSpec(SurrogateSpec):
+class SuperSpikeSpec(AbstractSurrogateSpec):
     """SuperSpike as SNNAX implements it (Zenke & Ganguli 2018 without the square)."""
 
     type: Literal["superspike"] = "superspike"
@@ -39,7 +39,7 @@ class SuperSpikeSpec(SurrogateSpec):
     formula: ClassVar[str] = "1 / (1 + beta·|x|)"
 
 
-class FastSigmoidSpec(SurrogateSpec):
+class FastSigmoidSpec(AbstractSurrogateSpec):
     """Fast sigmoid (snnTorch's ``fast_sigmoid``; the original SuperSpike derivative)."""
 
     type: Literal["fast_sigmoid"] = "fast_sigmoid"
@@ -47,7 +47,7 @@ class FastSigmoidSpec(SurrogateSpec):
     formula: ClassVar[str] = "1 / (1 + slope·|x|)²"
 
 
-class SigmoidSpec(SurrogateSpec):
+class SigmoidSpec(AbstractSurrogateSpec):
     """Derivative of the logistic sigmoid σ(slope·x) (snnTorch's ``sigmoid``)."""
 
     type: Literal["sigmoid"] = "sigmoid"
@@ -55,7 +55,7 @@ class SigmoidSpec(SurrogateSpec):
     formula: ClassVar[str] = "slope·σ(slope·x)·(1 - σ(slope·x))"
 
 
-class PiecewiseSpec(SurrogateSpec):
+class PiecewiseSpec(AbstractSurrogateSpec):
     """Boxcar: gradient 1 inside a window of half-width beta (SNNAX's ``piecewise``)."""
 
     type: Literal["piecewise"] = "piecewise"
@@ -63,7 +63,7 @@ class PiecewiseSpec(SurrogateSpec):
     formula: ClassVar[str] = "1 if |x| < beta else 0"
 
 
-class ArctanSpec(SurrogateSpec):
+class ArctanSpec(AbstractSurrogateSpec):
     """Derivative of (1/π)·arctan(π·alpha·x/2) (snnTorch's ``atan``)."""
 
     type: Literal["arctan"] = "arctan"
@@ -71,7 +71,7 @@ class ArctanSpec(SurrogateSpec):
     formula: ClassVar[str] = "(alpha/2) / (1 + (π·alpha·x/2)²)"
 
 
-class TriangularSpec(SurrogateSpec):
+class TriangularSpec(AbstractSurrogateSpec):
     """Triangle of half-width 1/beta and height beta (area 1)."""
 
     type: Literal["triangular"] = "triangular"
@@ -79,14 +79,14 @@ class TriangularSpec(SurrogateSpec):
     formula: ClassVar[str] = "beta·max(0, 1 - beta·|x|)"
 
 
-class StraightThroughSpec(SurrogateSpec):
+class StraightThroughSpec(AbstractSurrogateSpec):
     """Straight-through estimator: the gradient passes unchanged."""
 
     type: Literal["straight_through"] = "straight_through"
     formula: ClassVar[str] = "1"
 
 
-SURROGATE_TYPES: dict[str, type[SurrogateSpec]] = {
+SURROGATE_TYPES: dict[str, type[AbstractSurrogateSpec]] = {
     cls.type_name(): cls
     for cls in (
         SuperSpikeSpec,
