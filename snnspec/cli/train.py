@@ -172,6 +172,9 @@ def evaluate(
     check_folder(run_dir, manifest, strict=strict_env, warn=_warn, dtype=spec.dtype)
     scores = evaluate_run(run_dir, checkpoint)
     typer.echo(f"{scores['checkpoint']}")
+    selected = (manifest.get("results") or {}).get("selected")
+    if checkpoint in ("final", "best") and isinstance(selected, dict):
+        typer.echo(f"selected epoch {selected.get('epoch')}: {selected.get('reason')}")
     typer.echo(f"test accuracy {scores['test_accuracy']:.6f}  test loss {scores['test_loss']:.6f}")
     if "test_spike_rate" in scores:
         for name, rate in scores["test_spike_rate"].items():
