@@ -1,0 +1,304 @@
+"""Honest model selection: the validation split, the selected epoch, early stopping, and a
+test set that is scored once and never chooses the parameters."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from helpers import run_cli
+from safetensors import safe_open
+from safetensors.numpy import load_file
+
+from snnspec._io import sha256_file
+from snnspec.spec.load import load
+from snnspec.training.data import _digest, has_validation, load_data
+from snnspec.training.loop import RunResult, evaluate_run, select_epoch, train
+
+SPEC = """\
+snnspec: 1
+name: val
+seed: 1
+time: {steps: 10}
+inputs: [{name: spikes, shape: [8]}]
+layers:
+  - {name: fc1, type: linear, out_features: 16}
+  - {name: lif1, type: lif, decay_constants: [0.9, 0.8], threshold: 0.2}
+  - {name: fc2, type: linear, out_features: 3}
+  - {name: out, type: simple_li, decay_constants: [0.9]}
+train:
+  data: {type: synthetic, num_samples: 48, num_classes: 3, segments: 2, rate_high: 0.5,
+         validation_fraction: 0.25}
+  loss: {type: cross_entropy, readout: max_membrane, scale: 5.0}
+  optimizer: {type: adam, learning_rate: 0.05}
+  selection: {metric: val_loss}
+  early_stopping: {patience: 1}
+  epochs: 30
+  batch_size: 12
+  keep_checkpoints: 1
+  metrics: [accuracy, spike_rate]
+"""
+
+
+def quiet(_: str) -> None:
+    pass
+
+
+def without_times(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in r.items() if "time" not in k} for r in records]
+
+
+def records_of(**metrics: list[float]) -> list[dict[str, Any]]:
+    (name, values), *_ = metrics.items()
+    return [{"epoch": e, name: v} for e, v in enumerate(values, 1)]
+
+
+def stop_epoch(values: list[float], patience: int, min_delta: float = 0.0) -> int | None:
+    """The epoch after which a run with these val_loss values stops (None: it never does)."""
+    records = records_of(val_loss=values)
+    for end in range(1, len(records) + 1):
+        if select_epoch(records[:end], "val_loss", patience, min_delta).stop:
+            return end
+    return None
+
+
+# --- the pure selection function ----------------------------------------------------------
+
+
+def test_selection_takes_the_best_validation_epoch_and_the_earliest_on_a_tie() -> None:
+    chosen = select_epoch(records_of(val_loss=[0.5, 0.3, 0.3, 0.4]), "val_loss")
+    assert (chosen.epoch, chosen.metric, chosen.value) == (2, "val_loss", 0.3)
+    assert chosen.reason == "lowest val_loss"
+    chosen = select_epoch(records_of(val_accuracy=[0.5, 0.7, 0.7, 0.6]), "val_accuracy")
+    assert (chosen.epoch, chosen.value, chosen.reason) == (2, 0.7, "highest val_accuracy")
+    assert select_epoch(records_of(val_loss=[math.nan, 0.4, math.nan]), "val_loss").epoch == 2
+
+
+def test_selection_without_validation_is_the_last_epoch() -> None:
+    chosen = select_epoch(records_of(train_loss=[0.5, 0.3, 0.4]), None)
+    assert chosen.record() == {
+        "epoch": 3,
+        "metric": None,
+        "value": None,
+        "reason": "last epoch: no validation split",
+    }
+    assert not chosen.stop
+
+
+def test_early_stopping_stops_after_patience_epochs_without_improvement() -> None:
+    values = [1.0, 0.9, 0.95, 0.92, 0.91, 0.5]
+    assert stop_epoch(values, patience=1) == 3
+    assert stop_epoch(values, patience=3) == 5
+    assert stop_epoch(values, patience=4) is None
+    # min_delta: 0.97, 0.95 and 0.94 improve on 1.0, but by less than 0.1
+    assert stop_epoch([1.0, 0.97, 0.95, 0.94], patience=3, min_delta=0.1) == 4
+    assert stop_epoch([1.0, 0.97, 0.95, 0.94], patience=3, min_delta=0.0) is None
+    # the kept epoch is still the best one, also when the improvement was too small to count
+    chosen = select_epoch(records_of(val_loss=[1.0, 0.97, 0.95, 0.94]), "val_loss", 3, 0.1)
+    assert (chosen.epoch, chosen.stop) == (4, True)
+
+
+# --- a run with a validation split and early stopping -------------------------------------
+
+
+@pytest.fixture(scope="module")
+def spec_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("spec") / "val.yaml"
+    path.write_text(SPEC)
+    return path
+
+
+@pytest.fixture(scope="module")
+def run(spec_path: Path, tmp_path_factory: pytest.TempPathFactory) -> RunResult:
+    directory = tmp_path_factory.mktemp("runs") / "val"
+    return train(load(spec_path), directory, progress=False, echo=quiet)
+
+
+def same_checkpoint(a: Path, b: Path) -> bool:
+    """The two run folders' best.safetensors hold the same epoch and bitwise the same arrays
+    (the files' bytes may differ: safetensors writes its metadata in hash order)."""
+    first, second = a / "checkpoints" / "best.safetensors", b / "checkpoints" / "best.safetensors"
+    x, y = load_file(first), load_file(second)
+    return (
+        checkpoint_epoch(first) == checkpoint_epoch(second)
+        and x.keys() == y.keys()
+        and all(x[k].dtype == y[k].dtype and np.array_equal(x[k], y[k]) for k in x)
+    )
+
+
+def checkpoint_epoch(path: Path) -> int:
+    with safe_open(str(path), framework="numpy") as handle:  # pyright: ignore[reportArgumentType]
+        return int((handle.metadata() or {})["epoch"])
+
+
+def test_run_selects_by_validation_and_stops_early(run: RunResult, spec_path: Path) -> None:
+    assert has_validation(load(spec_path))
+    records, results = run.records, run.results
+    for record in records:
+        assert not any(key.startswith("test") for key in record)
+        assert {"val_loss", "val_accuracy", "val_spike_rate"} <= set(record)
+    stopped = len(records)
+    assert stopped < 30
+    assert [r["epoch"] for r in records] == list(range(1, stopped + 1))
+    # it stopped at the first epoch where the pure function says so, and kept its choice
+    chosen = select_epoch(records, "val_loss", patience=1)
+    assert chosen.stop
+    assert not any(select_epoch(records[:end], "val_loss", 1).stop for end in range(1, stopped))
+    assert results["selected"] == chosen.record()
+    assert results["selected"]["reason"] == "lowest val_loss"
+    assert results["epoch"] == chosen.epoch < stopped
+    assert (results["epochs_completed"], results["early_stopped"]) == (stopped, True)
+    assert min(r["val_loss"] for r in records) == results["selected"]["value"]
+    # best.safetensors is the selected epoch, kept although keep_checkpoints pruned its file
+    d = run.directory
+    assert checkpoint_epoch(d / "checkpoints" / "best.safetensors") == chosen.epoch
+    assert sorted(p.name for p in (d / "checkpoints").iterdir()) == [
+        "best.safetensors",
+        f"epoch-{stopped:04d}.safetensors",
+    ]
+    manifest = json.loads((d / "manifest.json").read_text())
+    assert manifest["results"] == results == json.loads((d / "results.json").read_text())
+    assert manifest["data"]["val_samples"] == 12
+
+
+def test_evaluate_scores_the_selected_parameters_as_reported(
+    run: RunResult, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for checkpoint in ("final", "best"):
+        scores = evaluate_run(run.directory, checkpoint)
+        assert scores["test_accuracy"] == run.results["test_accuracy"]
+        assert scores["test_loss"] == run.results["test_loss"]
+    code, out, err = run_cli("evaluate", run.directory, capsys=capsys)
+    assert (code, err) == (0, "")
+    assert f"selected epoch {run.results['epoch']}: lowest val_loss\n" in out
+    assert "reproduces the reported test accuracy" in out
+
+
+def test_split_json_records_disjoint_covering_parts(run: RunResult, spec_path: Path) -> None:
+    split = json.loads((run.directory / "split.json").read_text())
+    parts = [split[name]["indices"] for name in ("train", "val", "test")]
+    assert [len(p) for p in parts] == [24, 12, 12]
+    assert [split[name]["samples"] for name in ("train", "val", "test")] == [24, 12, 12]
+    assert sorted(i for p in parts for i in p) == list(range(48))
+    assert (split["seed"], split["test_file"]) == (1, None)
+    data = load_data(load(spec_path))
+    for name, x, y in (
+        ("train", data.x_train, data.y_train),
+        ("val", data.x_val, data.y_val),
+        ("test", data.x_test, data.y_test),
+    ):
+        assert split[name]["sha256"] == _digest((x, y))
+    manifest = json.loads((run.directory / "manifest.json").read_text())
+    assert manifest["split_sha256"] == sha256_file(run.directory / "split.json")
+    assert (
+        manifest["data_sha256"]
+        == data.sha256
+        == _digest((data.x_train, data.y_train, data.x_val, data.y_val, data.x_test, data.y_test))
+    )
+
+
+@pytest.mark.parametrize("where", ["first", "stopping"])
+def test_resume_with_early_stopping_equals_uninterrupted(
+    run: RunResult, spec_path: Path, tmp_path: Path, where: str
+) -> None:
+    """Interrupted after epoch 1, or after the epoch that stops the run (before the run
+    finished): resuming recomputes the selection and the patience counter from
+    metrics.jsonl and ends bitwise where the uninterrupted run ended."""
+    directory = tmp_path / "resumed"
+    at = 1 if where == "first" else len(run.records)
+
+    def interrupt(epoch: int, record: dict[str, Any]) -> None:
+        if epoch == at:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(load(spec_path), directory, progress=False, echo=quiet, on_epoch_end=interrupt)
+    resumed = train(load(spec_path), directory, resume=True, progress=False, echo=quiet)
+    assert without_times(resumed.records) == without_times(run.records)
+    assert resumed.results == run.results
+    for name in ("params.safetensors", "split.json"):
+        assert (name, sha256_file(directory / name)) == (name, sha256_file(run.directory / name))
+    assert same_checkpoint(directory, run.directory)
+
+
+def test_cli_train_reports_validation_and_the_selected_epoch(
+    spec_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ("-o", tmp_path / "run", "--set", "train.epochs=2", "--no-progress")
+    code, out, err = run_cli("train", spec_path, *args, capsys=capsys)
+    assert (code, err) == (0, "")
+    assert "24 train / 12 validation / 12 test samples" in out
+    assert "val loss " in out
+    epochs = [line for line in out.splitlines() if line.startswith("epoch ")]
+    assert len(epochs) == 2
+    assert not any("test" in line for line in epochs)
+    assert "of epoch " in out.splitlines()[-1]
+    assert "(lowest val_loss) after 2 epochs" in out.splitlines()[-1]
+
+
+# --- acceptance: test labels never influence the selection --------------------------------
+
+NPZ = """\
+snnspec: 1
+name: npz-selection
+seed: 3
+time: {steps: 8}
+inputs: [{name: x, shape: [6]}]
+layers:
+  - {name: fc1, type: linear, out_features: 12}
+  - {name: lif1, type: lif, decay_constants: [0.9, 0.8], threshold: 0.3}
+  - {name: fc2, type: linear, out_features: 3}
+  - {name: out, type: simple_li, decay_constants: [0.9]}
+train:
+  data: {type: npz, path: train.npz, test_path: test.npz, encoder: {type: rate},
+         validation_fraction: 0.25}
+  loss: {type: cross_entropy, readout: max_membrane, scale: 5.0}
+  optimizer: {type: adam, learning_rate: 0.03}
+  selection: {metric: val_accuracy}
+  early_stopping: {patience: 2}
+  epochs: 8
+  batch_size: 8
+"""
+
+
+def npz_run(folder: Path, test_labels: np.ndarray) -> RunResult:
+    rng = np.random.default_rng(0)
+    labels = np.arange(48) % 3
+    values = np.clip(rng.random((48, 6)) * 0.3 + np.eye(3)[labels].repeat(2, 1) * 0.6, 0, 1)
+    np.savez(folder / "train.npz", inputs=values, labels=labels)
+    test_values = np.clip(
+        rng.random((30, 6)) * 0.3 + np.eye(3)[np.arange(30) % 3].repeat(2, 1), 0, 1
+    )
+    np.savez(folder / "test.npz", inputs=test_values, labels=test_labels)
+    (folder / "spec.yaml").write_text(NPZ)
+    return train(load(folder / "spec.yaml"), folder / "run", progress=False, echo=quiet)
+
+
+def test_permuting_the_test_labels_leaves_the_selected_checkpoint_unchanged(
+    tmp_path: Path,
+) -> None:
+    labels = np.arange(30) % 3
+    permuted = np.random.default_rng(1).permutation(labels)
+    assert not np.array_equal(labels, permuted)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first, second = npz_run(tmp_path / "a", labels), npz_run(tmp_path / "b", permuted)
+    assert first.results["selected"] == second.results["selected"]
+    assert without_times(first.records) == without_times(second.records)
+    assert sha256_file(first.directory / "params.safetensors") == sha256_file(
+        second.directory / "params.safetensors"
+    )
+    assert same_checkpoint(first.directory, second.directory)
+    # the test sets did differ, and each was scored: only the test metrics may differ
+    split_a = json.loads((first.directory / "split.json").read_text())
+    split_b = json.loads((second.directory / "split.json").read_text())
+    assert split_a["test_file"] == "test.npz"
+    assert split_a["test"]["indices"] == list(range(30))
+    assert split_a["test"]["sha256"] != split_b["test"]["sha256"]
+    assert split_a["train"] == split_b["train"]
+    assert split_a["val"] == split_b["val"]
+    assert first.results["test_samples"] == 30
