@@ -16,29 +16,30 @@ from safetensors.numpy import load_file
 
 from snnspec._io import sha256_file
 from snnspec.spec.load import load
-from snnspec.training.data import _digest, has_validation, load_data
+from snnspec.spec.train import SyntheticDataSpec
+from snnspec.training.data import _digest, has_validation, load_data, synthetic_task
 from snnspec.training.loop import RunResult, evaluate_run, select_epoch, train
 
 SPEC = """\
 snnspec: 1
 name: val
-seed: 1
-time: {steps: 10}
-inputs: [{name: spikes, shape: [8]}]
+seed: 2
+time: {steps: 40}
+inputs: [{name: spikes, shape: [32]}]
 layers:
-  - {name: fc1, type: linear, out_features: 16}
+  - {name: fc1, type: linear, out_features: 64, inputs: [spikes, lif1]}
   - {name: lif1, type: lif, decay_constants: [0.9, 0.8], threshold: 0.2}
-  - {name: fc2, type: linear, out_features: 3}
-  - {name: out, type: simple_li, decay_constants: [0.9]}
+  - {name: fc2, type: linear, out_features: 4}
+  - {name: out, type: simple_li, decay_constants: [0.95]}
+outputs: [out]
 train:
-  data: {type: synthetic, num_samples: 48, num_classes: 3, segments: 2, rate_high: 0.5,
-         validation_fraction: 0.25}
-  loss: {type: cross_entropy, readout: max_membrane, scale: 5.0}
-  optimizer: {type: adam, learning_rate: 0.05}
+  data: {type: synthetic, num_samples: 256, validation_fraction: 0.25}
+  loss: {type: cross_entropy, readout: max_membrane, scale: 10.0}
+  optimizer: {type: adamw, learning_rate: 0.005, clip_norm: 1.0}
   selection: {metric: val_loss}
-  early_stopping: {patience: 1}
+  early_stopping: {patience: 2}
   epochs: 30
-  batch_size: 12
+  batch_size: 32
   keep_checkpoints: 1
   metrics: [accuracy, spike_rate]
 """
@@ -145,9 +146,9 @@ def test_run_selects_by_validation_and_stops_early(run: RunResult, spec_path: Pa
     assert stopped < 30
     assert [r["epoch"] for r in records] == list(range(1, stopped + 1))
     # it stopped at the first epoch where the pure function says so, and kept its choice
-    chosen = select_epoch(records, "val_loss", patience=1)
+    chosen = select_epoch(records, "val_loss", patience=2)
     assert chosen.stop
-    assert not any(select_epoch(records[:end], "val_loss", 1).stop for end in range(1, stopped))
+    assert not any(select_epoch(records[:end], "val_loss", 2).stop for end in range(1, stopped))
     assert results["selected"] == chosen.record()
     assert results["selected"]["reason"] == "lowest val_loss"
     assert results["epoch"] == chosen.epoch < stopped
@@ -162,7 +163,7 @@ def test_run_selects_by_validation_and_stops_early(run: RunResult, spec_path: Pa
     ]
     manifest = json.loads((d / "manifest.json").read_text())
     assert manifest["results"] == results == json.loads((d / "results.json").read_text())
-    assert manifest["data"]["val_samples"] == 12
+    assert manifest["data"]["val_samples"] == 64
 
 
 def test_evaluate_scores_the_selected_parameters_as_reported(
@@ -181,10 +182,10 @@ def test_evaluate_scores_the_selected_parameters_as_reported(
 def test_split_json_records_disjoint_covering_parts(run: RunResult, spec_path: Path) -> None:
     split = json.loads((run.directory / "split.json").read_text())
     parts = [split[name]["indices"] for name in ("train", "val", "test")]
-    assert [len(p) for p in parts] == [24, 12, 12]
-    assert [split[name]["samples"] for name in ("train", "val", "test")] == [24, 12, 12]
-    assert sorted(i for p in parts for i in p) == list(range(48))
-    assert (split["seed"], split["test_file"]) == (1, None)
+    assert [len(p) for p in parts] == [128, 64, 64]
+    assert [split[name]["samples"] for name in ("train", "val", "test")] == [128, 64, 64]
+    assert sorted(i for p in parts for i in p) == list(range(256))
+    assert (split["seed"], split["test_file"]) == (2, None)
     data = load_data(load(spec_path))
     for name, x, y in (
         ("train", data.x_train, data.y_train),
@@ -231,7 +232,7 @@ def test_cli_train_reports_validation_and_the_selected_epoch(
     args = ("-o", tmp_path / "run", "--set", "train.epochs=2", "--no-progress")
     code, out, err = run_cli("train", spec_path, *args, capsys=capsys)
     assert (code, err) == (0, "")
-    assert "24 train / 12 validation / 12 test samples" in out
+    assert "128 train / 64 validation / 64 test samples" in out
     assert "val loss " in out
     epochs = [line for line in out.splitlines() if line.startswith("epoch ")]
     assert len(epochs) == 2
@@ -242,38 +243,21 @@ def test_cli_train_reports_validation_and_the_selected_epoch(
 
 # --- acceptance: test labels never influence the selection --------------------------------
 
-NPZ = """\
-snnspec: 1
-name: npz-selection
-seed: 3
-time: {steps: 8}
-inputs: [{name: x, shape: [6]}]
-layers:
-  - {name: fc1, type: linear, out_features: 12}
-  - {name: lif1, type: lif, decay_constants: [0.9, 0.8], threshold: 0.3}
-  - {name: fc2, type: linear, out_features: 3}
-  - {name: out, type: simple_li, decay_constants: [0.9]}
-train:
-  data: {type: npz, path: train.npz, test_path: test.npz, encoder: {type: rate},
-         validation_fraction: 0.25}
-  loss: {type: cross_entropy, readout: max_membrane, scale: 5.0}
-  optimizer: {type: adam, learning_rate: 0.03}
-  selection: {metric: val_accuracy}
-  early_stopping: {patience: 2}
-  epochs: 8
-  batch_size: 8
-"""
+NPZ = (
+    SPEC.replace("name: val", "name: npz-selection")
+    .replace("seed: 2", "seed: 0")
+    .replace(
+        "data: {type: synthetic, num_samples: 256,",
+        "data: {type: npz, path: train.npz, test_path: test.npz,",
+    )
+)
 
 
 def npz_run(folder: Path, test_labels: np.ndarray) -> RunResult:
-    rng = np.random.default_rng(0)
-    labels = np.arange(48) % 3
-    values = np.clip(rng.random((48, 6)) * 0.3 + np.eye(3)[labels].repeat(2, 1) * 0.6, 0, 1)
-    np.savez(folder / "train.npz", inputs=values, labels=labels)
-    test_values = np.clip(
-        rng.random((30, 6)) * 0.3 + np.eye(3)[np.arange(30) % 3].repeat(2, 1), 0, 1
-    )
-    np.savez(folder / "test.npz", inputs=test_values, labels=test_labels)
+    """The synthetic task's spikes saved as a data file and a separate test file."""
+    x, y, _ = synthetic_task(SyntheticDataSpec(num_samples=256), (32,), 40, seed=5)
+    np.savez(folder / "train.npz", inputs=x[:192], labels=y[:192])
+    np.savez(folder / "test.npz", inputs=x[192:], labels=test_labels)
     (folder / "spec.yaml").write_text(NPZ)
     return train(load(folder / "spec.yaml"), folder / "run", progress=False, echo=quiet)
 
@@ -281,13 +265,14 @@ def npz_run(folder: Path, test_labels: np.ndarray) -> RunResult:
 def test_permuting_the_test_labels_leaves_the_selected_checkpoint_unchanged(
     tmp_path: Path,
 ) -> None:
-    labels = np.arange(30) % 3
+    labels = np.arange(192, 256) % 4
     permuted = np.random.default_rng(1).permutation(labels)
     assert not np.array_equal(labels, permuted)
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     first, second = npz_run(tmp_path / "a", labels), npz_run(tmp_path / "b", permuted)
     assert first.results["selected"] == second.results["selected"]
+    assert first.results["epoch"] < first.results["epochs_completed"]  # not just the last one
     assert without_times(first.records) == without_times(second.records)
     assert sha256_file(first.directory / "params.safetensors") == sha256_file(
         second.directory / "params.safetensors"
@@ -297,8 +282,9 @@ def test_permuting_the_test_labels_leaves_the_selected_checkpoint_unchanged(
     split_a = json.loads((first.directory / "split.json").read_text())
     split_b = json.loads((second.directory / "split.json").read_text())
     assert split_a["test_file"] == "test.npz"
-    assert split_a["test"]["indices"] == list(range(30))
+    assert split_a["test"]["indices"] == list(range(64))
     assert split_a["test"]["sha256"] != split_b["test"]["sha256"]
     assert split_a["train"] == split_b["train"]
     assert split_a["val"] == split_b["val"]
-    assert first.results["test_samples"] == 30
+    assert first.results["test_samples"] == 64
+    assert first.results["test_accuracy"] != second.results["test_accuracy"]
