@@ -108,7 +108,11 @@ def test_run_folder_contents(baseline: RunResult, tiny_spec: Path) -> None:
         "value": None,
         "reason": "last epoch: no validation split",
     }
-    assert (results["epoch"], results["epochs_completed"], results["early_stopped"]) == (2, 2, False)
+    assert (results["epoch"], results["epochs_completed"], results["early_stopped"]) == (
+        2,
+        2,
+        False,
+    )
     assert set(results["test_spike_rate"]) == {"lif1"}
     assert 0.0 <= results["test_accuracy"] <= 1.0
     assert results["test_samples"] == 12
