@@ -288,3 +288,35 @@ def test_permuting_the_test_labels_leaves_the_selected_checkpoint_unchanged(
     assert split_a["val"] == split_b["val"]
     assert first.results["test_samples"] == 64
     assert first.results["test_accuracy"] != second.results["test_accuracy"]
+
+
+# --- the test file's path and errors ------------------------------------------------------
+
+
+def test_test_path_set_in_a_base_file_stays_relative_to_it(tmp_path: Path) -> None:
+    from snnspec.spec.compose import load_composed
+
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "bases").mkdir()
+    base = NPZ.replace("validation_fraction: 0.25", "validation_fraction: 0.2")
+    (tmp_path / "bases" / "base.yaml").write_text(base)
+    (tmp_path / "child.yaml").write_text("extends: bases/base.yaml\nname: child\n")
+    composed = load_composed(tmp_path / "child.yaml")
+    data = composed.data["train"]["data"]
+    assert (data["path"], data["test_path"]) == ("bases/train.npz", "bases/test.npz")
+
+
+def test_a_missing_test_file_is_a_located_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    x, y, _ = synthetic_task(SyntheticDataSpec(num_samples=64), (32,), 40, seed=5)
+    np.savez(tmp_path / "train.npz", inputs=x, labels=y)
+    (tmp_path / "spec.yaml").write_text(NPZ)
+    code, out, err = run_cli("train", tmp_path / "spec.yaml", "-o", tmp_path / "run", capsys=capsys)
+    assert (code, out) == (1, "")
+    line = next(n for n, text in enumerate(NPZ.splitlines(), 1) if "test_path" in text)
+    column = NPZ.splitlines()[line - 1].index("test_path") + 1
+    assert err == (
+        f"{tmp_path / 'spec.yaml'}:{line}:{column}: train.data.test_path: data file not found: "
+        f"{tmp_path / 'test.npz'}\n"
+    )
