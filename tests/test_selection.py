@@ -45,6 +45,13 @@ train:
 """
 
 
+NO_VALIDATION = (
+    "train.data.validation_fraction=null",
+    "train.selection=null",
+    "train.early_stopping=null",
+)
+
+
 def quiet(_: str) -> None:
     pass
 
@@ -320,3 +327,13 @@ def test_a_missing_test_file_is_a_located_error(
         f"{tmp_path / 'spec.yaml'}:{line}:{column}: train.data.test_path: data file not found: "
         f"{tmp_path / 'test.npz'}\n"
     )
+
+
+def test_without_validation_the_data_digest_is_the_train_test_one(spec_path: Path) -> None:
+    """Specs without a validation split keep the data sha256 their run folders recorded
+    before the split existed, so those runs still resume and reproduce."""
+    spec = load(spec_path, list(NO_VALIDATION))
+    data = load_data(spec)
+    assert not has_validation(spec)
+    assert (len(data.y_val), data.x_val.shape[1:]) == (0, data.x_train.shape[1:])
+    assert data.sha256 == _digest((data.x_train, data.y_train, data.x_test, data.y_test))
