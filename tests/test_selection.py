@@ -331,7 +331,7 @@ def test_a_missing_test_file_is_a_located_error(
 
 def test_without_validation_the_data_digest_is_the_train_test_one(spec_path: Path) -> None:
     """Specs without a validation split keep the data sha256 their run folders recorded
-    before the split existed, so those runs still resume and reproduce."""
+    before the split existed, so those runs still resume."""
     spec = load(spec_path, list(NO_VALIDATION))
     data = load_data(spec)
     assert not has_validation(spec)
