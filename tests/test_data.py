@@ -49,12 +49,27 @@ def npz_spec(tmp_path: Path, data: str, **arrays: np.ndarray) -> Path:
 
 
 def test_split_is_seeded_disjoint_and_complete() -> None:
-    train, test = split_indices(100, 0.25, seed=3)
-    assert len(test) == 25
+    train, val, test = split_indices(100, 0.25, None, seed=3)
+    assert (len(train), len(val), len(test)) == (75, 0, 25)
     assert sorted([*train, *test]) == list(range(100))
-    again = split_indices(100, 0.25, seed=3)
-    assert all(np.array_equal(a, b) for a, b in zip((train, test), again, strict=True))
-    assert not np.array_equal(test, split_indices(100, 0.25, seed=4)[1])
+    again = split_indices(100, 0.25, None, seed=3)
+    assert all(np.array_equal(a, b) for a, b in zip((train, val, test), again, strict=True))
+    assert not np.array_equal(test, split_indices(100, 0.25, None, seed=4)[2])
+
+
+def test_validation_split_is_taken_from_the_non_test_part() -> None:
+    """Adding a validation split keeps the test set of the same seed (the permutation's
+    first part) and takes the validation samples from the training ones."""
+    train, val, test = split_indices(100, 0.25, 0.15, seed=3)
+    assert (len(train), len(val), len(test)) == (60, 15, 25)
+    assert sorted([*train, *val, *test]) == list(range(100))
+    old_train, _, old_test = split_indices(100, 0.25, None, seed=3)
+    assert np.array_equal(test, old_test)
+    assert set(val) | set(train) == set(old_train)
+    only_val = split_indices(10, None, 0.2, seed=0)  # the test set is a file of its own
+    assert [len(part) for part in only_val] == [8, 2, 0]
+    with pytest.raises(SpecError, match="4 samples are too few to hold out 2 test and 2 valid"):
+        split_indices(4, 0.5, 0.4, seed=0)
 
 
 def test_epoch_order_depends_on_seed_and_epoch_only() -> None:
@@ -119,7 +134,8 @@ def test_synthetic_task_is_seeded_and_balanced() -> None:
 
 def test_digits_load_without_network() -> None:
     data = load_data(load(DIGITS))
-    assert data.x_train.shape == (1348, 20, 64)
+    assert data.x_train.shape == (1078, 20, 64)
+    assert data.x_val.shape == (270, 20, 64)
     assert data.x_test.shape == (449, 20, 64)
     assert data.num_classes == 10
     assert set(np.unique(data.y_train)) == set(range(10))

@@ -298,7 +298,12 @@ def test_reproduce_a_fresh_run_matches_bitwise(
         f"parameters: bitwise identical (sha256 {sha256_file(new / 'params.safetensors')[:12]}...)"
         in lines
     )
-    assert "metrics: bitwise identical (1 epoch, 7 fields; timings not compared)" in lines
+    assert "metrics: bitwise identical (1 epoch, 4 fields; timings not compared)" in lines
+    results = json.loads((new / "results.json").read_text())
+    assert (
+        f"results: bitwise identical (selected epoch 1, test accuracy {results['test_accuracy']})"
+        in lines
+    )
     assert lines[-1] == f"reproduced bitwise: {new} matches {folder}"
     manifest = json.loads((new / "manifest.json").read_text())
     assert manifest["reproduces"] == {"folder": str(folder), "bitwise": True}
@@ -337,7 +342,7 @@ def test_reproduce_reports_the_largest_differences(
     params["fc2.bias"] = params["fc2.bias"] + 0.5
     save_file(params, str(folder / "params.safetensors"))
     records = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
-    records[0]["test_accuracy"] += 0.25
+    records[0]["train_accuracy"] += 0.25
     records[0]["train_time_seconds"] += 100.0  # a timing: never compared
     (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     digest = sha256_file(folder / "params.safetensors")
@@ -348,7 +353,7 @@ def test_reproduce_reports_the_largest_differences(
     assert "  fc2.bias: 0.5" in lines
     assert "  fc1.weight: 0" in lines
     assert "metrics differ; largest absolute difference per metric:" in lines
-    assert "  test_accuracy: 0.25 (epoch 1)" in lines
+    assert "  train_accuracy: 0.25 (epoch 1)" in lines
     assert not any(
         "time" in line
         for line in lines[lines.index("metrics differ; largest absolute difference per metric:") :]

@@ -45,13 +45,13 @@ def test_training_curves(tmp_path: Path) -> None:
         {
             "epoch": e,
             "train_loss": 1.0 / e,
-            "test_loss": 1.2 / e,
+            "val_loss": 1.2 / e,
             "train_accuracy": 0.2 * e,
-            "test_accuracy": 0.15 * e,
+            "val_accuracy": 0.15 * e,
         }
         for e in range(1, 5)
     ]
-    plot_training(tmp_path / "curves.png", records)
+    plot_training(tmp_path / "curves.png", records, selected=3)
     assert_drawn(tmp_path / "curves.png")
 
 

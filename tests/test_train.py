@@ -12,7 +12,7 @@ from helpers import run_cli
 from safetensors.numpy import load_file
 
 from snnspec._errors import SpecError
-from snnspec._io import sha256_text
+from snnspec._io import sha256_file, sha256_text
 from snnspec.model.params import read_params
 from snnspec.spec.load import load
 from snnspec.spec.overrides import resolved_text
@@ -70,16 +70,23 @@ def test_run_folder_contents(baseline: RunResult, tiny_spec: Path) -> None:
     d = baseline.directory
     names = {p.name for p in d.iterdir()}
     assert {"resolved.yaml", "spec.yaml", "params.safetensors", "manifest.json"} <= names
-    assert {"metrics.jsonl", "results.json", "checkpoints", "curves.png"} <= names
+    assert {"metrics.jsonl", "results.json", "split.json", "checkpoints", "curves.png"} <= names
     checkpoints = sorted(p.name for p in (d / "checkpoints").iterdir())
     assert checkpoints == ["best.safetensors", "epoch-0001.safetensors", "epoch-0002.safetensors"]
     lines = (d / "metrics.jsonl").read_text().splitlines()
     records = [json.loads(line) for line in lines]
     assert [r["epoch"] for r in records] == [1, 2]
     for record in records:
-        assert {"train_loss", "train_accuracy", "test_accuracy", "test_loss"} <= set(record)
-        assert all(isinstance(record[k], float) for k in ("train_loss", "test_accuracy"))
-        assert set(record["test_spike_rate"]) == {"lif1"}
+        # no validation split: training metrics only; never a test metric in an epoch record
+        assert set(record) == {
+            "epoch",
+            "train_loss",
+            "train_accuracy",
+            "learning_rate",
+            "train_time_seconds",
+            "eval_time_seconds",
+        }
+        assert all(isinstance(record[k], float) for k in ("train_loss", "train_accuracy"))
         timing = [k for k in record if k.endswith("seconds")]
         assert timing
         assert all("time" in k for k in timing)
@@ -95,7 +102,24 @@ def test_run_folder_contents(baseline: RunResult, tiny_spec: Path) -> None:
     assert manifest["wall_time_seconds"] > 0
     results = json.loads((d / "results.json").read_text())
     assert results == manifest["results"]
-    assert results["test_accuracy"] == records[-1]["test_accuracy"]
+    assert results["selected"] == {
+        "epoch": 2,
+        "metric": None,
+        "value": None,
+        "reason": "last epoch: no validation split",
+    }
+    assert (results["epoch"], results["epochs_completed"], results["early_stopped"]) == (
+        2,
+        2,
+        False,
+    )
+    assert set(results["test_spike_rate"]) == {"lif1"}
+    assert 0.0 <= results["test_accuracy"] <= 1.0
+    assert results["test_samples"] == 12
+    assert manifest["split_sha256"] == sha256_file(d / "split.json")
+    best = load_file(d / "checkpoints" / "best.safetensors")
+    last = load_file(d / "checkpoints" / "epoch-0002.safetensors")
+    assert all(np.array_equal(best[k], last[k]) for k in last)
 
 
 def test_two_runs_are_bitwise_identical(

@@ -172,6 +172,9 @@ def evaluate(
     check_folder(run_dir, manifest, strict=strict_env, warn=_warn, dtype=spec.dtype)
     scores = evaluate_run(run_dir, checkpoint)
     typer.echo(f"{scores['checkpoint']}")
+    selected = (manifest.get("results") or {}).get("selected")
+    if checkpoint in ("final", "best") and isinstance(selected, dict):
+        typer.echo(f"selected epoch {selected.get('epoch')}: {selected.get('reason')}")
     typer.echo(f"test accuracy {scores['test_accuracy']:.6f}  test loss {scores['test_loss']:.6f}")
     if "test_spike_rate" in scores:
         for name, rate in scores["test_spike_rate"].items():
@@ -204,8 +207,9 @@ def reproduce(
 
     The resolved spec (its sha256 must match the manifest: an edited spec is refused), the
     data (sha256 checked), seed and overrides come from DIR; the new folder is never an
-    existing one. The final parameters and every epoch's metrics are compared (timing
-    fields are not): bitwise, or the largest difference per parameter and per metric.
+    existing one. The final parameters, every epoch's metrics and results.json (the selected
+    epoch and its test metrics) are compared (timing fields are not): bitwise, or the largest
+    difference per parameter and per metric.
     """
     from ..training.reproduce import reproduce as run_reproduction
 

@@ -11,8 +11,8 @@ The list is applied in order (``b`` onto ``a``), then the file itself onto the r
   point at shifted layers);
 - top-level ``x-*`` keys hold YAML anchors for reuse inside one file and are dropped before
   validation (any other unknown key stays an error);
-- a relative ``params`` or ``train.data.path`` set in a base file is rewritten to stay
-  relative to the top-level file, so it still names the same file.
+- a relative ``params``, ``train.data.path`` or ``train.data.test_path`` set in a base file
+  is rewritten to stay relative to the top-level file, so it still names the same file.
 
 Every file must lie inside the project: the nearest folder above the top-level file that
 holds ``.git``, ``pyproject.toml`` or ``snnspec.toml`` (else the top-level file's folder),
@@ -40,7 +40,11 @@ from .loader import Document, PathKey, Position, load_document
 EXTENDS = "extends"
 ANCHOR_PREFIX = "x-"
 PROJECT_MARKERS = (".git", "pyproject.toml", "snnspec.toml")
-PATH_FIELDS: tuple[PathKey, ...] = (("params",), ("train", "data", "path"))
+PATH_FIELDS: tuple[PathKey, ...] = (
+    ("params",),
+    ("train", "data", "path"),
+    ("train", "data", "test_path"),
+)
 """Fields holding a path relative to the spec file (rewritten when a base file sets them)."""
 
 Located = tuple[str, Position]

@@ -6,9 +6,9 @@ imports no JAX: ``snnspec validate`` checks the section without it. The checks t
 graph (a named layer exists, the readout fits the task) live in :func:`check_train`.
 """
 
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from .._errors import suggest
 from .layers.base import Bool, Count, Float, Name, SpecModel
@@ -201,7 +201,15 @@ class SyntheticDataSpec(SpecModel):
     active_fraction: Fraction = Field(
         default=0.25, description="Share of channels firing at rate_high in each segment."
     )
-    test_fraction: Fraction = 0.25
+    test_fraction: Fraction = Field(
+        default=0.25, description="Share of all samples held out as the test set."
+    )
+    validation_fraction: Fraction | None = Field(
+        default=None,
+        description="Share of all samples held out for validation (taken from the non-test "
+        "part by the seeded split); model selection and early stopping use it. Default: no "
+        "validation split.",
+    )
 
 
 class DigitsDataSpec(SpecModel):
@@ -213,7 +221,15 @@ class DigitsDataSpec(SpecModel):
 
     type: Literal["digits"] = "digits"
     encoder: Encoder = Field(default_factory=RateEncoderSpec)  # pyright: ignore[reportInvalidTypeForm]
-    test_fraction: Fraction = 0.25
+    test_fraction: Fraction = Field(
+        default=0.25, description="Share of all samples held out as the test set."
+    )
+    validation_fraction: Fraction | None = Field(
+        default=None,
+        description="Share of all samples held out for validation (taken from the non-test "
+        "part by the seeded split); model selection and early stopping use it. Default: no "
+        "validation split.",
+    )
 
 
 class NpzDataSpec(SpecModel):
@@ -221,7 +237,9 @@ class NpzDataSpec(SpecModel):
 
     ``inputs`` is (N, T, *shape) spikes used as they are, or (N, *shape) values in [0, 1]
     that ``encoder`` turns into spikes over ``time.steps``. ``labels`` is (N,) integers in
-    [0, num_classes). The path is relative to the spec file.
+    [0, num_classes). The path is relative to the spec file. ``test_path`` names a second
+    file in the same format that is the test set as a whole (the official split of a data
+    set); then ``test_fraction`` does not apply.
     """
 
     type: Literal["npz"] = "npz"
@@ -229,10 +247,70 @@ class NpzDataSpec(SpecModel):
     inputs: Name = Field(default="inputs", description="Key of the sample array.")
     labels: Name = Field(default="labels", description="Key of the label array.")
     encoder: Encoder | None = None  # pyright: ignore[reportInvalidTypeForm]
-    test_fraction: Fraction = 0.25
+    test_path: Annotated[str, Field(strict=True, min_length=1, max_length=4096)] | None = Field(
+        default=None,
+        description="A second npz file (same keys and shapes), used whole as the test set; "
+        "relative to the spec file.",
+    )
+    test_fraction: Fraction | None = Field(
+        default=None,
+        description="Share of all samples held out as the test set; default 0.25 without "
+        "test_path, refused with it.",
+    )
+    validation_fraction: Fraction | None = Field(
+        default=None,
+        description="Share of all samples held out for validation (taken from the non-test "
+        "part by the seeded split); model selection and early stopping use it. Default: no "
+        "validation split.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_test_fraction(cls, data: Any) -> Any:
+        """0.25 unless the test set comes from ``test_path`` (refused together: check_train)."""
+        if isinstance(data, dict) and "test_fraction" not in data and data.get("test_path") is None:
+            return {**data, "test_fraction": 0.25}
+        return data
 
 
 Data = Annotated[SyntheticDataSpec | DigitsDataSpec | NpzDataSpec, Field(discriminator="type")]
+
+
+# --- selection ----------------------------------------------------------------------------
+
+
+class SelectionSpec(SpecModel):
+    """Which epoch's parameters a run keeps: the best by a validation metric.
+
+    ``val_loss`` is minimised, ``val_accuracy`` maximised; on a tie the earliest epoch wins.
+    Choosing by a test metric would leak the test set into model selection, so none is offered.
+    """
+
+    metric: Literal["val_loss", "val_accuracy"] = Field(
+        default="val_loss", description="The validation metric that picks the epoch."
+    )
+
+    @field_validator("metric", mode="before")
+    @classmethod
+    def _not_the_test_set(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.startswith("test_"):
+            raise ValueError(
+                f"{value} would select on the test set, which must only score the selected "
+                "model; use val_loss or val_accuracy (needs data.validation_fraction)"
+            )
+        return value
+
+
+class EarlyStoppingSpec(SpecModel):
+    """Stop when the selection metric has not improved by more than ``min_delta`` (over the
+    best value so far) for ``patience`` epochs in a row."""
+
+    patience: Annotated[int, Field(ge=1, le=1_000_000, strict=True)] = Field(
+        description="Epochs without an improvement larger than min_delta before stopping."
+    )
+    min_delta: NonNegative = Field(
+        default=0.0, description="The smallest change of the metric that counts as improvement."
+    )
 
 
 # --- the section --------------------------------------------------------------------------
@@ -258,11 +336,21 @@ class TrainSpec(SpecModel):
     metrics: tuple[Literal["accuracy", "spike_rate"], ...] = Field(
         default=("accuracy",),
         max_length=2,
-        description="accuracy (always recorded); spike_rate adds each spiking layer's "
-        "test-set rate.",
+        description="accuracy (always recorded); spike_rate adds each spiking layer's rate "
+        "on the validation set (per epoch) and the test set (at the end).",
     )
     keep_checkpoints: Count | None = Field(
         default=None, description="Keep only the newest N epoch checkpoints (best is kept)."
+    )
+    selection: SelectionSpec | None = Field(
+        default=None,
+        description="The metric that selects the kept epoch; default val_loss with a "
+        "validation split (else the last epoch is kept). Needs data.validation_fraction.",
+    )
+    early_stopping: EarlyStoppingSpec | None = Field(
+        default=None,
+        description="Stop when the selection metric stops improving; needs "
+        "data.validation_fraction.",
     )
 
     @model_validator(mode="after")
@@ -279,6 +367,7 @@ def check_train(spec: "ModelSpec", plan: "GraphPlan") -> None:
     train = spec.train
     if train is None:
         return
+    _check_split(spec, train)
     names = plan.layer_names
     loss = train.loss
     if loss.layer is not None and loss.layer not in names:
@@ -321,6 +410,47 @@ def check_train(spec: "ModelSpec", plan: "GraphPlan") -> None:
             f"burn-in ({burnin}) must be smaller than time.steps ({spec.time.steps})",
             SchemaError,
         )
+
+
+def _check_split(spec: "ModelSpec", train: TrainSpec) -> None:
+    """The test set is given one way, the split leaves training samples, and selection and
+    early stopping have the validation split they need."""
+    from .._errors import SchemaError
+
+    data = train.data
+    test_fraction = data.test_fraction
+    where = ("train", "data", "test_fraction")
+    if data.type == "npz" and data.test_path is not None and test_fraction is not None:
+        raise spec.error(
+            where,
+            "test_fraction does not apply: the test set is the whole test_path file; remove "
+            "test_fraction (or test_path, to split the test set off the data file)",
+            SchemaError,
+        )
+    if data.type == "npz" and data.test_path is None and test_fraction is None:
+        raise spec.error(
+            where,
+            "no test set: give test_fraction (a share of the samples) or test_path (a file)",
+            SchemaError,
+        )
+    held_out = (data.validation_fraction or 0.0) + (test_fraction or 0.0)
+    if data.validation_fraction is not None and held_out >= 1.0:
+        raise spec.error(
+            ("train", "data", "validation_fraction"),
+            f"validation_fraction ({data.validation_fraction:g}) and test_fraction "
+            f"({test_fraction:g}) leave no training samples; their sum must be below 1",
+            SchemaError,
+        )
+    if data.validation_fraction is not None:
+        return
+    for key, what in (("selection", "picks an epoch"), ("early_stopping", "stops training")):
+        if getattr(train, key) is not None:
+            raise spec.error(
+                ("train", key),
+                f"{key} {what} by a validation metric, but there is no validation split; "
+                "set train.data.validation_fraction (without one the last epoch is kept)",
+                SchemaError,
+            )
 
 
 def _unknown(name: str, known: tuple[str, ...]) -> str:

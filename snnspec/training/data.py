@@ -3,7 +3,8 @@
 Everything here is NumPy and a pure function of the spec and its ``train.seed``: the same
 spec gives the same arrays, bit for bit, on every run (the manifest records their sha256).
 The random streams are independent: ``default_rng([seed, 0])`` splits, ``[seed, 1, epoch]``
-orders an epoch's batches, ``[seed, 2]`` encodes, ``[seed, 3]`` draws the synthetic task.
+orders an epoch's batches, ``[seed, 2]`` encodes (``[seed, 2, 1]`` an npz ``test_path``
+file), ``[seed, 3]`` draws the synthetic task.
 No loader downloads anything.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -38,18 +39,43 @@ SPLIT, ORDER, ENCODE, SYNTHETIC = 0, 1, 2, 3
 
 @dataclass(frozen=True)
 class Dataset:
-    """Encoded samples ``(N, T, *shape)`` (float32) and integer labels, split in two."""
+    """Encoded samples ``(N, T, *shape)`` (float32) and integer labels in three parts: train,
+    validation (empty when the spec has no validation split) and test.
+
+    ``indices`` holds each part's indices into its source's samples (the test part's into
+    ``test_file`` when the test set is a file of its own); ``sha256`` covers every part.
+    """
 
     x_train: np.ndarray
     y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
     num_classes: int
     sha256: str
+    indices: dict[str, np.ndarray]
+    test_file: str | None = None
 
     @property
     def steps(self) -> int:
         return int(self.x_train.shape[1])
+
+    def split_record(self, seed: int) -> dict[str, Any]:
+        """What ``split.json`` records: per part its sample count, indices and sha256."""
+        parts = {
+            "train": (self.x_train, self.y_train),
+            "val": (self.x_val, self.y_val),
+            "test": (self.x_test, self.y_test),
+        }
+        record: dict[str, Any] = {"seed": seed, "test_file": self.test_file}
+        for name, (x, y) in parts.items():
+            record[name] = {
+                "samples": len(y),
+                "sha256": _digest((x, y)),
+                "indices": self.indices[name].tolist(),
+            }
+        return record
 
 
 def train_seed(spec: ModelSpec) -> int:
@@ -59,8 +85,14 @@ def train_seed(spec: ModelSpec) -> int:
     return spec.train.seed
 
 
+def has_validation(spec: ModelSpec) -> bool:
+    """Whether the spec's data have a validation split (which selection and early stopping
+    need; without one a run keeps its last epoch)."""
+    return spec.train is not None and spec.train.data.validation_fraction is not None
+
+
 def load_data(spec: ModelSpec, root: Path | None = None) -> Dataset:
-    """The encoded, split data set of ``spec.train.data``.
+    """The encoded data set of ``spec.train.data``, split into train, validation and test.
 
     ``root`` is the folder an ``npz`` path is relative to (default: the spec's folder).
     """
@@ -75,26 +107,64 @@ def load_data(spec: ModelSpec, root: Path | None = None) -> Dataset:
     seed = train_seed(spec)
     shape = tuple(spec.inputs[0].shape)
     steps = spec.time.steps
+    test_file, given = None, None  # given: the test set of a test_path file
     if data.type == "synthetic":
         x, y, num_classes = synthetic_task(data, shape, steps, seed)
     elif data.type == "digits":
         x, y, num_classes = _digits(spec, data, shape, steps, seed)
     else:
-        x, y, num_classes = _npz(spec, data, shape, steps, seed, root or spec.base_dir)
-    train_index, test_index = split_indices(len(y), data.test_fraction, seed)
+        folder = root or spec.base_dir
+        x, y, num_classes = _npz(spec, data, "path", shape, steps, seed, folder)
+        if data.test_path is not None:
+            test_file = data.test_path
+            x_test, y_test, test_classes = _npz(spec, data, "test_path", shape, steps, seed, folder)
+            given = (x_test.astype(np.float32, copy=False), y_test.astype(np.int32, copy=False))
+            num_classes = max(num_classes, test_classes)
+    train_index, val_index, test_index = split_indices(
+        len(y), None if given else data.test_fraction, data.validation_fraction, seed
+    )
     x = x.astype(np.float32, copy=False)
     y = y.astype(np.int32, copy=False)
-    arrays = (x[train_index], y[train_index], x[test_index], y[test_index])
-    return Dataset(*arrays, num_classes=num_classes, sha256=_digest(arrays))
+    if given is not None:
+        test_index = np.arange(len(given[1]))
+    x_test, y_test = given or (x[test_index], y[test_index])
+    arrays = (x[train_index], y[train_index], x[val_index], y[val_index], x_test, y_test)
+    # Without a validation split the digest is the one of a train/test split (earlier runs).
+    digested = arrays if len(val_index) else arrays[:2] + arrays[4:]
+    return Dataset(
+        *arrays,
+        num_classes=num_classes,
+        sha256=_digest(digested),
+        indices={"train": train_index, "val": val_index, "test": test_index},
+        test_file=test_file,
+    )
 
 
-def split_indices(count: int, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Disjoint train and test indices covering ``range(count)``; a seeded permutation."""
-    if count < 2:
-        raise InputError(f"need at least 2 samples to split into train and test, got {count}")
+def split_indices(
+    count: int, test_fraction: float | None, validation_fraction: float | None, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Disjoint sorted train, validation and test indices covering ``range(count)``.
+
+    One seeded permutation: its first ``round(count·test_fraction)`` samples are the test
+    set, the next ``round(count·validation_fraction)`` the validation set (each at least
+    one sample; a fraction of None: none), the rest the training set.
+    """
     order = np.random.default_rng([seed, SPLIT]).permutation(count)
-    test = min(max(round(count * test_fraction), 1), count - 1)
-    return np.sort(order[test:]), np.sort(order[:test])
+    test = 0 if test_fraction is None else max(round(count * test_fraction), 1)
+    val = 0 if validation_fraction is None else max(round(count * validation_fraction), 1)
+    if validation_fraction is None and test_fraction is not None and count >= 2:
+        test = min(test, count - 1)
+    if test + val >= count:
+        parts = [f"{n} {name}" for n, name in ((test, "test"), (val, "validation")) if n]
+        raise InputError(
+            f"{count} samples are too few to hold out {' and '.join(parts)} samples and "
+            "train on at least one"
+        )
+    return (
+        np.sort(order[test + val :]),
+        np.sort(order[test : test + val]),
+        np.sort(order[:test]),
+    )
 
 
 def epoch_order(count: int, seed: int, epoch: int) -> np.ndarray:
@@ -149,15 +219,18 @@ def _digits(
 def _npz(
     spec: ModelSpec,
     data: NpzDataSpec,
+    field: Literal["path", "test_path"],
     shape: tuple[int, ...],
     steps: int,
     seed: int,
     root: Path,
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    path = root / data.path
+    """The samples of the file ``data.<field>`` names (static values encoded with their own
+    stream: the test file's noise is independent of the data file's)."""
+    path = root / str(getattr(data, field))
     source = str(path)
     if not path.is_file():
-        raise spec.error(("train", "data", "path"), f"data file not found: {source}")
+        raise spec.error(("train", "data", field), f"data file not found: {source}")
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
@@ -218,7 +291,8 @@ def _npz(
                 file=source,
                 path=(data.inputs,),
             )
-        spikes = encode(x, data.encoder, steps, np.random.default_rng([seed, ENCODE]))
+        stream = [seed, ENCODE] if field == "path" else [seed, ENCODE, 1]
+        spikes = encode(x, data.encoder, steps, np.random.default_rng(stream))
     else:
         raise InputError(
             f"array shape {list(x.shape)} fits neither (N, T, {_dims(shape)}) spikes nor "

@@ -4,14 +4,24 @@ A run folder holds everything needed to inspect, resume, rescore or rerun an exp
 
     resolved.yaml          the final spec (after --set) as trained; sha256 = `snnspec resolve`
     spec.yaml              the trained model: normalised spec with `params: params.safetensors`
-    params.safetensors     the parameters after the last epoch (`snnspec run DIR` uses them)
-    manifest.json          hashes (spec, data, params), seed, overrides, the full environment
-                           (snnspec/bundle/environment.py), wall time, status, final test metrics
-    metrics.jsonl          one JSON object per epoch (timings only in fields containing "time")
-    results.json           the final test metrics (what `snnspec evaluate DIR` reproduces)
-    checkpoints/           epoch-NNNN.safetensors every epoch and best.safetensors: parameters
-                           and optimizer state, written atomically
+    params.safetensors     the selected epoch's parameters (`snnspec run DIR` uses them)
+    manifest.json          hashes (spec, data, split, params), seed, overrides, the full
+                           environment (snnspec/bundle/environment.py), wall time, status,
+                           the selection and the test metrics
+    metrics.jsonl          one JSON object per epoch: training and validation metrics, never
+                           test metrics (timings only in fields containing "time")
+    results.json           the selected epoch, why it was selected, whether early stopping
+                           ended the run, and its test metrics (`snnspec evaluate DIR`)
+    split.json             the indices of the train, validation and test samples in their
+                           source, and each part's sha256
+    checkpoints/           epoch-NNNN.safetensors every epoch and best.safetensors (the
+                           selected epoch): parameters and optimizer state, written atomically
     curves.png             loss and accuracy per epoch (when matplotlib is installed)
+
+Honest selection: the kept epoch is the best by a validation metric (``train.selection``,
+default ``val_loss``) when the data have a validation split, else the last epoch; early
+stopping watches the same metric. The test set is scored once, at the end, for the selected
+parameters, so it never influences which parameters are kept (:func:`select_epoch`).
 
 Determinism: the split, the encoding, the order of an epoch's batches (a function of
 ``(seed, epoch)`` only) and every step's key (``fold_in(fold_in(key, epoch), step)``) are
@@ -25,6 +35,7 @@ batch and masks the padding out.
 from __future__ import annotations
 
 import json
+import math
 import re
 import shutil
 import time
@@ -38,10 +49,21 @@ from jaxtyping import Array, PRNGKeyArray, PyTree
 
 from .._errors import InputError, ParamsError
 from .._io import sha256_file, sha256_text, write_atomic, write_text_atomic
-from ..bundle import BEST, CHECKPOINTS, CURVES, MANIFEST, METRICS, PARAMS, RESOLVED, RESULTS, SPEC
+from ..bundle import (
+    BEST,
+    CHECKPOINTS,
+    CURVES,
+    MANIFEST,
+    METRICS,
+    PARAMS,
+    RESOLVED,
+    RESULTS,
+    SPEC,
+    SPLIT,
+)
 from ..spec.loader import load_json_file
 from ..spec.overrides import resolved_text
-from .data import Dataset, epoch_order, load_data, train_seed
+from .data import Dataset, epoch_order, has_validation, load_data, train_seed
 
 if TYPE_CHECKING:
     import optax
@@ -241,8 +263,11 @@ class Task:
         size = self.train.batch_size
         return [order[b * size : (b + 1) * size] for b in range(self.steps_per_epoch)]
 
-    def evaluate(self, params: Params, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
-        """Test loss, accuracy (and spike rates) over all samples, padded batches masked."""
+    def evaluate(
+        self, params: Params, x: np.ndarray, y: np.ndarray, prefix: str = "test"
+    ) -> dict[str, Any]:
+        """``<prefix>_loss``, ``_accuracy`` (and ``_spike_rate``) over all samples of one
+        part of the data (``val`` or ``test``), padded batches masked."""
         import jax
 
         size = self.train.batch_size
@@ -262,11 +287,11 @@ class Task:
             rate_sums = [total + float(r) for total, r in zip(rate_sums, rates, strict=True)]
         count = max(len(y), 1)
         result: dict[str, Any] = {
-            "test_loss": loss_sum / count,
-            "test_accuracy": correct_sum / count,
+            f"{prefix}_loss": loss_sum / count,
+            f"{prefix}_accuracy": correct_sum / count,
         }
         if self.spiking:
-            result["test_spike_rate"] = {
+            result[f"{prefix}_spike_rate"] = {
                 self.layer_names[i]: total / count
                 for i, total in zip(self.spiking, rate_sums, strict=True)
             }
@@ -384,6 +409,79 @@ def latest_checkpoint(directory: Path) -> tuple[int, Path] | None:
     return max(found) if found else None
 
 
+# --- selection ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The epoch a run keeps, the metric and value that chose it, why, and whether early
+    stopping ends the run after the records it was computed from."""
+
+    epoch: int
+    metric: str | None
+    value: float | None
+    reason: str
+    stop: bool = False
+
+    def record(self) -> dict[str, Any]:
+        """``results.json``'s ``selected``."""
+        return {
+            "epoch": self.epoch,
+            "metric": self.metric,
+            "value": self.value,
+            "reason": self.reason,
+        }
+
+
+def select_epoch(
+    records: Sequence[dict[str, Any]],
+    metric: str | None,
+    patience: int | None = None,
+    min_delta: float = 0.0,
+) -> Selection:
+    """The epoch to keep, from per-epoch ``records`` in epoch order (a pure function).
+
+    With a ``metric`` (a validation metric; None when there is no validation split, which
+    keeps the last epoch): the best epoch, the lowest for a ``*_loss``, the highest for an
+    ``*_accuracy``; on a tie the earliest; NaN never beats a number. ``stop`` (early
+    stopping) is true once ``patience`` epochs in a row have not beaten, by more than
+    ``min_delta``, the value of the last epoch that did (the first epoch always does).
+    """
+    if not records:
+        raise InputError("no epoch was trained; nothing to report")
+    if metric is None:
+        return Selection(records[-1]["epoch"], None, None, "last epoch: no validation split")
+    sign = -1.0 if metric.endswith("_loss") else 1.0
+    best, best_score, reference, wait = records[0], math.nan, math.nan, 0
+    for record in records:
+        score = sign * float(record[metric])
+        if not math.isnan(score) and (math.isnan(best_score) or score > best_score):
+            best, best_score = record, score
+        if not math.isnan(score) and (math.isnan(reference) or score > reference + min_delta):
+            reference, wait = score, 0
+        else:
+            wait += 1
+    how = "lowest" if sign < 0 else "highest"
+    reason = (
+        f"{how} {metric}" if not math.isnan(best_score) else f"first epoch: every {metric} is NaN"
+    )
+    stop = patience is not None and wait >= patience
+    return Selection(best["epoch"], metric, float(best[metric]), reason, stop)
+
+
+def selection_of(
+    train: TrainSpec, records: Sequence[dict[str, Any]], validation: bool
+) -> Selection:
+    """:func:`select_epoch` with the spec's selection metric and early stopping."""
+    if not validation:
+        return select_epoch(records, None)
+    metric = train.selection.metric if train.selection is not None else "val_loss"
+    stopping = train.early_stopping
+    if stopping is None:
+        return select_epoch(records, metric)
+    return select_epoch(records, metric, stopping.patience, stopping.min_delta)
+
+
 # --- the run --------------------------------------------------------------------------------
 
 
@@ -424,8 +522,10 @@ def train(
             file=str(directory / MANIFEST),
         )
     manifest["data_sha256"] = data.sha256
+    validation = has_validation(spec)
     manifest["data"] = {
         "train_samples": len(data.y_train),
+        **({"val_samples": len(data.y_val)} if validation else {}),
         "test_samples": len(data.y_test),
         "steps": data.steps,
         "classes": data.num_classes,
@@ -446,19 +546,22 @@ def train(
     if force:  # an earlier run (checked above), removed only now that the new one can start
         _remove_run(directory)
     write_text_atomic(directory / RESOLVED, text)
+    _write_json(directory / SPLIT, data.split_record(task.seed))
+    manifest.update(split=SPLIT, split_sha256=sha256_file(directory / SPLIT))
     _write_records(directory, records)
     prior_seconds = float(manifest.get("wall_time_seconds", 0.0)) if latest else 0.0
     manifest.update(status="running", epochs_completed=first_epoch - 1)
     _write_json(directory / MANIFEST, manifest)
-    best = None
-    for record in records:  # the first epoch with the highest test accuracy
-        if best is None or record["test_accuracy"] > best["test_accuracy"]:
-            best = record
-    if best is not None and _epoch_file(directory, best["epoch"]).is_file():
-        _copy_best(directory, best["epoch"])  # in case the run stopped before copying it
+    # Selection and early stopping are functions of the records: a resumed run recomputes them.
+    selection = selection_of(train_spec, records, validation) if records else None
+    if selection is not None and _epoch_file(directory, selection.epoch).is_file():
+        _copy_best(directory, selection.epoch)  # in case the run stopped before copying it
+    parts = f"{len(data.y_train)} train / " + (
+        f"{len(data.y_val)} validation / " if validation else ""
+    )
     echo(
-        f"training {spec.name}: {len(data.y_train)} train / {len(data.y_test)} test samples, "
-        f"{data.steps} steps, {train_spec.epochs} epochs on {jax.default_backend()} -> {directory}"
+        f"training {spec.name}: {parts}{len(data.y_test)} test samples, {data.steps} steps, "
+        f"{train_spec.epochs} epochs on {jax.default_backend()} -> {directory}"
     )
 
     def wall_time() -> float:
@@ -466,9 +569,10 @@ def train(
 
     x_train = data.x_train
     epoch = first_epoch - 1
+    last_epoch = epoch if selection is not None and selection.stop else train_spec.epochs
     try:
         with _Progress(enabled=progress, echo=echo) as bar:
-            for epoch in range(first_epoch, train_spec.epochs + 1):
+            for epoch in range(first_epoch, last_epoch + 1):
                 epoch_start = time.perf_counter()
                 batches = task.batches(data, epoch)
                 bar.start(f"epoch {epoch}/{train_spec.epochs}", len(batches))
@@ -487,7 +591,8 @@ def train(
                     bar.advance(loss_total / (step + 1), correct_total / seen)
                 train_seconds = time.perf_counter() - epoch_start
                 eval_start = time.perf_counter()
-                scores = task.evaluate(params, data.x_test, data.y_test)
+                # Never the test set: it is scored once, for the selected epoch, at the end.
+                scores = task.evaluate(params, data.x_val, data.y_val, "val") if validation else {}
                 record: dict[str, Any] = {
                     "epoch": epoch,
                     "train_loss": loss_total / len(batches),
@@ -504,43 +609,40 @@ def train(
                 _write_records(directory, records)
                 checkpoint = _epoch_file(directory, epoch)
                 save_checkpoint(checkpoint, task, params, opt_state, epoch)
-                if best is None or record["test_accuracy"] > best["test_accuracy"]:
-                    best = record
-                    _copy_best(directory, epoch)
+                selection = selection_of(train_spec, records, validation)
+                if selection.epoch == epoch:
+                    _copy_best(directory, epoch)  # before pruning can remove the epoch's file
                 _prune(directory, train_spec.keep_checkpoints)
                 manifest.update(epochs_completed=epoch, wall_time_seconds=wall_time())
                 _write_json(directory / MANIFEST, manifest)
                 bar.log(_summary(record))
                 if on_epoch_end is not None:
                     on_epoch_end(epoch, record)
+                if selection.stop:
+                    break
     except KeyboardInterrupt:
         manifest.update(status="interrupted", wall_time_seconds=wall_time())
         _write_json(directory / MANIFEST, manifest)
-        _plot_curves(directory, records, echo)
+        _plot_curves(directory, records, echo, None)
         done = latest_checkpoint(directory)
         where = f"the last checkpoint is epoch {done[0]}" if done else "no epoch finished"
         echo(f"interrupted in epoch {epoch}; {where}. Continue with --resume")
         raise
-    from ..model.params import clamp_parameters
-
-    final_model, clamped = clamp_parameters(task.model(params))
-    if clamped:
-        echo(
-            f"note: {', '.join(clamped)}: trained values past the range the neurons clamp them "
-            "to are saved as the range's end (the model computes the same)"
-        )
-    results = _finish(directory, spec, task, final_model, records, best, manifest, wall_time())
-    _plot_curves(directory, records, echo)
+    selection = selection_of(train_spec, records, validation)
+    results = _finish(directory, spec, task, data, records, selection, manifest, wall_time, echo)
+    _plot_curves(directory, records, echo, selection.epoch)
+    stopped = ", stopped early" if results["early_stopped"] else ""
     echo(
-        f"done: test accuracy {results['test_accuracy']:.4f} after {results['epoch']} epochs "
-        f"(best {results['best_test_accuracy']:.4f} at epoch {results['best_epoch']}); "
+        f"done: test accuracy {results['test_accuracy']:.4f} of epoch {selection.epoch} "
+        f"({selection.reason}) after {results['epochs_completed']} epochs{stopped}; "
         f"{wall_time():.1f} s"
     )
     return RunResult(directory, records, results)
 
 
 def evaluate_run(directory: str | Path, checkpoint: str = "final") -> dict[str, Any]:
-    """Rescore a run folder's test set with its final (or ``best``/``epoch-N``) parameters."""
+    """Rescore a run folder's test set with its selected parameters (``final``:
+    params.safetensors; ``best``: the selected epoch's checkpoint) or ``epoch-N``'s."""
     from ..model.params import read_params
     from ..spec.load import load
 
@@ -709,31 +811,48 @@ def _finish(
     directory: Path,
     spec: ModelSpec,
     task: Task,
-    model: StatefulModel,
+    data: Dataset,
     records: list[dict[str, Any]],
-    best: dict[str, Any] | None,
+    selection: Selection,
     manifest: dict[str, Any],
-    seconds: float,
+    wall_time: Callable[[], float],
+    echo: Callable[[str], Any],
 ) -> dict[str, Any]:
-    """Write the trained model (spec.yaml + params), results.json and the final manifest."""
-    from ..model.params import save_params
+    """Write the selected model (spec.yaml + params), score it on the test set (the only time
+    the test set is used), write results.json and the final manifest."""
+    import equinox as eqx
+
+    from ..model.params import clamp_parameters, save_params
     from ..spec.dump import dumps, normalized_data
 
-    if not records or best is None:
-        raise InputError("no epoch was trained; nothing to report")
-    last = records[-1]
+    best = directory / CHECKPOINTS / BEST
+    params, _, epoch = load_checkpoint(best, task)
+    if epoch != selection.epoch:
+        raise InputError(
+            f"holds epoch {epoch}, but the selected epoch is {selection.epoch}; the run folder "
+            "was changed by hand: train it again",
+            file=str(best),
+        )
+    model, clamped = clamp_parameters(task.model(params))
+    if clamped:
+        echo(
+            f"note: {', '.join(clamped)}: trained values past the range the neurons clamp them "
+            "to are saved as the range's end (the model computes the same)"
+        )
+    scores = task.evaluate(eqx.filter(model, eqx.is_inexact_array), data.x_test, data.y_test)
+    completed = records[-1]["epoch"]
     results = {
-        "epoch": last["epoch"],
-        "test_accuracy": last["test_accuracy"],
-        "test_loss": last["test_loss"],
-        "best_epoch": best["epoch"],
-        "best_test_accuracy": best["test_accuracy"],
-        "test_samples": manifest["data"]["test_samples"],
+        "epoch": selection.epoch,
+        "selected": selection.record(),
+        "epochs_completed": completed,
+        "early_stopped": selection.stop and completed < _train_of(spec).epochs,
+        **scores,
+        "test_samples": len(data.y_test),
     }
     save_params(model, directory / PARAMS)
-    data = normalized_data(spec)
-    data.update(params=PARAMS, params_partial=False)  # the trained file has every array
-    write_text_atomic(directory / SPEC, dumps(data))
+    normalized = normalized_data(spec)
+    normalized.update(params=PARAMS, params_partial=False)  # the trained file has every array
+    write_text_atomic(directory / SPEC, dumps(normalized))
     _write_json(directory / RESULTS, results)
     manifest.update(
         status="completed",
@@ -741,7 +860,7 @@ def _finish(
         spec_sha256=sha256_file(directory / SPEC),
         params=PARAMS,
         params_sha256=sha256_file(directory / PARAMS),
-        wall_time_seconds=seconds,
+        wall_time_seconds=wall_time(),
         results=results,
     )
     _write_json(directory / MANIFEST, manifest)
@@ -759,7 +878,7 @@ def _remove_run(directory: Path) -> None:
             path.unlink()
     if checkpoints.is_dir() and not any(checkpoints.iterdir()):
         checkpoints.rmdir()
-    for name in (RESOLVED, SPEC, PARAMS, METRICS, RESULTS, CURVES, MANIFEST):
+    for name in (RESOLVED, SPEC, PARAMS, METRICS, RESULTS, SPLIT, CURVES, MANIFEST):
         (directory / name).unlink(missing_ok=True)
 
 
@@ -801,15 +920,20 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 
 
 def _summary(record: dict[str, Any]) -> str:
+    validation = (
+        f"val loss {record['val_loss']:.4f}  val acc {record['val_accuracy']:.4f}  "
+        if "val_loss" in record
+        else ""
+    )
     return (
         f"epoch {record['epoch']:>3}  train loss {record['train_loss']:.4f}  "
-        f"train acc {record['train_accuracy']:.4f}  test acc {record['test_accuracy']:.4f}  "
+        f"train acc {record['train_accuracy']:.4f}  {validation}"
         f"({record['train_time_seconds']:.1f} s)"
     )
 
 
 def _plot_curves(
-    directory: Path, records: list[dict[str, Any]], echo: Callable[[str], Any]
+    directory: Path, records: list[dict[str, Any]], echo: Callable[[str], Any], selected: int | None
 ) -> None:
     if not records:
         return
@@ -817,7 +941,7 @@ def _plot_curves(
     from .plots import plot_training
 
     try:
-        plot_training(directory / CURVES, records)
+        plot_training(directory / CURVES, records, selected)
     except SpecError as error:  # matplotlib missing: the run is still complete
         echo(f"note: no {CURVES}: {error.message}")
 

@@ -56,16 +56,19 @@ def _save(figure: Figure, path: str | os.PathLike[str]) -> None:
 # --- training curves ------------------------------------------------------------------------
 
 
-def plot_training(path: str | os.PathLike[str], records: Sequence[dict[str, Any]]) -> None:
-    """Loss and accuracy per epoch (train and test) from ``metrics.jsonl`` records."""
+def plot_training(
+    path: str | os.PathLike[str], records: Sequence[dict[str, Any]], selected: int | None = None
+) -> None:
+    """Loss and accuracy per epoch (train and validation) from ``metrics.jsonl`` records,
+    with a dashed line at the ``selected`` epoch."""
     figure = _figure(9.0, 3.5)
     loss_axes, accuracy_axes = figure.subplots(1, 2)
     epochs = [r["epoch"] for r in records]
     for key, label, axes in (
         ("train_loss", "train", loss_axes),
-        ("test_loss", "test", loss_axes),
+        ("val_loss", "validation", loss_axes),
         ("train_accuracy", "train", accuracy_axes),
-        ("test_accuracy", "test", accuracy_axes),
+        ("val_accuracy", "validation", accuracy_axes),
     ):
         values = [r.get(key) for r in records]
         if all(v is not None for v in values):
@@ -73,6 +76,8 @@ def plot_training(path: str | os.PathLike[str], records: Sequence[dict[str, Any]
     loss_axes.set(title="loss", xlabel="epoch")
     accuracy_axes.set(title="accuracy", xlabel="epoch", ylim=(0, 1.02))
     for axes in (loss_axes, accuracy_axes):
+        if selected is not None:
+            axes.axvline(selected, color="gray", linestyle="--", linewidth=1, label="selected")
         axes.grid(alpha=0.3)
         axes.xaxis.get_major_locator().set_params(integer=True)
         if axes.get_lines():

@@ -7,8 +7,9 @@ in the resolved spec; copied into the new manifest). The manifest field ``extens
 list with one entry per continuation of the run with changed settings; this version writes
 none and refuses to replay a run that has some rather than replay it partly.
 
-The new folder's final parameters and every metric of every epoch are compared with the
-original's: bitwise, or the largest absolute difference per parameter and per metric.
+The new folder's final parameters, every metric of every epoch and ``results.json`` (the
+selected epoch and its test metrics) are compared with the original's: bitwise, or the
+largest absolute difference per parameter and per metric.
 Timing fields (names ending in ``_time``, ``_seconds`` or ``_per_second``) are not compared.
 """
 
@@ -55,6 +56,7 @@ def reproduce(
         MANIFEST,
         PARAMS,
         RESOLVED,
+        RESULTS,
         _read_records,
         data_root_of,
         read_manifest,
@@ -100,7 +102,10 @@ def reproduce(
     )
     lines = notes + _compare_params(directory / PARAMS, target / PARAMS)
     lines += _compare_metrics(_read_records(directory), _read_records(target))
-    matched = not any(line.startswith(("parameters differ", "metrics differ")) for line in lines)
+    lines += _compare_results(directory / RESULTS, target / RESULTS)
+    matched = not any(
+        line.startswith(("parameters differ", "metrics differ", "results differ")) for line in lines
+    )
     new_manifest = read_manifest(target)
     new_manifest["reproduces"] = {"folder": str(directory), "bitwise": matched}
     write_text_atomic(target / MANIFEST, json.dumps(new_manifest, indent=2) + "\n")
@@ -191,6 +196,24 @@ def _compare_metrics(original: list[dict[str, Any]], new: list[dict[str, Any]]) 
     lines = ["metrics differ; largest absolute difference per metric:"]
     for name, (difference, epoch) in sorted(largest.items()):
         lines.append(f"  {name}: {difference:.3g} (epoch {epoch})")
+    return lines
+
+
+def _compare_results(original: Path, new: Path) -> list[str]:
+    """results.json: the selected epoch and its test metrics (scored once, at the end)."""
+    from ..spec.loader import load_json_file
+
+    old, here = _flatten(load_json_file(original)), _flatten(load_json_file(new))
+    differences = {
+        name: _difference(old.get(name), here.get(name)) for name in sorted(set(old) | set(here))
+    }
+    if not any(differences.values()):
+        return [
+            f"results: bitwise identical (selected epoch {here.get('epoch')}, test accuracy "
+            f"{here.get('test_accuracy')})"
+        ]
+    lines = ["results differ; absolute difference per field:"]
+    lines += [f"  {name}: {value:.3g}" for name, value in differences.items() if value]
     return lines
 
 
