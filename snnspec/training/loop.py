@@ -38,10 +38,24 @@ from jaxtyping import Array, PRNGKeyArray, PyTree
 
 from .._errors import InputError, ParamsError
 from .._io import sha256_file, sha256_text, write_atomic, write_text_atomic
-from ..bundle import BEST, CHECKPOINTS, CURVES, MANIFEST, METRICS, PARAMS, RESOLVED, RESULTS, SPEC
+from ..bundle import (
+    BEST,
+    CHECKPOINTS,
+    CURVES,
+    MANIFEST,
+    METRICS,
+    MLFLOW_ARTIFACTS,
+    MLFLOW_DB,
+    PARAMS,
+    RESOLVED,
+    RESULTS,
+    SPEC,
+    TENSORBOARD,
+)
 from ..spec.loader import load_json_file
 from ..spec.overrides import resolved_text
 from .data import Dataset, epoch_order, load_data, train_seed
+from .tracking import TrackedRun, Tracker, check_trackers
 
 if TYPE_CHECKING:
     import optax
@@ -53,7 +67,8 @@ if TYPE_CHECKING:
 CHECKPOINT_FORMAT = "snnspec-checkpoint-1"
 _EPOCH_FILE = re.compile(r"epoch-(\d{4,})\.safetensors")
 
-EpochHook = Callable[[int, dict[str, Any]], None]
+Callback = Callable[[int, dict[str, Any]], None]
+"""Called after each epoch's checkpoint and metrics are on disk with (epoch, record)."""
 Params = PyTree
 """What training updates: the model's floating-point arrays, every other leaf None
 (``eqx.partition(model, eqx.is_inexact_array)``); ``Task.model`` puts the model back."""
@@ -397,20 +412,24 @@ def train(
     data_root: Path | None = None,
     progress: bool = True,
     echo: Callable[[str], None] = print,
-    on_epoch_end: EpochHook | None = None,
+    callbacks: Sequence[Callback] = (),
     force: bool = False,
 ) -> RunResult:
     """Train ``spec`` into ``directory``; see the module docstring for what is written.
 
     With ``resume`` the newest checkpoint in ``directory`` is restored (the spec must hash
-    the same as the run's) and training continues from the epoch after it. ``on_epoch_end``
-    is called after each epoch's checkpoint and metrics are on disk. ``directory`` must be
-    new or empty; ``force`` replaces an earlier run in it (see :mod:`._folders`).
+    the same as the run's) and training continues from the epoch after it. Each of
+    ``callbacks`` is called after each epoch's checkpoint and metrics are on disk (a
+    :class:`~.tracking.Tracker` also when the run starts and ends). A callback that raises
+    stops the run as Ctrl-C does: the manifest says ``interrupted`` (and which callback, in
+    ``interrupted_by``), ``resume`` continues it, and the exception propagates. ``directory``
+    must be new or empty; ``force`` replaces an earlier run in it (see :mod:`._folders`).
     """
     import jax
 
     directory = Path(directory)
     train_spec = _train_of(spec)
+    trackers = check_trackers(callbacks)
     started = time.perf_counter()
     root = data_root or spec.base_dir
     text = resolved_text(spec)
@@ -449,6 +468,7 @@ def train(
     _write_records(directory, records)
     prior_seconds = float(manifest.get("wall_time_seconds", 0.0)) if latest else 0.0
     manifest.update(status="running", epochs_completed=first_epoch - 1)
+    manifest.pop("interrupted_by", None)
     _write_json(directory / MANIFEST, manifest)
     best = None
     for record in records:  # the first epoch with the highest test accuracy
@@ -466,8 +486,28 @@ def train(
 
     x_train = data.x_train
     epoch = first_epoch - 1
+    calling: str | None = None  # the callback running, whose exception stops the run
+    opened: list[Tracker] = []  # the trackers started, to close
     try:
         with _Progress(enabled=progress, echo=echo) as bar:
+            tracking = manifest.setdefault("tracking", {}) if trackers else {}
+            for tracker in trackers:
+                calling = tracker.name
+                tracker.start(
+                    TrackedRun(
+                        directory=directory,
+                        spec=spec,
+                        spec_sha256=digest,
+                        seed=manifest["seed"],
+                        overrides=tuple(manifest["overrides"]),
+                        records=tuple(records),
+                        state=tracking.setdefault(tracker.name, {}),
+                    )
+                )
+                opened.append(tracker)
+            calling = None
+            if trackers:
+                _write_json(directory / MANIFEST, manifest)
             for epoch in range(first_epoch, train_spec.epochs + 1):
                 epoch_start = time.perf_counter()
                 batches = task.batches(data, epoch)
@@ -511,15 +551,28 @@ def train(
                 manifest.update(epochs_completed=epoch, wall_time_seconds=wall_time())
                 _write_json(directory / MANIFEST, manifest)
                 bar.log(_summary(record))
-                if on_epoch_end is not None:
-                    on_epoch_end(epoch, record)
-    except KeyboardInterrupt:
+                for callback in callbacks:
+                    calling = getattr(callback, "name", None) or getattr(
+                        callback, "__qualname__", type(callback).__qualname__
+                    )
+                    callback(epoch, record)
+                calling = None
+                if trackers:  # the epoch each tracker has logged
+                    _write_json(directory / MANIFEST, manifest)
+    except BaseException as error:
+        if calling is None and not isinstance(error, KeyboardInterrupt):
+            _close(opened, "failed")
+            raise
         manifest.update(status="interrupted", wall_time_seconds=wall_time())
+        if calling is not None:
+            manifest["interrupted_by"] = f"callback {calling}: {type(error).__name__}: {error}"
         _write_json(directory / MANIFEST, manifest)
         _plot_curves(directory, records, echo)
+        _close(opened, "interrupted")
         done = latest_checkpoint(directory)
         where = f"the last checkpoint is epoch {done[0]}" if done else "no epoch finished"
-        echo(f"interrupted in epoch {epoch}; {where}. Continue with --resume")
+        stop = "interrupted" if calling is None else f"stopped by callback {calling}"
+        echo(f"{stop} in epoch {epoch}; {where}. Continue with --resume")
         raise
     from ..model.params import clamp_parameters
 
@@ -529,7 +582,12 @@ def train(
             f"note: {', '.join(clamped)}: trained values past the range the neurons clamp them "
             "to are saved as the range's end (the model computes the same)"
         )
-    results = _finish(directory, spec, task, final_model, records, best, manifest, wall_time())
+    try:
+        results = _finish(directory, spec, task, final_model, records, best, manifest, wall_time())
+    except BaseException:
+        _close(opened, "failed")
+        raise
+    _close(opened, "completed", results)
     _plot_curves(directory, records, echo)
     echo(
         f"done: test accuracy {results['test_accuracy']:.4f} after {results['epoch']} epochs "
@@ -759,8 +817,16 @@ def _remove_run(directory: Path) -> None:
             path.unlink()
     if checkpoints.is_dir() and not any(checkpoints.iterdir()):
         checkpoints.rmdir()
-    for name in (RESOLVED, SPEC, PARAMS, METRICS, RESULTS, CURVES, MANIFEST):
+    for name in (TENSORBOARD, MLFLOW_ARTIFACTS):  # trackers' logs of the earlier run
+        if (directory / name).is_dir():
+            shutil.rmtree(directory / name)
+    for name in (RESOLVED, SPEC, PARAMS, METRICS, RESULTS, CURVES, MLFLOW_DB, MANIFEST):
         (directory / name).unlink(missing_ok=True)
+
+
+def _close(trackers: Sequence[Tracker], status: str, results: dict[str, Any] | None = None) -> None:
+    for tracker in trackers:
+        tracker.close(status, results)
 
 
 def _epoch_file(directory: Path, epoch: int) -> Path:
