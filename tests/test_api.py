@@ -132,7 +132,7 @@ def test_a_raising_callback_stops_the_run_and_it_resumes(run: snnspec.Run, tmp_p
     assert lines[-1].startswith("stopped by callback ")
     assert lines[-1].endswith("the last checkpoint is epoch 1. Continue with --resume")
     with pytest.raises(snnspec.InputError, match="training was interrupted after epoch 1"):
-        snnspec.open_run(directory).test_metrics
+        _ = snnspec.open_run(directory).test_metrics
     resumed = snnspec.train(directory, resume=True, echo=None)  # the folder, in place
     assert resumed.dir == directory
     assert without_times(resumed.metrics) == without_times(run.metrics)

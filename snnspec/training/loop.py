@@ -44,8 +44,6 @@ from ..bundle import (
     CURVES,
     MANIFEST,
     METRICS,
-    MLFLOW_ARTIFACTS,
-    MLFLOW_DB,
     PARAMS,
     RESOLVED,
     RESULTS,
@@ -809,7 +807,9 @@ def _finish(
 def _remove_run(directory: Path) -> None:
     """Delete the files an earlier run wrote into ``directory`` (``--force``); others stay.
 
-    The manifest goes last, so a folder left half-cleared is still recognised as a run.
+    The manifest goes last, so a folder left half-cleared is still recognised as a run. The
+    MLflow store (``mlflow.db``, ``mlartifacts/``) stays: the earlier run stays in it as an
+    earlier MLflow run, and the new manifest names the new one.
     """
     checkpoints = directory / CHECKPOINTS
     for path in checkpoints.glob("*.safetensors"):
@@ -817,10 +817,9 @@ def _remove_run(directory: Path) -> None:
             path.unlink()
     if checkpoints.is_dir() and not any(checkpoints.iterdir()):
         checkpoints.rmdir()
-    for name in (TENSORBOARD, MLFLOW_ARTIFACTS):  # trackers' logs of the earlier run
-        if (directory / name).is_dir():
-            shutil.rmtree(directory / name)
-    for name in (RESOLVED, SPEC, PARAMS, METRICS, RESULTS, CURVES, MLFLOW_DB, MANIFEST):
+    if (directory / TENSORBOARD).is_dir():  # its curves would mix with the new run's
+        shutil.rmtree(directory / TENSORBOARD)
+    for name in (RESOLVED, SPEC, PARAMS, METRICS, RESULTS, CURVES, MANIFEST):
         (directory / name).unlink(missing_ok=True)
 
 
