@@ -138,7 +138,7 @@ def train(
     partial_params: bool = False,
     max_memory: str | None = None,
     strict_env: bool = False,
-    echo: Callable[[str], object] | None = print,
+    echo: Callable[[str], None] | None = print,
     warn: Callable[[str], object] | None = None,
 ) -> Run:
     """Train a spec's model with its ``train:`` section into the run folder ``out_dir``.
