@@ -61,9 +61,9 @@ def train(
         list[LogTarget] | None,
         typer.Option(
             "--log",
+            metavar="tensorboard|mlflow",
             help="Also log to TensorBoard (DIR/tensorboard/) or MLflow ($MLFLOW_TRACKING_URI, "
-            "else DIR/mlflow.db); repeatable. Needs pip install 'snnspec[tensorboard]' or "
-            "'snnspec[mlflow]'.",
+            "else DIR/mlflow.db); repeatable. Needs snnspec's extra of that name.",
             show_default=False,
         ),
     ] = None,
