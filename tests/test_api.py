@@ -79,6 +79,7 @@ def test_a_mapping_of_overrides_is_the_same_as_the_set_strings(run: snnspec.Run)
         ({"train.epochs": (1, 2)}, r"overrides\['train.epochs'\]: \(1, 2\) cannot be given"),
         ({"train.epochs": np.int64(3)}, "cannot be given as an override"),
         ("train.epochs=3", r"write \['train.epochs=3'\]"),
+        ({"train.epochs=3": 3}, r"overrides\['train.epochs=3'\]: a path cannot contain '='"),
     ],
 )
 def test_overrides_that_cannot_apply_are_refused(

@@ -61,6 +61,8 @@ def override_text(path: str, value: Any) -> str:
     """
     import yaml
 
+    if "=" in path:
+        raise SpecError("a path cannot contain '='", file=f"overrides[{path!r}]")
     if _plain(value):
         dumped = yaml.safe_dump(value, default_flow_style=True, width=float("inf"), sort_keys=False)
         dumped = dumped.removesuffix("\n").removesuffix("\n...").strip()
