@@ -1,6 +1,7 @@
 """snnspec: a declarative model spec compiler for spiking neural networks in JAX.
 
-Importing this package does not import JAX; :func:`compile` and :func:`simulate` do.
+Importing this package does not import JAX; :func:`compile` and :func:`simulate` do, and
+:func:`train` and :func:`evaluate` (training from Python: :mod:`snnspec.training.api`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ if TYPE_CHECKING:
     from .model.params import save_params as save_params
     from .model.trainable import trainable_filter as trainable_filter
     from .spec.dump import dump as dump
+    from .training.api import Run as Run
+    from .training.api import evaluate as evaluate
+    from .training.api import open_run as open_run
+    from .training.api import train as train
 
 __version__ = "0.2.0"
 
@@ -41,6 +46,7 @@ __all__ = [
     "LoadError",
     "ModelSpec",
     "ParamsError",
+    "Run",
     "SchemaError",
     "ShapeError",
     "SpecError",
@@ -49,13 +55,16 @@ __all__ = [
     "as_equinox",
     "compile",
     "dump",
+    "evaluate",
     "from_equinox",
     "from_nir",
     "load",
+    "open_run",
     "parameter_arrays",
     "save_params",
     "simulate",
     "to_nir",
+    "train",
     "trainable_filter",
 ]
 
@@ -72,6 +81,10 @@ _LAZY = {
     "from_nir": ".interop.nir",
     "to_nir": ".interop.nir",
     "trainable_filter": ".model.trainable",
+    "train": ".training.api",
+    "evaluate": ".training.api",
+    "Run": ".training.api",
+    "open_run": ".training.api",
 }
 
 

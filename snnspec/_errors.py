@@ -104,6 +104,15 @@ class InputError(SpecError):
     """Run inputs or options do not fit the model (missing array, wrong shape, bad option)."""
 
 
+class UsageError(InputError):
+    """An argument that cannot apply to the others given (e.g. ``partial_params`` with a run
+    folder); the command line reports it as a usage error (exit 2) on ``option``."""
+
+    def __init__(self, message: str, *, option: str) -> None:
+        super().__init__(message)
+        self.option = option
+
+
 class SpecWarning(UserWarning):
     """A spec that is valid but probably not what was meant; the message is one located line.
 

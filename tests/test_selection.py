@@ -224,7 +224,7 @@ def test_resume_with_early_stopping_equals_uninterrupted(
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train(load(spec_path), directory, progress=False, echo=quiet, on_epoch_end=interrupt)
+        train(load(spec_path), directory, progress=False, echo=quiet, callbacks=[interrupt])
     resumed = train(load(spec_path), directory, resume=True, progress=False, echo=quiet)
     assert without_times(resumed.records) == without_times(run.records)
     assert resumed.results == run.results

@@ -150,7 +150,7 @@ def test_resume_after_interrupt_matches_uninterrupted(
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train(load(tiny_spec), directory, progress=False, echo=quiet, on_epoch_end=interrupt)
+        train(load(tiny_spec), directory, progress=False, echo=quiet, callbacks=[interrupt])
     manifest = json.loads((directory / "manifest.json").read_text())
     assert (manifest["status"], manifest["epochs_completed"]) == ("interrupted", 1)
     assert not (directory / "params.safetensors").exists()

@@ -528,28 +528,9 @@ def _load_target(
         if not target.exists() and not target.suffix:
             raise InputError(f"{target}: no such spec file or build folder; check the path")
         return load(target, overrides, allow_paths=allow_paths)
-    manifest_path = target / MANIFEST
-    if not manifest_path.is_file():
-        raise InputError(
-            f"{target} is a folder without {MANIFEST}; pass a spec file or a `snnspec build` folder"
-        )
-    manifest = load_json_file(manifest_path)
-    from ..training.loop import unfinished_run
+    from ..training.api import trained_spec
 
-    unfinished_run(target, manifest)
-    try:
-        expected = {SPEC: manifest["spec_sha256"], PARAMS: manifest["params_sha256"]}
-    except (KeyError, TypeError) as error:
-        raise InputError(f"{manifest_path}: not a valid snnspec manifest ({error})") from None
-    for name, digest in expected.items():
-        path = target / name
-        if not path.is_file():
-            raise InputError(f"{path}: missing; rebuild with `snnspec build`")
-        if sha256_file(path) != digest:
-            raise InputError(
-                f"{path}: sha256 does not match {MANIFEST}; the build was modified, rebuild it"
-            )
-    return load(target / SPEC, overrides)
+    return trained_spec(target, overrides)
 
 
 def _read_inputs(path: Path, plan: GraphPlan, spec_steps: int) -> list[np.ndarray]:

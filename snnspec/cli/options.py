@@ -70,19 +70,11 @@ PartialParamsOption = Annotated[
 
 def report_partial(spec: ModelSpec, plan: GraphPlan, extra: Path | None = None) -> None:
     """Name, on stderr, the parameters a partial load left at their seeded initial values."""
-    from ..model.params import unloaded_keys
+    from ..model.params import partial_note
 
-    left = unloaded_keys(spec, plan, extra)
-    if len(left) == 1:
-        typer.echo(
-            f"note: partial params: 1 parameter keeps its seeded initial value: {left[0]}", err=True
-        )
-    elif left:
-        typer.echo(
-            f"note: partial params: {len(left)} parameters keep their seeded initial values: "
-            + ", ".join(left),
-            err=True,
-        )
+    note = partial_note(spec, plan, extra)
+    if note is not None:
+        typer.echo(note, err=True)
 
 
 def check_partial(partial: bool, spec: ModelSpec, extra: Path | None = None) -> None:

@@ -7,13 +7,12 @@ They are registered in :mod:`.cli`. JAX is imported inside ``train``, ``evaluate
 from __future__ import annotations
 
 import enum
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .._errors import InputError, printable
+from .._errors import InputError, UsageError, printable
 from .._io import sha256_text
 from ..bundle import MANIFEST, RESOLVED
 from ..spec.load import load
@@ -25,8 +24,6 @@ from .options import (
     PartialParamsOption,
     SetOption,
     StrictEnvOption,
-    check_partial,
-    report_partial,
 )
 
 if TYPE_CHECKING:
@@ -36,6 +33,11 @@ if TYPE_CHECKING:
 class DiagramFormat(enum.StrEnum):
     mermaid = "mermaid"
     dot = "dot"
+
+
+class LogTarget(enum.StrEnum):
+    tensorboard = "tensorboard"
+    mlflow = "mlflow"
 
 
 def train(
@@ -55,6 +57,16 @@ def train(
     progress: Annotated[
         bool, typer.Option("--progress/--no-progress", help="Show a progress bar on terminals.")
     ] = True,
+    log: Annotated[
+        list[LogTarget] | None,
+        typer.Option(
+            "--log",
+            metavar="tensorboard|mlflow",
+            help="Also log to TensorBoard (DIR/tensorboard/) or MLflow ($MLFLOW_TRACKING_URI, "
+            "else DIR/mlflow.db); repeatable. Needs snnspec's extra of that name.",
+            show_default=False,
+        ),
+    ] = None,
     max_memory: MaxMemoryOption = None,
     force: ForceOption = False,
     partial_params: PartialParamsOption = False,
@@ -66,82 +78,29 @@ def train(
     spec, the trained model (`snnspec run DIR` runs it), results.json and manifest.json.
     Ctrl-C keeps the last finished epoch's checkpoint; continue with --resume, which warns
     (--strict-env: refuses) when the environment differs from the run's. The folder must be
-    new or empty; --force replaces an earlier training run in it.
+    new or empty; --force replaces an earlier training run in it. The Python API
+    `snnspec.train` does the same.
     """
-    from ..bundle.folders import TRAIN, made_by
-    from ..training.loop import data_root_of, read_manifest
-    from ..training.loop import train as run_training
+    from ..training.api import train as train_run
 
-    data_root = None
-    if not spec_path.exists() and resume and not spec_path.suffix:
-        raise InputError(
-            f"{spec_path}: no such run folder to resume; `snnspec train SPEC -o DIR` creates one"
+    try:
+        train_run(
+            spec_path,
+            output,
+            overrides or (),
+            resume=resume,
+            force=force,
+            progress=progress,
+            allow_paths=allow_paths or (),
+            log=[target.value for target in log or ()],
+            partial_params=partial_params,
+            max_memory=max_memory,
+            strict_env=strict_env,
+            echo=typer.echo,
+            warn=_warn,
         )
-    if spec_path.is_dir():
-        if made_by(spec_path) != TRAIN:
-            read_manifest(spec_path)  # says what the folder is instead
-        if overrides:
-            raise InputError(
-                "--set cannot change a run folder's spec: resuming continues the same run; "
-                "train the spec file with --set into a new folder"
-            )
-        if partial_params:
-            raise typer.BadParameter(
-                "a run folder resumes with the settings it was started with",
-                param_hint="--partial-params",
-            )
-        if allow_paths:
-            raise typer.BadParameter(
-                "a run folder resumes from its resolved spec, which extends no file",
-                param_hint="--allow-path",
-            )
-        if not resume:
-            raise InputError(f"{spec_path} is a run folder; pass --resume to continue it")
-        if output is not None and output.resolve() != spec_path.resolve():
-            raise InputError("a run folder resumes in place; leave out -o")
-        manifest = read_manifest(spec_path)
-        output, data_root = spec_path, data_root_of(spec_path, manifest)
-        overrides = list(manifest.get("overrides") or [])
-        spec = load(spec_path / RESOLVED)
-        source = manifest.get("source")
-    else:
-        spec = load(spec_path, overrides or (), allow_paths=allow_paths or ())
-        check_partial(partial_params, spec)
-        if partial_params:  # recorded as an override, so the run folder says so
-            overrides = [*(overrides or ()), "params_partial=true"]
-            spec = load(spec_path, overrides, allow_paths=allow_paths or ())
-        source = str(spec_path)
-    if spec.train is None:
-        raise spec.error((), "the spec has no `train:` section; add one (see README: Training)")
-    from ..graph.plan import plan_graph
-    from ..graph.resources import budget, check_run
-
-    limit = budget(max_memory)
-    plan = plan_graph(spec)
-    check_run(spec, plan, limit, spec.train.batch_size, None, backprop=True)
-    if spec.params_partial and data_root is None:  # a fresh run: the spec's folder holds them
-        report_partial(spec, plan)
-    if output is None:
-        if resume:
-            raise InputError("--resume needs the run folder: pass -o DIR (or SPEC=DIR)")
-        output = Path("runs") / f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if strict_env and not resume:
-        raise InputError("--strict-env applies to --resume (a run folder), not to a new run")
-    if resume and (output / MANIFEST).is_file():
-        from ..bundle.environment import check_folder
-
-        check_folder(output, read_manifest(output), strict=strict_env, warn=_warn, dtype=spec.dtype)
-    run_training(
-        spec,
-        output,
-        resume=resume,
-        overrides=overrides or (),
-        source=source,
-        data_root=data_root,
-        progress=progress,
-        echo=typer.echo,
-        force=force,
-    )
+    except UsageError as error:
+        raise typer.BadParameter(error.message, param_hint=error.option) from None
 
 
 def evaluate(

@@ -167,6 +167,21 @@ def unloaded_keys(
     return [key for key in expected_shapes(plan) if key not in given]
 
 
+def partial_note(
+    spec: ModelSpec, plan: GraphPlan, extra: str | os.PathLike[str] | None = None
+) -> str | None:
+    """The note naming the parameters a partial load leaves at their seeded initial values."""
+    left = unloaded_keys(spec, plan, extra)
+    if len(left) == 1:
+        return f"note: partial params: 1 parameter keeps its seeded initial value: {left[0]}"
+    if left:
+        return (
+            f"note: partial params: {len(left)} parameters keep their seeded initial values: "
+            + ", ".join(left)
+        )
+    return None
+
+
 def read_model_params(
     plan: GraphPlan,
     files: Sequence[tuple[str | os.PathLike[str], str]],

@@ -52,6 +52,49 @@ def parse_override(text: str) -> Override:
     return Override(text, keys, value)
 
 
+def override_text(path: str, value: Any) -> str:
+    """The ``PATH=VALUE`` text that sets ``path`` to the Python ``value``.
+
+    The value is written as one line of YAML and read back by :func:`parse_override`, so a
+    mapping of overrides is applied (and recorded) exactly as the same ``--set`` would be; a
+    value that does not come back unchanged (a tuple, an array, NaN) is an error.
+    """
+    import yaml
+
+    if "=" in path:
+        raise SpecError("a path cannot contain '='", file=f"overrides[{path!r}]")
+    if _plain(value):
+        dumped = yaml.safe_dump(value, default_flow_style=True, width=float("inf"), sort_keys=False)
+        dumped = dumped.removesuffix("\n").removesuffix("\n...").strip()
+        text = f"{path}={dumped}"
+        if "\n" not in dumped and _same(parse_override(text).value, value):
+            return text
+    raise SpecError(
+        f"{value!r} cannot be given as an override; give a str of one line, an int, a float, "
+        "a bool, None, or a list or dict (str keys) of them",
+        file=f"overrides[{path!r}]",
+    )
+
+
+def _plain(value: Any) -> bool:
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_plain(item) for item in value)
+    return value is None or type(value) in (str, int, float, bool)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal, and of the same types all the way down (1 is not True, 1.0 is not 1)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
 def apply_overrides(
     data: Any, overrides: Sequence[Override]
 ) -> tuple[Any, list[tuple[Override, tuple[PathElement, ...]]]]:

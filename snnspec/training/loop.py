@@ -60,10 +60,12 @@ from ..bundle import (
     RESULTS,
     SPEC,
     SPLIT,
+    TENSORBOARD,
 )
 from ..spec.loader import load_json_file
 from ..spec.overrides import resolved_text
 from .data import Dataset, epoch_order, has_validation, load_data, train_seed
+from .tracking import TrackedRun, Tracker, check_trackers
 
 if TYPE_CHECKING:
     import optax
@@ -75,7 +77,8 @@ if TYPE_CHECKING:
 CHECKPOINT_FORMAT = "snnspec-checkpoint-1"
 _EPOCH_FILE = re.compile(r"epoch-(\d{4,})\.safetensors")
 
-EpochHook = Callable[[int, dict[str, Any]], None]
+Callback = Callable[[int, dict[str, Any]], None]
+"""Called after each epoch's checkpoint and metrics are on disk with (epoch, record)."""
 Params = PyTree
 """What training updates: the model's floating-point arrays, every other leaf None
 (``eqx.partition(model, eqx.is_inexact_array)``); ``Task.model`` puts the model back."""
@@ -495,20 +498,24 @@ def train(
     data_root: Path | None = None,
     progress: bool = True,
     echo: Callable[[str], None] = print,
-    on_epoch_end: EpochHook | None = None,
+    callbacks: Sequence[Callback] = (),
     force: bool = False,
 ) -> RunResult:
     """Train ``spec`` into ``directory``; see the module docstring for what is written.
 
     With ``resume`` the newest checkpoint in ``directory`` is restored (the spec must hash
-    the same as the run's) and training continues from the epoch after it. ``on_epoch_end``
-    is called after each epoch's checkpoint and metrics are on disk. ``directory`` must be
-    new or empty; ``force`` replaces an earlier run in it (see :mod:`._folders`).
+    the same as the run's) and training continues from the epoch after it. Each of
+    ``callbacks`` is called after each epoch's checkpoint and metrics are on disk (a
+    :class:`~.tracking.Tracker` also when the run starts and ends). A callback that raises
+    stops the run as Ctrl-C does: the manifest says ``interrupted`` (and which callback, in
+    ``interrupted_by``), ``resume`` continues it, and the exception propagates. ``directory``
+    must be new or empty; ``force`` replaces an earlier run in it (see :mod:`._folders`).
     """
     import jax
 
     directory = Path(directory)
     train_spec = _train_of(spec)
+    trackers = check_trackers(callbacks)
     started = time.perf_counter()
     root = data_root or spec.base_dir
     text = resolved_text(spec)
@@ -551,6 +558,7 @@ def train(
     _write_records(directory, records)
     prior_seconds = float(manifest.get("wall_time_seconds", 0.0)) if latest else 0.0
     manifest.update(status="running", epochs_completed=first_epoch - 1)
+    manifest.pop("interrupted_by", None)
     _write_json(directory / MANIFEST, manifest)
     # Selection and early stopping are functions of the records: a resumed run recomputes them.
     selection = selection_of(train_spec, records, validation) if records else None
@@ -570,8 +578,28 @@ def train(
     x_train = data.x_train
     epoch = first_epoch - 1
     last_epoch = epoch if selection is not None and selection.stop else train_spec.epochs
+    calling: str | None = None  # the callback running, whose exception stops the run
+    opened: list[Tracker] = []  # the trackers started, to close
     try:
         with _Progress(enabled=progress, echo=echo) as bar:
+            tracking = manifest.setdefault("tracking", {}) if trackers else {}
+            for tracker in trackers:
+                calling = tracker.name
+                tracker.start(
+                    TrackedRun(
+                        directory=directory,
+                        spec=spec,
+                        spec_sha256=digest,
+                        seed=manifest["seed"],
+                        overrides=tuple(manifest["overrides"]),
+                        records=tuple(records),
+                        state=tracking.setdefault(tracker.name, {}),
+                    )
+                )
+                opened.append(tracker)
+            calling = None
+            if trackers:
+                _write_json(directory / MANIFEST, manifest)
             for epoch in range(first_epoch, last_epoch + 1):
                 epoch_start = time.perf_counter()
                 batches = task.batches(data, epoch)
@@ -616,20 +644,40 @@ def train(
                 manifest.update(epochs_completed=epoch, wall_time_seconds=wall_time())
                 _write_json(directory / MANIFEST, manifest)
                 bar.log(_summary(record))
-                if on_epoch_end is not None:
-                    on_epoch_end(epoch, record)
+                for callback in callbacks:
+                    calling = getattr(callback, "name", None) or getattr(
+                        callback, "__qualname__", type(callback).__qualname__
+                    )
+                    callback(epoch, record)
+                calling = None
+                if trackers:  # the epoch each tracker has logged
+                    _write_json(directory / MANIFEST, manifest)
                 if selection.stop:
                     break
-    except KeyboardInterrupt:
+    except BaseException as error:
+        if calling is None and not isinstance(error, KeyboardInterrupt):
+            _close(opened, "failed")
+            raise
         manifest.update(status="interrupted", wall_time_seconds=wall_time())
+        if calling is not None:
+            manifest["interrupted_by"] = f"callback {calling}: {type(error).__name__}: {error}"
         _write_json(directory / MANIFEST, manifest)
         _plot_curves(directory, records, echo, None)
+        _close(opened, "interrupted")
         done = latest_checkpoint(directory)
         where = f"the last checkpoint is epoch {done[0]}" if done else "no epoch finished"
-        echo(f"interrupted in epoch {epoch}; {where}. Continue with --resume")
+        stop = "interrupted" if calling is None else f"stopped by callback {calling}"
+        echo(f"{stop} in epoch {epoch}; {where}. Continue with --resume")
         raise
     selection = selection_of(train_spec, records, validation)
-    results = _finish(directory, spec, task, data, records, selection, manifest, wall_time, echo)
+    try:
+        results = _finish(
+            directory, spec, task, data, records, selection, manifest, wall_time, echo
+        )
+    except BaseException:
+        _close(opened, "failed")
+        raise
+    _close(opened, "completed", results)
     _plot_curves(directory, records, echo, selection.epoch)
     stopped = ", stopped early" if results["early_stopped"] else ""
     echo(
@@ -870,7 +918,9 @@ def _finish(
 def _remove_run(directory: Path) -> None:
     """Delete the files an earlier run wrote into ``directory`` (``--force``); others stay.
 
-    The manifest goes last, so a folder left half-cleared is still recognised as a run.
+    The manifest goes last, so a folder left half-cleared is still recognised as a run. The
+    MLflow store (``mlflow.db``, ``mlartifacts/``) stays: the earlier run stays in it as an
+    earlier MLflow run, and the new manifest names the new one.
     """
     checkpoints = directory / CHECKPOINTS
     for path in checkpoints.glob("*.safetensors"):
@@ -878,8 +928,15 @@ def _remove_run(directory: Path) -> None:
             path.unlink()
     if checkpoints.is_dir() and not any(checkpoints.iterdir()):
         checkpoints.rmdir()
+    if (directory / TENSORBOARD).is_dir():  # its curves would mix with the new run's
+        shutil.rmtree(directory / TENSORBOARD)
     for name in (RESOLVED, SPEC, PARAMS, METRICS, RESULTS, SPLIT, CURVES, MANIFEST):
         (directory / name).unlink(missing_ok=True)
+
+
+def _close(trackers: Sequence[Tracker], status: str, results: dict[str, Any] | None = None) -> None:
+    for tracker in trackers:
+        tracker.close(status, results)
 
 
 def _epoch_file(directory: Path, epoch: int) -> Path:
