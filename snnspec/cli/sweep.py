@@ -110,7 +110,7 @@ def sweep(
     if failed:
         raise InputError(
             f"{len(failed)} of {len(outcomes)} runs failed (see {output / SUMMARY_MD}); "
-            "rerun the same command to retry them"
+            "a rerun of the same command retries the runs whose training stopped with an error"
         )
 
 

@@ -33,6 +33,7 @@ import itertools
 import json
 import math
 import os
+import shlex
 import signal
 import statistics
 import subprocess
@@ -268,7 +269,7 @@ def plan_sweep(
             texts = (*overrides, *grid, *extra)
             if seed:
                 spec = _load_run(spec_path, texts, allow_paths, grid)
-            metric = _check_selection(spec, metric, point)
+            metric = _check_selection(spec, metric, grid)
             runs.append(
                 Run(
                     point,
@@ -359,8 +360,8 @@ def selection_metric(spec: ModelSpec) -> str:
     return str(getattr(selection, "metric", "val_loss"))
 
 
-def _check_selection(spec: ModelSpec, metric: str | None, point: Point) -> str:
-    where = f" (point {point.name})" if point.values else ""
+def _check_selection(spec: ModelSpec, metric: str | None, grid: Sequence[str]) -> str:
+    where = f" (with --grid values {', '.join(grid)})" if grid else ""
     if not has_validation(spec):
         raise spec.error(
             ("train", "data"),
@@ -379,7 +380,7 @@ def _check_selection(spec: ModelSpec, metric: str | None, point: Point) -> str:
     if metric is not None and own != metric:
         raise spec.error(
             ("train", "selection", "metric"),
-            f"point {point.name} selects on {own}, earlier points on {metric}; a sweep "
+            f"the point {', '.join(grid)} selects on {own}, earlier points on {metric}; a sweep "
             "compares its points on one metric (do not sweep train.selection)",
             InputError,
         )
@@ -572,7 +573,7 @@ class _Launcher:
             with self.lock:
                 self.running.discard(process)
         code = process.returncode
-        log = f"$ {' '.join(command)}\n{out}--- stderr ---\n{err}--- exit code {code}\n"
+        log = f"$ {shlex.join(command)}\n{out}--- stderr ---\n{err}--- exit code {code}\n"
         write_text_atomic(self.directory / f"{run.folder}.log", log)
         if process.returncode == 0 or self.stopped:
             return None
