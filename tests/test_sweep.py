@@ -201,9 +201,7 @@ def test_a_typo_in_a_grid_path_fails_before_anything_runs(
 def test_a_grid_value_the_schema_refuses_names_the_grid(tiny_spec: Path) -> None:
     with pytest.raises(SpecError) as caught:
         plan_sweep(tiny_spec, [parse_grid("train.epochs=1,0")])
-    assert str(caught.value) == (
-        "--grid train.epochs=0: train.epochs: Input should be greater than or equal to 1"
-    )
+    assert str(caught.value).startswith("--grid train.epochs=0: train.epochs: ")
 
 
 def test_a_sweep_refuses_a_spec_without_a_validation_split(
