@@ -338,6 +338,28 @@ def test_rerun_skips_completed_resumes_interrupted_and_starts_missing_runs(
     assert [row["status"] for row in rows] == ["completed"] * 3
 
 
+def test_two_sweeps_cannot_run_in_one_folder(tmp_path: Path) -> None:
+    import fcntl
+    import os
+
+    sweep = hand_made([Axis("a", (1, 2))])
+    out = tmp_path / "sweep"
+    open_sweep_folder(out, sweep)
+    other = os.open(out, os.O_RDONLY)  # what the running sweep holds
+    try:
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(SpecError, match="another sweep is running in this folder"):
+            run_sweep(sweep, out, echo=lambda _: None)
+    finally:
+        os.close(other)
+    assert not (out / "summary.csv").exists()
+
+
+def test_without_a_grid_a_sweep_is_one_point() -> None:
+    (point,) = grid_points([])
+    assert (point.values, point.name) == ((), f"000-{point_hash([])}")
+
+
 def test_the_command_of_a_run(tmp_path: Path) -> None:
     sweep = hand_made([Axis("a", (1, 2))])
     sweep = Sweep(
