@@ -366,6 +366,7 @@ def test_the_command_of_a_run(tmp_path: Path) -> None:
         sweep.spec_path, sweep.axes, ("x=1",), (Path("lib"),), None, None, 1, "val_loss",
         (Run(sweep.runs[0].point, 0, "000-x/seed-0", ("x=1", "a=1"), "0" * 64),),
     )  # fmt: skip
+    assert "\nEvery run has --set x=1.\n" in summary_markdown(sweep, [])
     command = sweeps._Launcher(sweep, tmp_path).command(sweep.runs[0], resume=True)
     assert command[1:] == [
         "-m", "snnspec", "train", "spec.yaml", "-o", str(tmp_path / "000-x" / "seed-0"),

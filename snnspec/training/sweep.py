@@ -732,6 +732,8 @@ def summary_markdown(sweep: Sweep, outcomes: Sequence[Outcome]) -> str:
         "over their seeds (mean ± sample standard deviation).",
         "",
     ]
+    if sweep.overrides:
+        lines += ["Every run has " + ", ".join(f"--set {t}" for t in sweep.overrides) + ".", ""]
     header = ["rank", "point", *paths, f"{metric} (mean ± sd)"]
     lines += _table(
         header,
