@@ -753,7 +753,7 @@ def summary_markdown(sweep: Sweep, outcomes: Sequence[Outcome]) -> str:
         lines += ["", "Not ranked (a seed has not completed):", ""]
         lines += _table(
             ["point", *paths, "seeds"],
-            [[p.name, *map(_show, p.values), "; ".join(status[p.name])] for p in left],
+            [[p.name, *map(_show, p.values), "; ".join(status.get(p.name, ()))] for p in left],
         )
     lines += ["", "## Selected point", ""]
     if ranked:
