@@ -185,6 +185,7 @@ COMMANDS = [
     ["build", "-o", "{tmp}/build"],
     ["run"],
     ["train", "-o", "{tmp}/run"],
+    ["sweep", "-o", "{tmp}/sweep"],
     ["resolve"],
     ["graph"],
     ["export", "--python", "-o", "{tmp}/model.py"],

@@ -63,7 +63,7 @@ def check_output_folder(
     """
     if directory.exists() and not directory.is_dir():
         raise InputError(f"{directory} exists and is not a folder; choose another -o")
-    _refuse_inside_made_folder("-o", directory)
+    refuse_inside_made_folder("-o", directory)
     if not directory.is_dir() or not any(directory.iterdir()):
         return False
     maker = made_by(directory)
@@ -97,7 +97,7 @@ def check_output_files(outputs: Iterable[tuple[str, Path]], *, force: bool) -> N
     file (``-o``, ``--plot``) or what the file is (``params file``)."""
     seen: dict[Path, str] = {}
     for what, path in outputs:
-        _refuse_inside_made_folder(what, path)
+        refuse_inside_made_folder(what, path)
         same = seen.setdefault(Path(os.path.abspath(path)), what)
         if same != what:
             raise InputError(f"{same} and {what} name the same file {path}; give two paths")
@@ -109,7 +109,7 @@ def check_output_files(outputs: Iterable[tuple[str, Path]], *, force: bool) -> N
             )
 
 
-def _refuse_inside_made_folder(what: str, path: Path) -> None:
+def refuse_inside_made_folder(what: str, path: Path) -> None:
     """Refuse ``path`` when a folder above it was made by a build or a training run (or
     is a file)."""
     for directory in Path(os.path.abspath(path)).parents:

@@ -41,6 +41,7 @@ from .options import (
     check_partial,
     report_partial,
 )
+from .sweep import sweep
 from .train import env, evaluate, graph, reproduce, resolve, train
 
 if TYPE_CHECKING:
@@ -669,6 +670,7 @@ app.command()(reproduce)
 app.command()(env)
 app.command()(resolve)
 app.command()(graph)
+app.command()(sweep)
 app.command()(export)
 app.add_typer(nir_app, name="nir")
 _groups = [group.typer_instance for group in app.registered_groups if group.typer_instance]

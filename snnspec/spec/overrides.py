@@ -36,13 +36,16 @@ class Override:
     value: Any
 
 
-def parse_override(text: str) -> Override:
-    """Split ``path=value`` and parse the value with the safe YAML loader."""
-    source = f"--set {text}"
+def parse_override(text: str, *, flag: str = "--set") -> Override:
+    """Split ``path=value`` and parse the value with the safe YAML loader.
+
+    ``flag`` is the option that gave ``text``; parse errors name it (``--set path=value:``).
+    """
+    source = f"{flag} {text}"
     path, sep, raw = text.partition("=")
     path = _INDEX.sub(r".\1", path.strip())
     if not sep or not path:
-        raise SpecError("expected PATH=VALUE, e.g. --set train.epochs=3", file=source)
+        raise SpecError(f"expected PATH=VALUE, e.g. {flag} train.epochs=3", file=source)
     keys = tuple(path.split("."))
     if any(not key for key in keys):
         raise SpecError(f"empty key in path '{path}'", file=source)

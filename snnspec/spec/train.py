@@ -353,6 +353,12 @@ class TrainSpec(SpecModel):
         "data.validation_fraction.",
     )
 
+    @property
+    def selection_metric(self) -> str:
+        """The validation metric that selects the kept epoch (``val_loss`` unless set); it
+        applies only when the data have a validation split."""
+        return self.selection.metric if self.selection is not None else "val_loss"
+
     @model_validator(mode="after")
     def _distinct_metrics(self) -> "TrainSpec":
         if len(set(self.metrics)) != len(self.metrics):

@@ -478,7 +478,7 @@ def selection_of(
     """:func:`select_epoch` with the spec's selection metric and early stopping."""
     if not validation:
         return select_epoch(records, None)
-    metric = train.selection.metric if train.selection is not None else "val_loss"
+    metric = train.selection_metric
     stopping = train.early_stopping
     if stopping is None:
         return select_epoch(records, metric)
