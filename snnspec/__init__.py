@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from .model.params import save_params as save_params
     from .model.trainable import trainable_filter as trainable_filter
     from .spec.dump import dump as dump
+    from .training.custom import register_loss as register_loss
 
 __version__ = "0.2.0"
 
@@ -53,6 +54,7 @@ __all__ = [
     "from_nir",
     "load",
     "parameter_arrays",
+    "register_loss",
     "save_params",
     "simulate",
     "to_nir",
@@ -72,6 +74,7 @@ _LAZY = {
     "from_nir": ".interop.nir",
     "to_nir": ".interop.nir",
     "trainable_filter": ".model.trainable",
+    "register_loss": ".training.custom",
 }
 
 

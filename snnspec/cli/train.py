@@ -65,10 +65,12 @@ def train(
     The folder holds metrics.jsonl, checkpoints (every epoch and the best), the resolved
     spec, the trained model (`snnspec run DIR` runs it), results.json and manifest.json.
     Ctrl-C keeps the last finished epoch's checkpoint; continue with --resume, which warns
-    (--strict-env: refuses) when the environment differs from the run's. The folder must be
-    new or empty; --force replaces an earlier training run in it.
+    (--strict-env: refuses) when the environment differs from the run's; `--resume --set
+    train.epochs=N` extends a finished or interrupted run (no other --set applies). The
+    folder must be new or empty; --force replaces an earlier training run in it.
     """
     from ..bundle.folders import TRAIN, made_by
+    from ..training.extend import resume_spec
     from ..training.loop import data_root_of, read_manifest
     from ..training.loop import train as run_training
 
@@ -80,11 +82,6 @@ def train(
     if spec_path.is_dir():
         if made_by(spec_path) != TRAIN:
             read_manifest(spec_path)  # says what the folder is instead
-        if overrides:
-            raise InputError(
-                "--set cannot change a run folder's spec: resuming continues the same run; "
-                "train the spec file with --set into a new folder"
-            )
         if partial_params:
             raise typer.BadParameter(
                 "a run folder resumes with the settings it was started with",
@@ -101,8 +98,8 @@ def train(
             raise InputError("a run folder resumes in place; leave out -o")
         manifest = read_manifest(spec_path)
         output, data_root = spec_path, data_root_of(spec_path, manifest)
+        spec = resume_spec(spec_path, overrides or ())  # only more train.epochs
         overrides = list(manifest.get("overrides") or [])
-        spec = load(spec_path / RESOLVED)
         source = manifest.get("source")
     else:
         spec = load(spec_path, overrides or (), allow_paths=allow_paths or ())
@@ -163,6 +160,7 @@ def evaluate(
     from ..bundle.environment import check_folder
     from ..graph.plan import plan_graph
     from ..graph.resources import budget, check_run
+    from ..training.custom import code_notes
     from ..training.loop import evaluate_run, read_manifest
 
     manifest = read_manifest(run_dir)
@@ -170,6 +168,11 @@ def evaluate(
     if spec.train is not None:
         check_run(spec, plan_graph(spec), budget(max_memory), spec.train.batch_size, None)
     check_folder(run_dir, manifest, strict=strict_env, warn=_warn, dtype=spec.dtype)
+    notes, warnings = code_notes(spec, manifest)
+    for line in notes:
+        _say(line)
+    for line in warnings:
+        _warn(line)
     scores = evaluate_run(run_dir, checkpoint)
     typer.echo(f"{scores['checkpoint']}")
     typer.echo(f"test accuracy {scores['test_accuracy']:.6f}  test loss {scores['test_loss']:.6f}")
@@ -204,7 +207,8 @@ def reproduce(
 
     The resolved spec (its sha256 must match the manifest: an edited spec is refused), the
     data (sha256 checked), seed and overrides come from DIR; the new folder is never an
-    existing one. The final parameters and every epoch's metrics are compared (timing
+    existing one. A run extended with more epochs is replayed as it ran: the original
+    epochs, then each extension. The final parameters and every epoch's metrics are compared (timing
     fields are not): bitwise, or the largest difference per parameter and per metric.
     """
     from ..training.reproduce import reproduce as run_reproduction
