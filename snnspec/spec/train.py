@@ -129,15 +129,14 @@ class CustomLossSpec(SpecModel):
         if IMPORTABLE.fullmatch(function) or REGISTERED.fullmatch(function):
             return function
         if "/" in function or "\\" in function or function.endswith(".py"):
-            found = "a file path"
+            found = "a file path is never accepted"
         elif ":" not in function and IMPORTABLE.fullmatch(f"{function}:x"):
-            found = "a module without a function"
+            found = "a module needs its function after a colon"
         else:
-            found = "not a function reference (code is never accepted)"
+            found = "code is never accepted"
         raise ValueError(
-            f"{function!r} is {found}; name an importable function as package.module:function "
-            "(the module installed or on PYTHONPATH), or a name registered with "
-            "snnspec.register_loss"
+            f"{found}; name an importable function as package.module:function (the module "
+            "installed or on PYTHONPATH), or a name registered with snnspec.register_loss"
         )
 
 

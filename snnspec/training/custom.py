@@ -39,7 +39,7 @@ _REGISTRY: dict[str, LossFunction] = {}
 _WHERE = ("train", "loss", "function")
 
 
-def register_loss(name: str, function: LossFunction) -> None:
+def register_loss(name: str, function: object) -> None:
     """Make ``function`` usable as ``loss: {type: custom, function: <name>, layer: ...}``.
 
     The registration lasts for this process: a run trained with it can be evaluated or
@@ -55,9 +55,9 @@ def register_loss(name: str, function: LossFunction) -> None:
     if not callable(function):
         raise InputError(
             f"register_loss: {name!r}: expected a function (outputs, labels) -> (losses, "
-            f"scores), got a {type(function).__name__}"
+            f"scores), got an object of type {type(function).__name__}"
         )
-    _REGISTRY[name] = function
+    _REGISTRY[name] = cast("LossFunction", function)
 
 
 def resolve_loss(spec: ModelSpec) -> LossFunction:
@@ -102,8 +102,8 @@ def resolve_loss(spec: ModelSpec) -> LossFunction:
     if not callable(function):
         raise spec.error(
             _WHERE,
-            f"{reference} is a {type(function).__name__}, not a function (outputs, labels) -> "
-            "(losses, scores)",
+            f"{reference} is not callable (its type is {type(function).__name__}); expected a "
+            "function (outputs, labels) -> (losses, scores)",
             InputError,
         )
     return cast("LossFunction", function)
