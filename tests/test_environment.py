@@ -357,7 +357,7 @@ def test_reproduce_reports_the_largest_differences(
     assert err == f"{new} does not reproduce {folder} bitwise (see above)\n"
 
 
-def test_reproduce_refuses_extensions_it_cannot_replay(
+def test_reproduce_refuses_a_run_with_extensions_it_cannot_replay(
     run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     folder = copy_run(run_dir, tmp_path / "run")
