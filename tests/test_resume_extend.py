@@ -159,6 +159,7 @@ def test_extending_a_cosine_run_continues_the_longer_curve_and_reproduce_replays
     assert (code, err) == (0, ""), err
     assert "parameters: bitwise identical" in out
     assert "metrics: bitwise identical (2 epochs" in out
+    assert "resolves the spec to different text" not in out  # each stage's spec is the one run
     assert records(tmp_path / "again") == extended
     assert [e["to_epochs"] for e in manifest(tmp_path / "again")["extensions"]] == [2]
 
@@ -261,3 +262,51 @@ def test_the_library_names_what_a_resumed_spec_changed(
         sha256_text(resolved_text(load(run / "resolved.yaml")))
         == manifest(run)["resolved_spec_sha256"]
     )
+
+
+def test_an_edited_resolved_spec_is_not_extended(
+    one_epoch: dict[str, Path], specs: dict[str, Path], tmp_path: Path
+) -> None:
+    run = copy_run(one_epoch["constant"], tmp_path / "run")
+    resolved = run / "resolved.yaml"
+    resolved.write_text(resolved.read_text().replace("batch_size: 12", "batch_size: 6"))
+    with pytest.raises(SpecError) as caught:
+        train(load(specs["constant"], ["train.epochs=2"]), run, resume=True, echo=quiet)
+    assert str(caught.value) == (
+        f"{resolved}: the run's resolved spec differs from its manifest's resolved_spec_sha256 "
+        "(edited after the run), so it cannot be extended"
+    )
+
+
+def test_two_extensions_the_first_interrupted_before_its_epochs_are_replayed_bitwise(
+    one_epoch: dict[str, Path],
+    specs: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """1 epoch, extended to 2 but stopped before epoch 2 trained, then extended to 3: the
+    2-epoch spec trained no epoch, so the replay is 1 epoch of the first spec, then 2 of the
+    last (cosine makes every stage's spec matter)."""
+    run = copy_run(one_epoch["cosine"], tmp_path / "run")
+
+    def stop_at_start(line: str) -> None:
+        if line.startswith("training"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(load(specs["cosine"], ["train.epochs=2"]), run, resume=True, echo=stop_at_start)
+    code, _, err = run_cli(
+        "train", run, "--resume", "--set", "train.epochs=3", "--no-progress", capsys=capsys
+    )
+    assert (code, err) == (0, ""), err
+    extensions = manifest(run)["extensions"]
+    assert [(e["from_epochs"], e["to_epochs"], e["epochs_completed"]) for e in extensions] == [
+        (1, 2, 1),
+        (2, 3, 1),
+    ]
+    code, out, err = run_cli(
+        "reproduce", run, "-o", tmp_path / "again", "--no-progress", capsys=capsys
+    )
+    assert (code, err) == (0, ""), err
+    assert "reproduced bitwise" in out
+    assert records(tmp_path / "again") == records(run)

@@ -133,19 +133,26 @@ def replay_stages(
             file=str(directory / MANIFEST),
         )
     targets = [r["from_epochs"] for r in records[1:]] + [_epochs(spec)]
-    if any(r["to_epochs"] != target for r, target in zip(records, targets, strict=True)):
+    completed = [r["epochs_completed"] for r in records]
+    if (
+        any(r["to_epochs"] != target for r, target in zip(records, targets, strict=True))
+        or any(r["epochs_completed"] > r["from_epochs"] for r in records)
+        or completed != sorted(completed)
+    ):
         raise InputError(
             "the `extensions` do not chain (each to_epochs must be the next from_epochs, the "
-            "last the spec's train.epochs), so the run cannot be replayed",
+            "last the spec's train.epochs, and epochs_completed must grow up to from_epochs), "
+            "so the run cannot be replayed",
             file=str(directory / MANIFEST),
         )
     stages: list[tuple[ModelSpec, int | None]] = []
+    done = 0
     for record in records:
-        epochs = record["from_epochs"]
-        stage = load(directory / RESOLVED, [f"train.epochs={epochs}"])
-        completed = record["epochs_completed"]
-        if completed > 0:  # a stage stopped before its first epoch trained nothing
-            stages.append((stage, None if completed >= epochs else completed))
+        epochs, until = record["from_epochs"], record["epochs_completed"]
+        if until > done:  # a spec extended before it trained an epoch of its own: no stage
+            stage = load(directory / RESOLVED, [f"train.epochs={epochs}"])
+            stages.append((stage, None if until == epochs else until))
+            done = until
     stages.append((spec, None))
     return stages
 
