@@ -67,7 +67,7 @@ def manifest(directory: Path) -> dict[str, Any]:
 def specs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("specs")
     found = {}
-    for schedule in ("constant", "cosine"):
+    for schedule in ("constant", "exponential", "cosine"):
         path = root / f"{schedule}.yaml"
         path.write_text(SPEC.replace("SCHEDULE", schedule))
         found[schedule] = path
@@ -89,15 +89,17 @@ def copy_run(source: Path, target: Path) -> Path:
     return target
 
 
-def test_extending_a_constant_schedule_run_equals_the_longer_run_bitwise(
+@pytest.mark.parametrize("schedule", ["constant", "exponential"])
+def test_extending_a_run_equals_the_longer_run_bitwise_unless_the_schedule_needs_epochs(
+    schedule: str,
     one_epoch: dict[str, Path],
     specs: dict[str, Path],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """constant (like exponential and warm-up) does not depend on train.epochs, and each
+    """constant and exponential (a factor per epoch) do not depend on train.epochs, and each
     epoch's batches and keys depend on (seed, epoch) only: 1 epoch + 1 = 2 epochs, bitwise."""
-    run = copy_run(one_epoch["constant"], tmp_path / "run")
+    run = copy_run(one_epoch[schedule], tmp_path / "run")
     original = manifest(run)
     code, out, err = run_cli(
         "train", run, "--resume", "--set", "train.epochs=2", "--no-progress", capsys=capsys
@@ -105,7 +107,7 @@ def test_extending_a_constant_schedule_run_equals_the_longer_run_bitwise(
     assert (code, err) == (0, ""), err
     assert out.splitlines()[0] == "extending the run from 1 to 2 epochs after epoch 1"
     fresh = train(
-        load(specs["constant"], ["train.epochs=2"]), tmp_path / "fresh", progress=False, echo=quiet
+        load(specs[schedule], ["train.epochs=2"]), tmp_path / "fresh", progress=False, echo=quiet
     )
     assert records(run) == records(fresh.directory)
     assert same_params(run, fresh.directory)
