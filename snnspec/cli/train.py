@@ -208,8 +208,9 @@ def reproduce(
     The resolved spec (its sha256 must match the manifest: an edited spec is refused), the
     data (sha256 checked), seed and overrides come from DIR; the new folder is never an
     existing one. A run extended with more epochs is replayed as it ran: the original
-    epochs, then each extension. The final parameters and every epoch's metrics are compared (timing
-    fields are not): bitwise, or the largest difference per parameter and per metric.
+    epochs, then each extension. The final parameters and every epoch's metrics are
+    compared (timing fields are not): bitwise, or the largest difference per parameter and
+    per metric.
     """
     from ..training.reproduce import reproduce as run_reproduction
 

@@ -70,10 +70,10 @@ def reproduce(
     spec = load(directory / RESOLVED)
     stages = replay_stages(directory, manifest, spec)
     check_folder(directory, manifest, strict=strict_env, warn=warn, dtype=spec.dtype)
-    notes, warnings = code_notes(spec, manifest)
-    for line in notes:
+    code_lines, code_warnings = code_notes(spec, manifest)
+    for line in code_lines:
         echo(line)
-    for line in warnings:
+    for line in code_warnings:
         warn(line)
     root = data_root_of(directory, manifest)
     data = load_data(spec, root)
