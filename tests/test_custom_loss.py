@@ -208,11 +208,13 @@ def test_register_loss_is_the_in_process_shortcut(
         scores = evaluate_run(result.directory)
         assert scores["test_accuracy"] == result.results["test_accuracy"]
         registry.clear()  # a process that has not registered it: the `snnspec` command
-        code, out, err = run_cli("evaluate", result.directory, capsys=capsys)
-    assert (code, out) == (1, "")
-    assert err.startswith(f"{result.directory / 'resolved.yaml'}:")
-    assert "train.loss.function: no loss is registered as 'per_step' in this process" in err
-    assert err.count("\n") == 1
+        for command in ("evaluate", "reproduce"):
+            code, out, err = run_cli(command, result.directory, capsys=capsys)
+            assert (code, out) == (1, "")
+            assert err.startswith(f"{result.directory / 'resolved.yaml'}:")
+            assert "train.loss.function: no loss is registered as 'per_step' in this process" in err
+            assert err.count("\n") == 1
+    assert not (tmp_path / "run-reproduce-1").exists()
 
 
 @pytest.mark.parametrize(
