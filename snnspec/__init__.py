@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from .training.api import evaluate as evaluate
     from .training.api import open_run as open_run
     from .training.api import train as train
+    from .training.custom import register_loss as register_loss
 
 __version__ = "0.2.0"
 
@@ -61,6 +62,7 @@ __all__ = [
     "load",
     "open_run",
     "parameter_arrays",
+    "register_loss",
     "save_params",
     "simulate",
     "to_nir",
@@ -85,6 +87,7 @@ _LAZY = {
     "evaluate": ".training.api",
     "Run": ".training.api",
     "open_run": ".training.api",
+    "register_loss": ".training.custom",
 }
 
 

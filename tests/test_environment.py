@@ -370,9 +370,8 @@ def test_reproduce_refuses_a_run_with_extensions_it_cannot_replay(
     code, out, err = run_cli("reproduce", folder, capsys=capsys)
     assert (code, out) == (1, "")
     assert err == (
-        f"{folder / 'manifest.json'}: the run was continued with changed settings 1 time(s) "
-        "(`extensions`); this snnspec cannot replay extensions, so it does not reproduce the "
-        "run partly\n"
+        f"{folder / 'manifest.json'}: `extensions` is not a list of the records snnspec writes "
+        "(from_epochs, to_epochs, epochs_completed), so the run cannot be replayed\n"
     )
     assert not (tmp_path / "run-reproduce-1").exists()
 

@@ -491,9 +491,9 @@ def test_each_kind_of_wrong_path_has_its_own_message(
             "create one with `snnspec train SPEC -o DIR`",
         ),
         (
-            ("train", made["run"], "--resume", "--set", "train.epochs=3"),
-            "--set cannot change a run folder's spec: resuming continues the same run; train "
-            "the spec file with --set into a new folder",
+            ("train", made["run"], "--resume", "--set", "seed=3"),
+            "--set seed=3: resuming may change only train.epochs (upwards), and this changes "
+            "seed; train the spec with --set into a new folder",
         ),
         (
             ("evaluate", made["run"], "--checkpoint", "../../tiny"),

@@ -78,7 +78,8 @@ def train(
     spec, the trained model (`snnspec run DIR` runs it), results.json and manifest.json.
     Ctrl-C keeps the last finished epoch's checkpoint; continue with --resume, which warns
     (--strict-env: refuses) when the environment differs from the run's. The folder must be
-    new or empty; --force replaces an earlier training run in it. The Python API
+    new or empty; --force replaces an earlier training run in it; `--resume --set
+    train.epochs=N` extends a finished or interrupted run (no other --set applies). The Python API
     `snnspec.train` does the same.
     """
     from ..training.api import train as train_run
@@ -122,6 +123,7 @@ def evaluate(
     from ..bundle.environment import check_folder
     from ..graph.plan import plan_graph
     from ..graph.resources import budget, check_run
+    from ..training.custom import code_notes
     from ..training.loop import evaluate_run, read_manifest
 
     manifest = read_manifest(run_dir)
@@ -129,6 +131,11 @@ def evaluate(
     if spec.train is not None:
         check_run(spec, plan_graph(spec), budget(max_memory), spec.train.batch_size, None)
     check_folder(run_dir, manifest, strict=strict_env, warn=_warn, dtype=spec.dtype)
+    notes, warnings = code_notes(spec, manifest)
+    for line in notes:
+        _say(line)
+    for line in warnings:
+        _warn(line)
     scores = evaluate_run(run_dir, checkpoint)
     typer.echo(f"{scores['checkpoint']}")
     selected = (manifest.get("results") or {}).get("selected")
@@ -166,9 +173,10 @@ def reproduce(
 
     The resolved spec (its sha256 must match the manifest: an edited spec is refused), the
     data (sha256 checked), seed and overrides come from DIR; the new folder is never an
-    existing one. The final parameters, every epoch's metrics and results.json (the selected
-    epoch and its test metrics) are compared (timing fields are not): bitwise, or the largest
-    difference per parameter and per metric.
+    existing one. A run extended with more epochs is replayed as it ran: the original
+    epochs, then each extension. The final parameters, every epoch's metrics and results.json
+    (the selected epoch and its test metrics) are compared (timing fields are not): bitwise,
+    or the largest difference per parameter and per metric.
     """
     from ..training.reproduce import reproduce as run_reproduction
 

@@ -6,6 +6,7 @@ imports no JAX: ``snnspec validate`` checks the section without it. The checks t
 graph (a named layer exists, the readout fits the task) live in :func:`check_train`.
 """
 
+import re
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -98,7 +99,50 @@ class MSERateLossSpec(SpecModel):
     off_rate: Probability = Field(default=0.02, description="Target rate of the other classes.")
 
 
-Loss = Annotated[CrossEntropyLossSpec | MSERateLossSpec, Field(discriminator="type")]
+IMPORTABLE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*", re.ASCII)
+"""``package.module:function``: a function of a module Python can import."""
+REGISTERED = re.compile(r"[A-Za-z_]\w*", re.ASCII)
+"""A name given to ``snnspec.register_loss`` in the running process."""
+
+
+class CustomLossSpec(SpecModel):
+    """A loss written in Python: ``function(outputs, labels) -> (losses, scores)``.
+
+    ``outputs`` is the readout layer's (post burn-in) outputs, float32 of shape (batch,
+    time, classes); ``labels`` the integer classes, shape (batch,). The function returns
+    the per-sample losses, shape (batch,) (training minimises their batch mean plus the
+    regularisers), and the class scores, shape (batch, classes), whose argmax is the
+    prediction. It must be a JAX function (traced under jit and differentiated).
+    """
+
+    type: Literal["custom"] = "custom"
+    function: Annotated[str, Field(strict=True, min_length=1, max_length=256)] = Field(
+        description="`package.module:function` (importable: installed or on PYTHONPATH), "
+        "or a name given to snnspec.register_loss in the same process; never a file path "
+        "or code."
+    )
+    layer: Name = Field(description="The readout layer whose outputs the function receives.")
+
+    @field_validator("function")
+    @classmethod
+    def _reference(cls, function: str) -> str:
+        if IMPORTABLE.fullmatch(function) or REGISTERED.fullmatch(function):
+            return function
+        if "/" in function or "\\" in function or function.endswith(".py"):
+            found = "a file path is never accepted"
+        elif ":" not in function and IMPORTABLE.fullmatch(f"{function}:x"):
+            found = "a module needs its function after a colon"
+        else:
+            found = "code is never accepted"
+        raise ValueError(
+            f"{found}; name an importable function as package.module:function (the module "
+            "installed or on PYTHONPATH), or a name registered with snnspec.register_loss"
+        )
+
+
+Loss = Annotated[
+    CrossEntropyLossSpec | MSERateLossSpec | CustomLossSpec, Field(discriminator="type")
+]
 
 
 # --- regularisers -------------------------------------------------------------------------
@@ -381,7 +425,7 @@ def check_train(spec: "ModelSpec", plan: "GraphPlan") -> None:
     readout = names.index(loss.layer) if loss.layer is not None else plan.final_layer_ids[0]
     spiking = plan.layers[readout].spiking
     path = ("train", "loss", "readout" if loss.type == "cross_entropy" else "type")
-    kind = loss.readout if loss.type == "cross_entropy" else loss.type
+    kind = loss.readout if loss.type == "cross_entropy" else loss.type  # custom: any layer
     if kind in ("spike_count", "mse_rate") and not spiking:
         raise spec.error(
             path,

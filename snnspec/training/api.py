@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._errors import InputError, UsageError
 from .._io import sha256_file
-from ..bundle import MANIFEST, PARAMS, RESOLVED, RESULTS, SPEC
+from ..bundle import MANIFEST, PARAMS, RESULTS, SPEC
 from ..spec.load import load
 from ..spec.loader import load_json_file
 from ..spec.model import ModelSpec
@@ -190,14 +190,10 @@ def train(
             )
         if path.is_dir():
             from ..bundle.folders import TRAIN, made_by
+            from .extend import resume_spec
 
             if made_by(path) != TRAIN:
                 read_manifest(path)  # says what the folder is instead
-            if texts:
-                raise InputError(
-                    "--set cannot change a run folder's spec: resuming continues the same run; "
-                    "train the spec file with --set into a new folder"
-                )
             if partial_params:
                 raise UsageError(
                     "a run folder resumes with the settings it was started with",
@@ -214,8 +210,8 @@ def train(
                 raise InputError("a run folder resumes in place; leave out -o")
             manifest = read_manifest(path)
             output, data_root = path, data_root_of(path, manifest)
+            spec = resume_spec(path, texts)  # only more train.epochs
             texts = list(manifest.get("overrides") or [])
-            spec = load(path / RESOLVED)
             source = manifest.get("source")
         else:
             spec = load(path, texts, allow_paths=allow_paths)

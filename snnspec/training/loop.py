@@ -73,6 +73,7 @@ if TYPE_CHECKING:
     from ..model.model import StatefulModel
     from ..spec.model import ModelSpec
     from ..spec.train import TrainSpec
+    from .custom import LossFunction
 
 CHECKPOINT_FORMAT = "snnspec-checkpoint-1"
 _EPOCH_FILE = re.compile(r"epoch-(\d{4,})\.safetensors")
@@ -146,9 +147,17 @@ class Task:
                 "training samples",
                 InputError,
             )
-        # One spec, data shape and batch count always trace to the same program: reuse its
-        # jitted steps (and their compilations) within the process, e.g. when resuming.
-        key = (sha256_text(resolved_text(spec)), data.steps, data.num_classes, self.steps_per_epoch)
+        self.custom: LossFunction | None = None
+        if loss.type == "custom":
+            from .custom import check_loss, resolve_loss
+
+            self.custom = resolve_loss(spec)
+            steps = data.steps - self.burnin
+            check_loss(spec, self.custom, train.batch_size, steps, data.num_classes)
+        # One spec, data shape and batch count (and custom loss function) always trace to the
+        # same program: reuse its jitted steps within the process, e.g. when resuming.
+        digest = sha256_text(resolved_text(spec))
+        key = (digest, data.steps, data.num_classes, self.steps_per_epoch, self.custom)
         # The static part is the first instance's (equal up to how the spec was written).
         if key not in _COMPILED:
             self.optimizer, self.schedule = build_optimizer(train, self.steps_per_epoch)
@@ -193,11 +202,13 @@ class Task:
             scores = out.sum(1) if loss.readout == "spike_count" else out.max(1)
             scores = scores * loss.scale
             per_sample = optax.softmax_cross_entropy_with_integer_labels(scores, y)
-        else:
+        elif loss.type == "mse_rate":
             scores = out.mean(1)
             onehot = jax.nn.one_hot(y, self.num_classes, dtype=scores.dtype)
             target = onehot * loss.on_rate + (1 - onehot) * loss.off_rate
             per_sample = jnp.mean((scores - target) ** 2, axis=-1)
+        else:  # custom: __init__ resolved the function and checked its shapes
+            per_sample, scores = self.custom(out, y)  # pyright: ignore[reportOptionalCall]
         correct = (jnp.argmax(scores, axis=-1) == y).astype(jnp.float32)
         return per_sample, correct
 
@@ -504,7 +515,8 @@ def train(
     """Train ``spec`` into ``directory``; see the module docstring for what is written.
 
     With ``resume`` the newest checkpoint in ``directory`` is restored (the spec must hash
-    the same as the run's) and training continues from the epoch after it. Each of
+    the same as the run's, or differ only in a larger ``train.epochs``: an extension, see
+    :mod:`.extend`) and training continues from the epoch after it. Each of
     ``callbacks`` is called after each epoch's checkpoint and metrics are on disk (a
     :class:`~.tracking.Tracker` also when the run starts and ends). A callback that raises
     stops the run as Ctrl-C does: the manifest says ``interrupted`` (and which callback, in
@@ -520,7 +532,14 @@ def train(
     root = data_root or spec.base_dir
     text = resolved_text(spec)
     digest = sha256_text(text)
-    manifest = _start_manifest(directory, spec, digest, resume, force, overrides, source, root)
+    manifest = _start_manifest(
+        directory, spec, digest, resume, force, overrides, source, root, echo
+    )
+    from .custom import check_unchanged
+
+    code = check_unchanged(spec, manifest.get("custom_code"), file=str(directory / MANIFEST))
+    if code:
+        manifest["custom_code"] = code
     data = load_data(spec, root)
     if manifest.get("data_sha256", data.sha256) != data.sha256:
         raise InputError(
@@ -816,6 +835,7 @@ def _start_manifest(
     overrides: Sequence[str],
     source: str | None,
     root: Path,
+    echo: Callable[[str], None],
 ) -> dict[str, Any]:
     from ..bundle.environment import differences, manifest_fields, recorded
     from ..bundle.folders import TRAIN, check_output_folder
@@ -826,13 +846,15 @@ def _start_manifest(
     earlier = check_output_folder(directory, TRAIN, force=force, resume=resume)
     if earlier and resume:
         manifest = read_manifest(directory)
-        if manifest.get("resolved_spec_sha256") != digest:
-            raise InputError(
-                f"{directory} holds a run of a different spec (sha256 "
-                f"{str(manifest.get('resolved_spec_sha256'))[:12]}..., this one {digest[:12]}"
-                "...); resume with the same spec and --set values, or `snnspec train DIR "
-                "--resume`"
-            )
+        if manifest.get("resolved_spec_sha256") != digest:  # more epochs, or refused
+            from .extend import extension, extension_note
+
+            latest = latest_checkpoint(directory)
+            record = extension(directory, manifest, spec, digest, latest[0] if latest else 0)
+            echo(extension_note(spec, record))
+            manifest.setdefault("original_resolved_spec_sha256", manifest["resolved_spec_sha256"])
+            manifest.setdefault("extensions", []).append(record)
+            manifest["resolved_spec_sha256"] = digest
         before, _ = recorded(manifest)
         manifest.update(manifest_fields())
         if differences(before, manifest["environment"], float64=spec.dtype == "float64"):

@@ -3,9 +3,10 @@
 The run is replayed from what its manifest records: the resolved spec (whose sha256 must
 still match, so a hand-edited spec is refused, never silently trained), the data (its sha256
 must match), the seed (part of the resolved spec) and the `--set` overrides (already applied
-in the resolved spec; copied into the new manifest). The manifest field ``extensions`` is a
-list with one entry per continuation of the run with changed settings; this version writes
-none and refuses to replay a run that has some rather than replay it partly.
+in the resolved spec; copied into the new manifest). A run extended with more epochs
+(``extensions`` in the manifest, see :mod:`.extend`) is replayed as it ran: the original
+spec up to the epoch each extension continued from, then the extension, in order. A run
+that used custom code (``custom_code``) says so, and warns when the code's file changed.
 
 The new folder's final parameters, every metric of every epoch and ``results.json`` (the
 selected epoch and its test metrics) are compared with the original's: bitwise, or the
@@ -15,6 +16,7 @@ Timing fields (names ending in ``_time``, ``_seconds`` or ``_per_second``) are n
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -51,7 +53,9 @@ def reproduce(
 ) -> Comparison:
     """Train ``directory``'s recorded run again into ``output`` and compare the results."""
     from ..bundle.environment import check_folder
+    from .custom import code_notes
     from .data import load_data
+    from .extend import replay_stages
     from .loop import (
         MANIFEST,
         PARAMS,
@@ -65,16 +69,14 @@ def reproduce(
 
     manifest = read_manifest(directory)
     _check_record(directory, manifest)
-    extensions = manifest.get("extensions") or []
-    if extensions:
-        raise InputError(
-            f"the run was continued with changed settings {len(extensions)} time(s) "
-            "(`extensions`); this snnspec cannot replay extensions, so it does not reproduce "
-            "the run partly",
-            file=str(directory / MANIFEST),
-        )
     spec = load(directory / RESOLVED)
+    stages = replay_stages(directory, manifest, spec)
     check_folder(directory, manifest, strict=strict_env, warn=warn, dtype=spec.dtype)
+    code_lines, code_warnings = code_notes(spec, manifest)
+    for line in code_lines:
+        echo(line)
+    for line in code_warnings:
+        warn(line)
     root = data_root_of(directory, manifest)
     data = load_data(spec, root)
     if data.sha256 != manifest.get("data_sha256"):
@@ -86,20 +88,33 @@ def reproduce(
     target = _new_folder(directory, output)
     echo(f"reproducing {directory} -> {target}")
     notes = []
-    if sha256_text(resolved_text(spec)) != manifest["resolved_spec_sha256"]:
+    original = manifest.get("original_resolved_spec_sha256", manifest["resolved_spec_sha256"])
+    if (
+        sha256_text(resolved_text(spec)) != manifest["resolved_spec_sha256"]
+        or sha256_text(resolved_text(stages[0][0])) != original
+    ):
         notes.append(
             "note: this snnspec resolves the spec to different text (new defaults written "
             "out), so the new run records another resolved_spec_sha256"
         )
-    train(
-        spec,
-        target,
-        overrides=list(manifest.get("overrides") or []),
-        source=manifest.get("source"),
-        data_root=root,
-        progress=progress,
-        echo=echo,
-    )
+    for n, (stage, stop) in enumerate(stages):
+
+        def stop_after(epoch: int, record: dict[str, Any], stop: int | None = stop) -> None:
+            if epoch == stop:
+                raise _Stopped
+
+        with contextlib.suppress(_Stopped):
+            train(
+                stage,
+                target,
+                resume=n > 0,
+                overrides=list(manifest.get("overrides") or []),
+                source=manifest.get("source"),
+                data_root=root,
+                progress=progress,
+                echo=echo,
+                callbacks=[stop_after],
+            )
     lines = notes + _compare_params(directory / PARAMS, target / PARAMS)
     lines += _compare_metrics(_read_records(directory), _read_records(target))
     lines += _compare_results(directory / RESULTS, target / RESULTS)
@@ -110,6 +125,10 @@ def reproduce(
     new_manifest["reproduces"] = {"folder": str(directory), "bitwise": matched}
     write_text_atomic(target / MANIFEST, json.dumps(new_manifest, indent=2) + "\n")
     return Comparison(target, lines, matched)
+
+
+class _Stopped(Exception):
+    """Ends a replayed stage at the epoch where the original run was extended."""
 
 
 def _check_record(directory: Path, manifest: dict[str, Any]) -> None:
