@@ -6,6 +6,7 @@ They are registered in :mod:`.cli`. JAX is imported inside ``train``, ``evaluate
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import time
 from pathlib import Path
@@ -13,10 +14,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .._errors import InputError, printable
+from .._errors import InputError, SpecError, printable
 from .._io import sha256_text
 from ..bundle import MANIFEST, RESOLVED
-from ..spec.load import load
 from ..spec.overrides import resolved_text
 from .options import (
     AllowPathOption,
@@ -26,6 +26,7 @@ from .options import (
     SetOption,
     StrictEnvOption,
     check_partial,
+    load,
     report_partial,
 )
 
@@ -209,6 +210,9 @@ def reproduce(
     """
     from ..training.reproduce import reproduce as run_reproduction
 
+    if (run_dir / RESOLVED).is_file():  # a float64 run needs JAX's 64-bit mode turned on first
+        with contextlib.suppress(SpecError):  # reproduce reports the problem in its own order
+            load(run_dir / RESOLVED)
     result = run_reproduction(
         run_dir, output, strict_env=strict_env, progress=progress, echo=_say, warn=_warn
     )

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from jaxtyping import Array, PRNGKeyArray, PyTree
 
-from .._errors import InputError, ParamsError
+from .._errors import Hint, InputError, ParamsError
 from .._io import sha256_file, sha256_text, write_atomic, write_text_atomic
 from ..bundle import BEST, CHECKPOINTS, CURVES, MANIFEST, METRICS, PARAMS, RESOLVED, RESULTS, SPEC
 from ..spec.loader import load_json_file
@@ -519,7 +519,10 @@ def train(
         _plot_curves(directory, records, echo)
         done = latest_checkpoint(directory)
         where = f"the last checkpoint is epoch {done[0]}" if done else "no epoch finished"
-        echo(f"interrupted in epoch {epoch}; {where}. Continue with --resume")
+        echo(
+            f"interrupted in epoch {epoch}; {where}. Continue with "
+            f"`snnspec train {directory} --resume`"
+        )
         raise
     from ..model.params import clamp_parameters
 
@@ -552,7 +555,10 @@ def evaluate_run(directory: str | Path, checkpoint: str = "final") -> dict[str, 
     else:
         epoch = re.fullmatch(r"epoch-(\d+)", checkpoint)
         if checkpoint != "best" and epoch is None:
-            raise InputError(f"--checkpoint must be final, best or epoch-N, got {checkpoint!r}")
+            raise InputError(
+                f"`checkpoint` must be final, best or epoch-N, got {checkpoint!r}",
+                hint=Hint(options=("checkpoint",)),
+            )
         source = _epoch_file(directory, int(epoch[1])) if epoch else directory / CHECKPOINTS / BEST
         if not source.is_file():
             raise InputError(f"no checkpoint {source}; see {directory / CHECKPOINTS}")
@@ -672,7 +678,10 @@ def _start_manifest(
     from ..spec.compose import spec_files
 
     if resume and force:
-        raise InputError("--resume continues the run in the folder, --force replaces it; pick one")
+        raise InputError(
+            "`resume=True` continues the run in the folder, `force=True` replaces it; pick one",
+            hint=Hint(options=("resume", "force")),
+        )
     earlier = check_output_folder(directory, TRAIN, force=force, resume=resume)
     if earlier and resume:
         manifest = read_manifest(directory)
@@ -680,8 +689,9 @@ def _start_manifest(
             raise InputError(
                 f"{directory} holds a run of a different spec (sha256 "
                 f"{str(manifest.get('resolved_spec_sha256'))[:12]}..., this one {digest[:12]}"
-                "...); resume with the same spec and --set values, or `snnspec train DIR "
-                "--resume`"
+                "...); resume with the same spec and `override` values, or `snnspec train DIR "
+                "--resume`",
+                hint=Hint(options=("override",)),
             )
         before, _ = recorded(manifest)
         manifest.update(manifest_fields())
