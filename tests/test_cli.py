@@ -439,3 +439,18 @@ def test_the_cli_turns_x64_on_for_a_float64_spec(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     with np.load(output) as arrays:
         assert [arrays[name].dtype for name in arrays.files] == [np.float64]
+
+
+def test_library_hints_name_the_flags_on_the_command_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The library names a setting by its Python name; the command line by its flag."""
+    from snnspec import SpecError
+    from snnspec.graph.resources import parse_size
+
+    with pytest.raises(SpecError) as caught:
+        parse_size("lots")
+    assert str(caught.value).startswith("`max_memory='lots'`: expected a size such as 2GiB")
+    code, _, err = run_cli("validate", CONFIGS[0], "--max-memory", "lots", capsys=capsys)
+    assert code == 1
+    assert err.startswith("--max-memory 'lots': expected a size such as 2GiB")
