@@ -45,7 +45,7 @@ class Hint:
     """What a front end may phrase in its own terms in a message (the command line's flags).
 
     ``options`` are the settings the message names, each written in backticks by its Python
-    name: ```force=True```, ```output```, ```devices=3```, ```override time.steps=4```.
+    name: `` `force=True` ``, `` `output` ``, `` `devices=3` ``, `` `override time.steps=4` ``.
     ``advice`` names advice that the message leaves out because the Python API has no such
     setting (``"max_memory"``: the command line can raise the memory budget).
     """

@@ -1,7 +1,7 @@
 """The command line's wording of the library's hints (:class:`snnspec._errors.Hint`).
 
 The library names the settings a message advises on by their Python names, in backticks
-(```force=True```, ```devices=3```, ```override time.steps=4```); here they become the flags
+(`` `force=True` ``, `` `devices=3` ``, `` `override time.steps=4` ``); here they become the flags
 of this command line, found from the app's own options. Advice for which the Python API has no
 setting (raising the memory budget) is added here too.
 """

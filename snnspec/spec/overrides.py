@@ -7,7 +7,7 @@ has no ``optimizer:``; the schema then decides whether the key exists. A value i
 the same safe YAML loader as spec files (``0.5`` is a float, ``[0.9, 0.8]`` a list, ``null``
 removes a setting) and the whole spec is validated again, so an override can never produce
 a spec that a file could not. Errors caused by an override name it instead of the file:
-```override train.epochs=0`: train.epochs: Input should be greater than or equal to 1``
+`` `override train.epochs=0`: train.epochs: Input should be greater than or equal to 1``
 (a :class:`~snnspec._errors.Hint` lets the command line say ``--set train.epochs=0``).
 
 This module imports no JAX.
