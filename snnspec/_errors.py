@@ -5,11 +5,17 @@ file, the 1-based line and column, and the dotted path of the offending field, a
 renders as ``FILE:LINE:COL: path.to.field: message``; parts that are unknown are left out.
 An error may carry further problems found in the same pass (``more``): it then renders as one
 such line per problem, at most :data:`MAX_SHOWN`, and a count of the rest.
+
+Messages state the facts in the Python API's terms. Advice about a setting that a front end
+names its own way (the command line's flags) travels as a :class:`Hint`, which the front end
+may phrase instead (``snnspec.cli.hints``); the library never names a command-line flag.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
 
 PathElement = str | int
 Path = tuple[PathElement, ...]
@@ -34,6 +40,27 @@ def printable(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+@dataclass(frozen=True)
+class Hint:
+    """What a front end may phrase in its own terms in a message (the command line's flags).
+
+    ``options`` are the settings the message names, each written in backticks by its Python
+    name: `` `force=True` ``, `` `output` ``, `` `devices=3` ``, `` `override time.steps=4` ``.
+    ``advice`` names advice that the message leaves out because the Python API has no such
+    setting (``"max_memory"``: the command line can raise the memory budget).
+    """
+
+    options: tuple[str, ...] = ()
+    advice: str = ""
+
+
+Phrasing = Callable[["SpecError"], str]
+"""A front end's rendering of one problem as a located line (see :meth:`SpecError.lines`)."""
+
+
+_Error = TypeVar("_Error", bound="SpecError")
+
+
 class SpecError(Exception):
     """A problem in user input: a spec, a params file, an input file or a run request."""
 
@@ -46,6 +73,7 @@ class SpecError(Exception):
         column: int | None = None,
         path: Sequence[PathElement] = (),
         more: Sequence[SpecError] = (),
+        hint: Hint | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -54,11 +82,21 @@ class SpecError(Exception):
         self.column = column
         self.path: Path = tuple(path)
         self.more: tuple[SpecError, ...] = tuple(more)
+        self.hint = hint
 
-    def lines(self) -> list[str]:
-        """One located line per problem (at most MAX_SHOWN), then a count of the rest."""
+    def with_hint(self: _Error, hint: Hint) -> _Error:
+        """This error, closed by ``hint``."""
+        self.hint = hint
+        return self
+
+    def lines(self, phrasing: Phrasing | None = None) -> list[str]:
+        """One located line per problem (at most MAX_SHOWN), then a count of the rest.
+
+        ``phrasing`` renders each problem instead of :meth:`located` (a front end's hints).
+        """
         problems = [self, *self.more]
-        shown = [problem.located() for problem in problems[:MAX_SHOWN]]
+        render = phrasing or SpecError.located
+        shown = [render(problem) for problem in problems[:MAX_SHOWN]]
         rest = len(problems) - MAX_SHOWN
         if rest > 0:
             shown.append(f"… and {rest} more problem{'s' * (rest > 1)}")
@@ -67,17 +105,22 @@ class SpecError(Exception):
     def __str__(self) -> str:
         return "\n".join(self.lines())
 
-    def located(self) -> str:
-        """This problem alone as ``FILE:LINE:COL: path: message``."""
+    def located(self, message: str | None = None, file: str | None = None) -> str:
+        """This problem alone as ``FILE:LINE:COL: path: message``.
+
+        ``message`` and ``file`` replace the problem's own (a front end's phrasing of a hint).
+        """
+        message = self.message if message is None else message
+        file = self.file if file is None else file
         location = ""
-        if self.file is not None:
-            location = self.file
+        if file is not None:
+            location = file
             if self.line is not None:
                 location += f":{self.line}"
                 if self.column is not None:
                     location += f":{self.column}"
         parts = [part for part in (location, format_path(self.path)) if part]
-        return ": ".join([*parts, self.message])
+        return ": ".join([*parts, message])
 
 
 class LoadError(SpecError):

@@ -7,8 +7,9 @@ import hashlib
 import os
 import secrets
 import stat
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from ._errors import InputError
 
@@ -65,6 +66,17 @@ def write_atomic(target: str | os.PathLike[str], write: Callable[[Path], object]
 def write_text_atomic(target: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` (UTF-8) to ``target`` atomically."""
     write_atomic(target, lambda path: path.write_text(text, encoding="utf-8"))
+
+
+def write_npz_atomic(target: str | os.PathLike[str], arrays: Mapping[str, Any]) -> None:
+    """Write ``arrays`` as an uncompressed npz to ``target``, atomically."""
+    import numpy as np
+
+    def write(path: Path) -> None:
+        with path.open("wb") as handle:
+            np.savez(handle, **arrays)
+
+    write_atomic(target, write)
 
 
 def sha256(chunks: Iterable[bytes]) -> str:

@@ -1,7 +1,9 @@
 """Shared fixtures.
 
-A float64 spec turns on JAX's 64-bit mode for the whole process; every test module starts
-and ends with the mode it found, so float32 tests do not depend on the order they run in.
+A float64 model needs JAX's 64-bit mode, which snnspec never turns on from the library: a test
+that builds one through the Python API asks for the ``x64`` fixture.
+The command line turns the mode on for a float64 spec, also in-process; every test module
+starts and ends with the mode it found, so float32 tests do not depend on the order they run in.
 
 JAX runs with strict dtype promotion (``jax_numpy_dtype_promotion = "strict"``), as Equinox's
 own suite does: a library operation that mixes dtypes without an explicit cast fails here
@@ -39,6 +41,21 @@ def yaml_parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
 
     monkeypatch.setattr(_loader, "_YAML_LOADER", parser)
     return request.param
+
+
+@pytest.fixture(scope="module")
+def x64() -> Iterator[None]:
+    """JAX's 64-bit mode on for the rest of the module (float64 specs), as it was afterwards.
+
+    Module-scoped, so that module-scoped fixtures can build float64 models too: a module of
+    float64 numerics asks for it with ``pytestmark = pytest.mark.usefixtures("x64")``.
+    """
+    import jax
+
+    enabled = bool(jax.config.read("jax_enable_x64"))
+    jax.config.update("jax_enable_x64", True)
+    yield
+    jax.config.update("jax_enable_x64", enabled)
 
 
 @pytest.fixture(autouse=True, scope="module")

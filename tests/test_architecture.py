@@ -227,3 +227,53 @@ def test_every_command_refuses_a_bad_train_section_like_load(
     code, _, err = run_cli(*args, capsys=capsys)
     assert (code, err) == (1, message + "\n")
     assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def _messages(tree: ast.AST) -> Iterator[tuple[int, str]]:
+    """Every string literal but docstrings, an f-string's fields shown as ``{}``."""
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    inside_fstrings = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.JoinedStr):
+            inside_fstrings |= {id(part) for part in node.values}
+            text = "".join(
+                str(part.value) if isinstance(part, ast.Constant) else "{}" for part in node.values
+            )
+            yield node.lineno, text
+        elif (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and id(node) not in docstrings | inside_fstrings
+        ):
+            yield node.lineno, node.value
+
+
+CHANGELOG = "snnspec.bundle.changelog"
+"""The changelog's entries are documentation of the command line, not messages."""
+
+
+def test_library_messages_name_no_command_line_flag() -> None:
+    """The library states the facts; the CLI names its flags (snnspec.cli.hints). A whole
+    command line in backticks (`snnspec train DIR --resume`) is advice and may stand."""
+    from snnspec.cli import app
+    from snnspec.cli.hints import all_flags
+
+    long_flags = sorted(flag for flag in all_flags(app) if flag.startswith("--"))
+    assert {"--max-memory", "--force", "--set", "--resume", "--devices"} <= set(long_flags)
+    flag = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, long_flags)) + r")(?![\w-])")
+    command_line = re.compile(r"`snnspec [^`]*`")
+    found = []
+    for name, path in MODULES.items():
+        if name == "snnspec.cli" or name.startswith(("snnspec.cli.", CHANGELOG)):
+            continue
+        for line, text in _messages(ast.parse(path.read_text(encoding="utf-8"))):
+            named = flag.findall(command_line.sub("", text))
+            found += [f"{path.relative_to(PACKAGE.parent)}:{line}: {n}" for n in named]
+    assert found == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -413,3 +414,43 @@ def test_a_hidden_layer_read_back_is_not_a_feedback_projection(
     layer, not a projection, so no warning."""
     code, _, err = run_cli("validate", ROOT / "configs" / "synthetic_recurrent.yaml", capsys=capsys)
     assert (code, err) == (0, "")
+
+
+def test_the_cli_turns_x64_on_for_a_float64_spec(tmp_path: Path) -> None:
+    """In a fresh process (64-bit mode off, as JAX starts) ``run`` of a float64 spec computes
+    and writes float64; the library alone would refuse it."""
+    spec = tmp_path / "f64.json"
+    layers = [{"type": "linear", "out_features": 3}, {"type": "lif", "decay_constants": [0.9, 0.8]}]
+    spec.write_text(
+        json.dumps(
+            {
+                "snnspec": 1,
+                "name": "f64",
+                "dtype": "float64",
+                "inputs": [{"name": "x", "shape": [4]}],
+                "layers": layers,
+            }
+        )
+    )
+    output = tmp_path / "out.npz"
+    env = {k: v for k, v in os.environ.items() if k != "JAX_ENABLE_X64"}
+    command = [sys.executable, "-m", "snnspec", "run", str(spec), "--steps", "5", "-o", str(output)]
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    with np.load(output) as arrays:
+        assert [arrays[name].dtype for name in arrays.files] == [np.float64]
+
+
+def test_library_hints_name_the_flags_on_the_command_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The library names a setting by its Python name; the command line by its flag."""
+    from snnspec import SpecError
+    from snnspec.graph.resources import parse_size
+
+    with pytest.raises(SpecError) as caught:
+        parse_size("lots")
+    assert str(caught.value).startswith("`max_memory='lots'`: expected a size such as 2GiB")
+    code, _, err = run_cli("validate", CONFIGS[0], "--max-memory", "lots", capsys=capsys)
+    assert code == 1
+    assert err.startswith("--max-memory 'lots': expected a size such as 2GiB")

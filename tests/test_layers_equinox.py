@@ -24,6 +24,8 @@ from snnspec.spec.layers.conv import Conv2dSpec
 from snnspec.spec.loader import parse_document
 from snnspec.spec.model import spec_from_document
 
+pytestmark = pytest.mark.usefixtures("x64")  # float64 specs
+
 ROOT = Path(__file__).resolve().parent.parent
 STEPS = 3
 ATOL = 1e-6

@@ -23,6 +23,8 @@ import snnspec
 from snnspec.spec.dump import normalized_data
 from snnspec.spec.registry import LAYER_TYPES
 
+pytestmark = pytest.mark.usefixtures("x64")  # float64 specs
+
 STEPS, BATCH = 40, 2
 SHAPE = (6,)
 TOL = 1e-6

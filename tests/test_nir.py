@@ -24,6 +24,8 @@ import snnspec
 from snnspec.interop.nir import EXPORTERS
 from snnspec.spec.registry import LAYER_TYPES
 
+pytestmark = pytest.mark.usefixtures("x64")  # float64 specs
+
 nir = pytest.importorskip("nir")
 
 DT = 1e-3

@@ -35,6 +35,8 @@ from snnspec.spec.registry import LAYER_TYPES, SURROGATE_TYPES
 STEPS = 16
 TIMINGS = ("causal", "pipelined")
 
+pytestmark = pytest.mark.usefixtures("x64")
+
 
 def compile_dict(spec: dict[str, Any], params: dict[str, np.ndarray] | None = None) -> Any:
     return snnspec.compile(snnspec.ModelSpec.model_validate(spec), params=params)
@@ -587,3 +589,38 @@ def test_surrogate_gradient(surrogate_type: str, custom: bool) -> None:
 
     assert np.array_equal(spikes[k], heaviside)
     np.testing.assert_allclose(grads[k], expected / 2.0, rtol=0, atol=1e-6)
+
+
+# --- dtype float64 ------------------------------------------------------------------------
+
+
+def _float64_chain() -> dict[str, Any]:
+    layers = [{"type": "linear", "out_features": 5}, {"type": "lambda", "fn": "tanh"}]
+    return spec_dict(layers, graph=chain(layers))
+
+
+def test_a_float64_spec_computes_and_returns_float64(x64: None) -> None:
+    """Every output is float64 and agrees with the float64 NumPy reference to 1e-12 (float32
+    arithmetic would be ~1e-7 off)."""
+    spec = _float64_chain()
+    model = compile_dict(spec)
+    xs = [np.random.default_rng(3).normal(0.0, 1.0, (STEPS, 6))]
+    outputs = run_model(model, xs)
+    assert [y.dtype for y in outputs] == [np.float64, np.float64]
+    assert_matches(outputs, reference_run(spec, xs, model), atol=1e-12)
+
+
+def test_compile_refuses_float64_while_x64_is_off() -> None:
+    """snnspec never turns JAX's process-wide 64-bit mode on: the caller is told how."""
+    enabled = bool(jax.config.read("jax_enable_x64"))
+    jax.config.update("jax_enable_x64", False)
+    try:
+        with pytest.raises(snnspec.SpecError) as caught:
+            compile_dict(_float64_chain())
+        assert not jax.config.read("jax_enable_x64")
+    finally:
+        jax.config.update("jax_enable_x64", enabled)
+    message = str(caught.value)
+    assert message.startswith("dtype: float64 needs JAX's 64-bit mode, which is off")
+    assert '`jax.config.update("jax_enable_x64", True)` before any JAX work' in message
+    assert "JAX_ENABLE_X64=1" in message

@@ -49,7 +49,7 @@ def test_parse_override(text: str, keys: tuple[str, ...], value: object) -> None
 def test_parse_override_errors(text: str, message: str) -> None:
     with pytest.raises(SpecError, match=message.replace("[", r"\[")) as caught:
         parse_override(text)
-    assert str(caught.value).startswith(f"--set {text}")
+    assert str(caught.value).startswith(f"`override {text}`")
 
 
 def test_apply_by_index_and_name_does_not_touch_the_input() -> None:
@@ -94,14 +94,15 @@ def test_overrides_change_the_spec() -> None:
     with pytest.raises(SchemaError) as caught:
         load(RECURRENT, ["time.steps=7"])
     assert (
-        str(caught.value) == "--set time.steps=7: time: burnin (10) must be smaller than steps (7)"
+        str(caught.value)
+        == "`override time.steps=7`: time: burnin (10) must be smaller than steps (7)"
     )
 
 
 def test_revalidation_blames_the_override() -> None:
     with pytest.raises(SchemaError) as caught:
         load(DIGITS, ["train.epochs=0"])
-    assert str(caught.value).startswith("--set train.epochs=0: train.epochs: ")
+    assert str(caught.value).startswith("`override train.epochs=0`: train.epochs: ")
     with pytest.raises(SchemaError, match="unknown key 'epoch' \\(did you mean 'epochs'\\?\\)"):
         load(DIGITS, ["train.epoch=3"])
     with pytest.raises(SchemaError, match="Input should be a valid integer"):

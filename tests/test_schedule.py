@@ -27,6 +27,8 @@ from snnspec.graph.schedule import make_schedule
 from snnspec.spec.layers.batch_norm import BATCH_AXIS
 from snnspec.spec.registry import LAYER_TYPES
 
+pytestmark = pytest.mark.usefixtures("x64")  # float64 specs
+
 TOLERANCE = 1e-9
 BATCH, STEPS = 2, 9
 LIF = {"type": "lif", "decay_constants": [0.7, 0.6], "threshold": 0.3}

@@ -154,7 +154,7 @@ def test_resume_after_interrupt_matches_uninterrupted(
     manifest = json.loads((directory / "manifest.json").read_text())
     assert (manifest["status"], manifest["epochs_completed"]) == ("interrupted", 1)
     assert not (directory / "params.safetensors").exists()
-    with pytest.raises(SpecError, match="holds a `snnspec train` run; pass --resume"):
+    with pytest.raises(SpecError, match="holds a `snnspec train` run; pass `resume=True`"):
         train(load(tiny_spec), directory, progress=False, echo=quiet)
     resumed = train(load(tiny_spec), directory, resume=True, progress=False, echo=quiet)
     assert without_times(resumed.records) == without_times(baseline.records)

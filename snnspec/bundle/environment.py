@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .._errors import InputError
+from .._errors import Hint, InputError
 from . import MANIFEST
 from .changelog import changes_since
 
@@ -132,14 +132,16 @@ def recorded(manifest: Any) -> tuple[dict[str, Any], bool]:
     return {"distributions": versions, "backend": manifest.get("backend")}, False
 
 
+_STRICT = Hint(options=("strict_env",))
+
 NOT_RECORDED = "the full environment is not recorded (written before snnspec 0.2.0)"
 
 
 def differences(old: dict[str, Any], new: dict[str, Any], *, float64: bool = False) -> list[str]:
     """Differences that can change numbers, ``"what there -> here"``, one per item.
 
-    With ``float64`` (the spec's dtype) ``jax_enable_x64`` is not compared: compiling such a
-    spec turns it on in either process.
+    With ``float64`` (the spec's dtype) ``jax_enable_x64`` is not compared: such a spec needs
+    it on in either process (the command line turns it on).
     """
     found = []
     old_dists, new_dists = old.get("distributions") or {}, new.get("distributions") or {}
@@ -219,16 +221,18 @@ def check_folder(
     if not complete:
         if strict:
             raise InputError(
-                f"{NOT_RECORDED}, so it cannot be checked; rerun without --strict-env to use "
-                "it anyway",
+                f"{NOT_RECORDED}, so it cannot be checked; rerun without `strict_env=True` to "
+                "use it anyway",
                 file=str(where),
+                hint=_STRICT,
             )
         warn(f"warning: {where}: {NOT_RECORDED}; only the versions it lists are compared")
     found = differences(env, now, float64=dtype == "float64")
     if found and strict:
         raise InputError(
-            f"made in another environment ({'; '.join(found)}); --strict-env refuses it",
+            f"made in another environment ({'; '.join(found)}); `strict_env=True` refuses it",
             file=str(where),
+            hint=_STRICT,
         )
     if found:
         warn(

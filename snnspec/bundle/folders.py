@@ -25,7 +25,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from .._errors import InputError, SpecError
+from .._errors import Hint, InputError, SpecError
 from ..spec.loader import load_json_file
 from . import MANIFEST
 
@@ -53,6 +53,9 @@ def made_by(directory: Path) -> str | None:
     return None
 
 
+_OUTPUT = Hint(options=("force", "output"))
+
+
 def check_output_folder(
     directory: Path, command: str, *, force: bool, resume: bool = False
 ) -> bool:
@@ -62,32 +65,38 @@ def check_output_folder(
     (or ``resume``) lets it replace or continue.
     """
     if directory.exists() and not directory.is_dir():
-        raise InputError(f"{directory} exists and is not a folder; choose another -o")
-    refuse_inside_made_folder("-o", directory)
+        raise InputError(
+            f"{directory} exists and is not a folder; choose another `output`", hint=_OUTPUT
+        )
+    refuse_inside_made_folder("`output`", directory)
     if not directory.is_dir() or not any(directory.iterdir()):
         return False
     maker = made_by(directory)
     if maker is not None and maker != command:
         raise InputError(
             f"{directory} holds the output of `snnspec {maker}`; `snnspec {command}` never "
-            "writes into it (not even with --force); choose another -o"
+            "writes into it (not even with `force=True`); choose another `output`",
+            hint=_OUTPUT,
         )
     if maker is None:
         raise InputError(
             f"{directory} is not empty and was not made by `snnspec {command}`; snnspec writes "
-            "only into an empty folder or its own earlier output (not even --force changes "
-            "that); choose another -o"
+            "only into an empty folder or its own earlier output (not even `force=True` "
+            "changes that); choose another `output`",
+            hint=_OUTPUT,
         )
     if resume or force:
         return True
     if command == TRAIN:
         raise InputError(
-            f"{directory} holds a `snnspec train` run; pass --resume to continue it, --force to "
-            "replace it, or choose another -o"
+            f"{directory} holds a `snnspec train` run; pass `resume=True` to continue it, "
+            "`force=True` to replace it, or choose another `output`",
+            hint=Hint(options=("resume", "force", "output")),
         )
     raise InputError(
-        f"{directory} holds an earlier `snnspec {command}` output; pass --force to replace it "
-        "or choose another -o"
+        f"{directory} holds an earlier `snnspec {command}` output; pass `force=True` to "
+        "replace it or choose another `output`",
+        hint=_OUTPUT,
     )
 
 
@@ -105,7 +114,8 @@ def check_output_files(outputs: Iterable[tuple[str, Path]], *, force: bool) -> N
             raise InputError(f"{what} {path} is a folder; give the path of a file")
         if (path.exists() or path.is_symlink()) and not force:
             raise InputError(
-                f"{what} {path} exists; pass --force to replace it or choose another path"
+                f"{what} {path} exists; pass `force=True` to replace it or choose another path",
+                hint=_OUTPUT,
             )
 
 
@@ -114,10 +124,11 @@ def refuse_inside_made_folder(what: str, path: Path) -> None:
     is a file)."""
     for directory in Path(os.path.abspath(path)).parents:
         if directory.exists() and not directory.is_dir():
-            raise InputError(f"{what} {path}: {directory} is a file, not a folder")
+            raise InputError(f"{what} {path}: {directory} is a file, not a folder", hint=_OUTPUT)
         maker = made_by(directory)
         if maker is not None:
             raise InputError(
                 f"{what} {path}: {directory} is a `snnspec {maker}` folder and only `snnspec "
-                f"{maker}` writes into it (not even --force changes that); write elsewhere"
+                f"{maker}` writes into it (not even `force=True` changes that); write elsewhere",
+                hint=_OUTPUT,
             )

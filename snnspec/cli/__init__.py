@@ -12,9 +12,8 @@ import functools
 import inspect
 import json
 import sys
-import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -22,14 +21,13 @@ import typer
 
 from .._errors import InputError, SpecError, SpecWarning
 from .._errors import printable as _plain
-from .._io import sha256_file
 from ..bundle import MANIFEST, PARAMS, SPEC
 from ..graph.plan import GraphPlan, layer_reports, plan_graph
-from ..graph.resources import budget, build_check, check_parameters, check_run
-from ..spec.load import load
+from ..graph.resources import budget, build_check, check_parameters, check_run, format_bytes
 from ..spec.loader import load_json_file
 from ..spec.model import ModelSpec
 from .export import export
+from .hints import phrased
 from .nir import nir_app
 from .options import (
     AllowPathOption,
@@ -39,14 +37,14 @@ from .options import (
     SetOption,
     StrictEnvOption,
     check_partial,
+    load,
     report_partial,
+    use_dtype,
 )
 from .sweep import sweep
 from .train import env, evaluate, graph, reproduce, resolve, train
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from ..model.model import StatefulModel
 
 app = typer.Typer(
@@ -56,9 +54,6 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-
-DEMO_SPIKE_RATE = 0.1
-
 
 _options = {"debug": False}
 
@@ -159,37 +154,15 @@ def build(
     manifest.json records the sha256 of both files and the versions used, and ``snnspec
     run DIR`` verifies them. DIR must be empty or new; --force replaces an earlier build.
     """
-    from .._io import write_text_atomic
-    from ..bundle.environment import manifest_fields
+    from ..bundle.build import write_build
     from ..bundle.folders import BUILD, check_output_folder
-    from ..model.params import save_params
-    from ..spec.compose import spec_files
-    from ..spec.dump import dumps, normalized_data
 
     check_output_folder(output, BUILD, force=force)
     spec = load(spec_path, overrides or (), allow_paths=allow_paths or ())
     check_partial(partial_params, spec)
     plan = plan_graph(spec)
     build_check(spec, plan, budget(max_memory))
-    model = _compile(spec, partial_params)
-    data = normalized_data(spec, plan)
-    data.update(params=PARAMS, params_partial=False)  # the built file has every array
-    spec_text = dumps(data)
-    save_params(model, output / PARAMS)
-    write_text_atomic(output / SPEC, spec_text)
-    manifest = {
-        "snnspec_format": 1,
-        "made_by": BUILD,
-        "name": spec.name,
-        "source": str(spec_path),
-        "spec": SPEC,
-        "spec_sha256": sha256_file(output / SPEC),
-        "params": PARAMS,
-        "params_sha256": sha256_file(output / PARAMS),
-        "spec_files": spec_files(spec.document),
-        **manifest_fields(),
-    }
-    write_text_atomic(output / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    write_build(output, spec_path, spec, plan, _compile(spec, partial_params))
     if partial_params or spec.params_partial:
         report_partial(spec, plan)
     typer.echo(_describe(spec, plan, _plain(str(spec_path))))
@@ -322,11 +295,16 @@ def run(
         force=force,
     )
     limit = budget(max_memory)
-    spec = _load_target(target, overrides or (), allow_paths or ())
+    from ..bundle.build import load_target
+
+    spec = load_target(target, overrides or (), allow_paths or ())
+    use_dtype(spec.dtype)
     check_partial(partial_params, spec)
     batch = 1 if batch is None else batch
     if input_path is not None:
-        if seed is not None and not _draws_random_numbers(plan_graph(spec)):
+        from ..model.run import draws_random_numbers
+
+        if seed is not None and not draws_random_numbers(plan_graph(spec)):
             raise typer.BadParameter(
                 "with --input the seed only draws the model's random numbers (random initial "
                 "states, `init: {type: uniform|normal}`), and this model draws none",
@@ -340,7 +318,8 @@ def run(
         check_run(spec, plan_graph(spec), limit, batch, steps, from_spec=steps is None)
 
     import jax
-    import numpy as np
+
+    from ..model.run import demo_inputs, read_inputs, timed_run
 
     if folder:
         from ..bundle.environment import check_folder
@@ -357,14 +336,9 @@ def run(
     plan = model.plan
     seed = spec.seed if seed is None else seed
     if input_path is not None:
-        inputs = _read_inputs(input_path, plan, spec.time.steps)
+        inputs = read_inputs(input_path, plan, spec.time.steps, warn=_error)
     else:
-        generator = np.random.default_rng(seed)
-        num_steps = steps or spec.time.steps
-        inputs = [
-            (generator.random((batch, num_steps, *shape)) < DEMO_SPIKE_RATE).astype(np.float32)
-            for shape in plan.input_shapes
-        ]
+        inputs = demo_inputs(plan, batch, steps or spec.time.steps, seed)
     num_steps = inputs[0].shape[1]
     if burnin is None and spec.time.burnin >= num_steps:
         raise InputError(
@@ -377,7 +351,7 @@ def run(
     from ..model.model import data_mesh
 
     mesh = data_mesh(devices, inputs[0].shape[0])
-    outputs, rates, compile_seconds, run_seconds = _timed_run(
+    outputs, rates, compile_seconds, run_seconds = timed_run(
         model, inputs, jax.random.PRNGKey(seed), burnin, mesh
     )
     batch_size = inputs[0].shape[0]
@@ -404,10 +378,10 @@ def run(
     if jax.process_index() != 0:
         return
     if output is not None:
-        from .._io import write_atomic
+        from .._io import write_npz_atomic
 
         arrays = {plan.layer_names[i]: outputs[n] for n, i in enumerate(plan.final_layer_ids)}
-        write_atomic(output, lambda tmp: _save_npz(tmp, arrays))
+        write_npz_atomic(output, arrays)
         typer.echo(f"wrote {_plain(str(output))}")
     if plot is not None:
         from ..training.plots import plot_run
@@ -464,137 +438,10 @@ def _initialize_distributed(
         ) from None
 
 
-def _draws_random_numbers(plan: GraphPlan) -> bool:
-    """True when a run of the model uses its key: a layer starts from a random state."""
-    return any(
-        getattr(getattr(layer, "init", None), "type", "zeros") != "zeros" for layer in plan.layers
-    )
-
-
-def _timed_run(
-    model: StatefulModel, inputs: list[np.ndarray], key: Any, burnin: int, mesh: Any = None
-) -> tuple[list[np.ndarray], dict[str, float], float, float]:
-    """Compile ahead of time, run once; outputs of the final layers and spike rates.
-
-    With a ``mesh`` the batch is sharded over it and the parameters and key replicated.
-    """
-    import equinox as eqx
-    import jax
-    import numpy as np
-
-    from ..model.model import place, simulate_batch, to_host
-
-    plan = model.plan
-    spiking = [i for i, layer in enumerate(plan.layers) if layer.spiking]
-    recorded = list(dict.fromkeys([*plan.final_layer_ids, *spiking]))
-    recording = eqx.nn.inference_mode(model.with_outputs(recorded))
-    params, static = eqx.partition(recording, eqx.is_array)
-
-    def forward(params: Any, inputs: Any, key: Any) -> Any:
-        return simulate_batch(eqx.combine(params, static), inputs, key, burnin)
-
-    arrays = tuple(jax.numpy.asarray(x, dtype=model.dtype) for x in inputs)
-    if mesh is not None:
-        arrays = place(arrays, mesh, batch=True)
-        params, key = place((params, key), mesh, batch=False)
-    start = time.perf_counter()
-    compiled = jax.jit(forward).lower(params, arrays, key).compile()
-    compile_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    results = jax.block_until_ready(compiled(params, arrays, key))
-    run_seconds = max(time.perf_counter() - start, 1e-9)
-    by_layer = dict(zip(recorded, map(to_host, results), strict=True))
-    outputs = [
-        np.asarray(by_layer[i], dtype=np.float32 if model.dtype == "bfloat16" else None)
-        for i in plan.final_layer_ids
-    ]
-    rates = {
-        plan.layer_names[i]: float(np.mean(np.asarray(by_layer[i], np.float32))) for i in spiking
-    }
-    return outputs, rates, compile_seconds, run_seconds
-
-
 def _compile(spec: ModelSpec, partial_params: bool = False) -> StatefulModel:
     from ..model.compile import compile as compile_spec
 
     return compile_spec(spec, partial_params=partial_params or None)
-
-
-def _load_target(
-    target: Path, overrides: Sequence[str] = (), allow_paths: Sequence[Path] = ()
-) -> ModelSpec:
-    """A spec file, or a build or finished run folder whose manifest hashes are verified
-    first; ``--set`` overrides apply to the folder's spec.yaml as to a spec file."""
-    if not target.is_dir():
-        if not target.exists() and not target.suffix:
-            raise InputError(f"{target}: no such spec file or build folder; check the path")
-        return load(target, overrides, allow_paths=allow_paths)
-    from ..training.api import trained_spec
-
-    return trained_spec(target, overrides)
-
-
-def _read_inputs(path: Path, plan: GraphPlan, spec_steps: int) -> list[np.ndarray]:
-    """Input arrays from an npz (one (B, T, *shape) array per input name), checked.
-
-    An array whose axis 0 is the spec's ``time.steps`` and axis 1 is not looks time-major
-    (T, B, ...): a warning says so when it still fits, the error says so when it does not.
-    """
-    import numpy as np
-
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except Exception as error:
-        raise InputError(f"cannot read input npz: {error}", file=str(path)) from None
-    unknown = sorted(set(arrays) - set(plan.input_names))
-    if unknown:
-        raise InputError(
-            f"unknown input '{unknown[0]}'; the spec's inputs are {', '.join(plan.input_names)}",
-            file=str(path),
-        )
-    result = []
-    for name, shape in zip(plan.input_names, plan.input_shapes, strict=True):
-        if name not in arrays:
-            raise InputError(
-                f"missing array '{name}' of shape (B, T, {_dims(shape)})", file=str(path)
-            )
-        array = arrays[name]
-        swapped = array.ndim >= 2 and array.shape[0] == spec_steps != array.shape[1]
-        hint = (
-            f"; axis 0 equals the spec's time.steps ({spec_steps}): if the array is time-major "
-            "(T, B, ...), write it as (B, T, ...) with np.swapaxes(array, 0, 1)"
-            if swapped
-            else ""
-        )
-        if array.ndim != len(shape) + 2 or tuple(array.shape[2:]) != shape or 0 in array.shape[:2]:
-            raise InputError(
-                f"array shape {list(array.shape)} does not fit (B, T, {_dims(shape)}){hint}",
-                file=str(path),
-                path=(name,),
-            )
-        if swapped:
-            where = _plain(f"{path}: {name}")
-            typer.echo(
-                f"{where}: warning: shape {list(array.shape)} runs as batch {array.shape[0]} of "
-                f"{array.shape[1]} steps (inputs are (B, T, {_dims(shape)})){hint}",
-                err=True,
-            )
-        if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
-            raise InputError(f"dtype {array.dtype} is not numeric", file=str(path), path=(name,))
-        result.append(array)
-    if len({a.shape[:2] for a in result}) > 1:
-        raise InputError(
-            "all input arrays need the same batch size and number of steps", file=str(path)
-        )
-    return result
-
-
-def _save_npz(path: Path, arrays: dict[str, Any]) -> None:
-    import numpy as np
-
-    with path.open("wb") as handle:
-        np.savez(handle, **arrays)
 
 
 def _describe(spec: ModelSpec, plan: GraphPlan, source: str) -> str:
@@ -627,7 +474,7 @@ def _describe(spec: ModelSpec, plan: GraphPlan, source: str) -> str:
     )
     lines.append(f"  inputs: {inputs}; timing: {plan.timing}; dtype: {spec.dtype}")
     lines.append(
-        f"  parameters: {total:,}; memory for one step of one sample: {_bytes(step_bytes)}"
+        f"  parameters: {total:,}; memory for one step of one sample: {format_bytes(step_bytes)}"
     )
     return "\n".join(lines)
 
@@ -642,25 +489,13 @@ def _index_form(plan: GraphPlan) -> str:
     )
 
 
-def _bytes(count: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if count < 1024 or unit == "GiB":
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
-        count /= 1024  # type: ignore[assignment]
-    return f"{count} B"
-
-
-def _dims(shape: tuple[int, ...]) -> str:
-    return ", ".join(map(str, shape))
-
-
 def _error(message: str) -> None:
     typer.echo(_plain(message), err=True)
 
 
 def _report(error: SpecError) -> None:
     """A SpecError on stderr: one located line per problem."""
-    for line in error.lines():
+    for line in error.lines(functools.partial(phrased, app)):
         _error(line)
 
 

@@ -39,7 +39,7 @@ def export(
     """
     from ..bundle.folders import check_output_files
     from ..interop.python import export_files, export_python
-    from ..spec.load import load
+    from .options import load
 
     if not python:
         raise InputError("choose an export format: --python")

@@ -13,6 +13,7 @@ from .options import (
     PartialParamsOption,
     check_partial,
     report_partial,
+    use_dtype,
 )
 
 nir_app = typer.Typer(
@@ -82,6 +83,7 @@ def import_nir(
     fmt = format_for(output)  # a spec file that `snnspec validate` reads back
     params_path = output.with_suffix(".safetensors")
     check_output_files([("-o", output), ("params file", params_path)], force=force)
+    use_dtype(dtype)
     try:
         spec, arrays = from_nir(
             source,
@@ -126,7 +128,7 @@ def export_nir(
     from ..bundle.folders import check_output_files
     from ..graph.plan import plan_graph
     from ..interop.nir import to_nir
-    from ..spec.load import load
+    from .options import load
 
     check_output_files([("-o", output)], force=force)
     spec = load(spec_path, allow_paths=allow_paths or ())

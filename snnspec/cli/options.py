@@ -7,14 +7,47 @@ every other command.
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ..spec.load import load as load_spec
+
 if TYPE_CHECKING:
     from ..graph.plan import GraphPlan
     from ..spec.model import ModelSpec
+
+
+def load(
+    path: str | os.PathLike[str],
+    overrides: Sequence[str] = (),
+    *,
+    allow_paths: Sequence[str | os.PathLike[str]] = (),
+) -> ModelSpec:
+    """The one loader (:func:`snnspec.spec.load.load`), then :func:`use_dtype` of the spec."""
+    spec = load_spec(path, overrides, allow_paths=allow_paths)
+    use_dtype(spec.dtype)
+    return spec
+
+
+def use_dtype(dtype: str) -> None:
+    """Turn on JAX's 64-bit mode for ``float64`` before JAX does any work.
+
+    The library refuses a float64 model while the mode is off (``snnspec.compile`` says how to
+    turn it on); the command line knows the spec before it starts JAX and turns it on itself:
+    through ``JAX_ENABLE_X64``, read when JAX is imported, or JAX's config when it already is.
+    """
+    if dtype != "float64":
+        return
+    if "jax" in sys.modules:
+        sys.modules["jax"].config.update("jax_enable_x64", True)
+    else:
+        os.environ["JAX_ENABLE_X64"] = "1"
+
 
 MaxMemoryOption = Annotated[
     str | None,

@@ -6,16 +6,16 @@ They are registered in :mod:`.cli`. JAX is imported inside ``train``, ``evaluate
 
 from __future__ import annotations
 
+import contextlib
 import enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .._errors import InputError, UsageError, printable
+from .._errors import InputError, SpecError, UsageError, printable
 from .._io import sha256_text
 from ..bundle import MANIFEST, RESOLVED
-from ..spec.load import load
 from ..spec.overrides import resolved_text
 from .options import (
     AllowPathOption,
@@ -24,6 +24,7 @@ from .options import (
     PartialParamsOption,
     SetOption,
     StrictEnvOption,
+    load,
 )
 
 if TYPE_CHECKING:
@@ -84,6 +85,11 @@ def train(
     """
     from ..training.api import train as train_run
 
+    if spec_path.is_dir():  # a run folder: its resolved spec (overrides add epochs only)
+        if (spec_path / RESOLVED).is_file():
+            load(spec_path / RESOLVED)  # turns on JAX's 64-bit mode for a float64 run
+    elif spec_path.exists():
+        load(spec_path, overrides or (), allow_paths=allow_paths or ())  # and here
     try:
         train_run(
             spec_path,
@@ -180,6 +186,9 @@ def reproduce(
     """
     from ..training.reproduce import reproduce as run_reproduction
 
+    if (run_dir / RESOLVED).is_file():  # a float64 run needs JAX's 64-bit mode turned on first
+        with contextlib.suppress(SpecError):  # reproduce reports the problem in its own order
+            load(run_dir / RESOLVED)
     result = run_reproduction(
         run_dir, output, strict_env=strict_env, progress=progress, echo=_say, warn=_warn
     )

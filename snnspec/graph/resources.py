@@ -3,7 +3,7 @@
 A spec can describe a model far larger than the machine (a ``linear`` of 10^6 x 10^6, a run
 of 10^9 steps). Every command estimates what it is about to allocate from the spec's shapes
 (no JAX, no arrays) and refuses, in one line, anything over the budget: by default half of the
-machine's memory (the smaller of the physical RAM and a cgroup limit), or ``--max-memory``.
+machine's memory (the smaller of the physical RAM and a cgroup limit), or a given ``max_memory``.
 
 The estimates, in bytes, with ``d`` the bytes of the spec's dtype:
 
@@ -30,7 +30,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .._errors import InputError, SpecError
+from .._errors import Hint, InputError, SpecError
 
 if TYPE_CHECKING:
     from ..spec.model import ModelSpec
@@ -110,8 +110,9 @@ def parse_size(text: str) -> int | None:
     unit = match.group(2).lower() if match else ""
     if match is None or unit not in _UNITS or len(match.group(1)) > 20:
         raise InputError(
-            f"--max-memory {text[:40]!r}: expected a size such as 2GiB, 500MB or 1000000 "
-            "(bytes), or 'unlimited'"
+            f"`max_memory={text[:40]!r}`: expected a size such as 2GiB, 500MB or 1000000 "
+            "(bytes), or 'unlimited'",
+            hint=Hint(options=("max_memory",)),
         )
     return int(float(match.group(1)) * _UNITS[unit])
 
@@ -128,7 +129,7 @@ def default_budget() -> int:
 
 
 def budget(max_memory: str | None) -> int | None:
-    """The budget of a command: ``--max-memory`` if given (None = unlimited), else default."""
+    """The budget of a command: ``max_memory`` if given (None = unlimited), else default."""
     return default_budget() if max_memory is None else parse_size(max_memory)
 
 
@@ -194,13 +195,14 @@ def check_run(
         message = (
             f"a run of batch {batch:,} x {result.steps:,} steps needs about "
             f"{format_bytes(result.run)}, over the memory budget of {format_bytes(limit)}"
-            f"{_budget_origin(limit)}; use fewer --steps or a smaller --batch, "
-            "or raise --max-memory"
+            f"{_budget_origin(limit)}; use fewer `steps` or a smaller `batch`"
         )
+        hint = Hint(options=("steps", "batch"), advice="or_max_memory")
         document = spec.document
         if from_spec and document is not None and ("time", "steps") in document.positions:
-            raise spec.error(("time", "steps"), message, InputError)
-        raise InputError(message, file=document.source if document is not None else None)
+            raise spec.error(("time", "steps"), message, InputError).with_hint(hint)
+        source = document.source if document is not None else None
+        raise InputError(message, file=source, hint=hint)
     return result
 
 
@@ -216,13 +218,11 @@ def _parameters_error(spec: ModelSpec, plan: GraphPlan, need: int, limit: int) -
     message = (
         f"the parameters need {format_bytes(need)} ({sum(counts):,} {spec.dtype} values; "
         f"the largest layer, '{name}', has {counts[biggest]:,}), over the memory budget of "
-        f"{format_bytes(limit)}{_budget_origin(limit)}; make the layers smaller, "
-        "or raise --max-memory"
+        f"{format_bytes(limit)}{_budget_origin(limit)}; make the layers smaller"
     )
     names = spec.layer_names()
-    if name in names:
-        return spec.error(("layers", names.index(name)), message)
-    return spec.error((), message)
+    path = ("layers", names.index(name)) if name in names else ()
+    return spec.error(path, message).with_hint(Hint(advice="or_max_memory"))
 
 
 def _budget_origin(limit: int) -> str:

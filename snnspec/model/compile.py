@@ -12,6 +12,12 @@ from ..spec.model import ModelSpec
 from .model import StatefulModel
 from .params import apply_params, params_files, read_model_params
 
+X64_OFF = (
+    "float64 needs JAX's 64-bit mode, which is off: call "
+    '`jax.config.update("jax_enable_x64", True)` before any JAX work, or set the environment '
+    "variable JAX_ENABLE_X64=1 (the command line turns it on itself for a float64 spec)"
+)
+
 
 def compile(
     spec: ModelSpec,
@@ -27,13 +33,13 @@ def compile(
     every one, unless the load is partial (``partial_params``, default the spec's
     ``params_partial``), and every array must have the spec's dtype and fit its bounds. A
     ``params`` mapping of arrays is an overlay: it replaces the arrays it names. ``dtype:
-    float64`` turns on JAX's 64-bit mode for the process. ``schedule`` and ``remat`` are
-    passed to the model.
+    float64`` needs JAX's 64-bit mode on (a SpecError says how otherwise): a process-wide
+    setting that is the caller's to make. ``schedule`` and ``remat`` are passed to the model.
     """
     import jax
 
-    if spec.dtype == "float64":
-        jax.config.update("jax_enable_x64", True)
+    if spec.dtype == "float64" and not jax.config.read("jax_enable_x64"):
+        raise spec.error(("dtype",), X64_OFF)
     plan = plan_graph(spec)
     root = jax.random.PRNGKey(spec.seed)
     layers = tuple(

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray, PyTree
 
-from .._errors import InputError
+from .._errors import Hint, InputError
 from ..graph.plan import GraphPlan, GraphStructure, Source
 from ..graph.schedule import Group, Schedule, make_schedule
 from ..nn.neurons import AbstractNeuron
@@ -468,6 +468,9 @@ DATA_AXIS = "data"
 """Name of the mesh axis the batch is sharded over."""
 
 
+_DEVICES = Hint(options=("devices",))
+
+
 def data_mesh(devices: str | int | None, batch_size: int) -> jax.sharding.Mesh | None:
     """A 1-D ``jax.sharding.Mesh`` over ``devices`` (a count, or ``"all"``) for a batch.
 
@@ -487,12 +490,15 @@ def data_mesh(devices: str | int | None, batch_size: int) -> jax.sharding.Mesh |
         try:
             count = int(devices)
         except ValueError:
-            raise InputError(f"--devices must be a number or 'all', got {devices!r}") from None
+            raise InputError(
+                f"`devices={devices!r}`: expected a number or 'all'", hint=_DEVICES
+            ) from None
         if not 1 <= count <= len(available):
             raise InputError(
-                f"--devices {count}: there are {len(available)} {jax.default_backend()} "
+                f"`devices={count}`: there are {len(available)} {jax.default_backend()} "
                 "device(s) (set XLA_FLAGS=--xla_force_host_platform_device_count=N for N "
-                "CPU devices)"
+                "CPU devices)",
+                hint=_DEVICES,
             )
     if batch_size % count:
         raise InputError(
@@ -506,8 +512,9 @@ def data_mesh(devices: str | int | None, batch_size: int) -> jax.sharding.Mesh |
         return jax.sharding.Mesh(np.asarray(available[:count]), (DATA_AXIS,))
     if count % processes:
         raise InputError(
-            f"--devices {count} does not divide over {processes} processes; every process "
-            "needs the same number of devices in the mesh"
+            f"`devices={count}` does not divide over {processes} processes; every process "
+            "needs the same number of devices in the mesh",
+            hint=_DEVICES,
         )
     share = count // processes
     chosen = []
@@ -515,7 +522,8 @@ def data_mesh(devices: str | int | None, batch_size: int) -> jax.sharding.Mesh |
         local = [device for device in available if device.process_index == process]
         if len(local) < share:
             raise InputError(
-                f"--devices {count}: process {process} has {len(local)} device(s), {share} needed"
+                f"`devices={count}`: process {process} has {len(local)} device(s), {share} needed",
+                hint=_DEVICES,
             )
         chosen += local[:share]
     return jax.sharding.Mesh(np.asarray(chosen), (DATA_AXIS,))

@@ -3,7 +3,7 @@
 Keys are ``<layer name>.<field>`` (``fc1.weight``, ``lif1.decay_constants``); members of
 nested blocks add their index (``block.0.weight``). A model's params file gives every
 parameter: a missing key is an error naming it unless the load is partial by choice (the
-spec's ``params_partial: true`` or ``--partial-params``), and then the keys left at their
+spec's ``params_partial: true`` or ``partial_params=True``), and then the keys left at their
 seeded initial values are reported. An unknown key, an array whose shape does not fit or
 whose dtype is not the spec's ``dtype`` (float64 arrays are not cast to float32), and a value
 outside the bounds the spec puts on its field (a decay constant below 0.5) are errors naming
@@ -34,7 +34,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._errors import ParamsError, suggest
+from .._errors import Hint, ParamsError, suggest
 from .._io import write_atomic
 
 if TYPE_CHECKING:
@@ -217,8 +217,9 @@ def read_model_params(
         raise ParamsError(
             f"missing parameter{'s' * (len(missing) > 1)} {shown}: a params file gives every "
             "parameter of the model; to keep the missing ones at their seeded initial values "
-            "on purpose, set `params_partial: true` in the spec or pass --partial-params",
+            "on purpose, set `params_partial: true` in the spec or pass `partial_params=True`",
             file=names,
+            hint=Hint(options=("partial_params",)),
         )
     return arrays, missing
 
@@ -676,8 +677,8 @@ def _check_budget(entries: list[_Entry], source: str, limit: int | None) -> None
         raise _error(
             source,
             f"the arrays need {format_bytes(total)}, over the memory budget of "
-            f"{format_bytes(limit)}; raise it with --max-memory",
-        )
+            f"{format_bytes(limit)}",
+        ).with_hint(Hint(advice="max_memory"))
 
 
 def _read_entry(reader: _Reader, entry: _Entry, source: str) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""``--set path=value`` overrides: edit a parsed spec, then validate it again.
+"""``path=value`` overrides (the command line's ``--set``): edit a parsed spec, validate it again.
 
 A path is dotted: ``train.epochs``, ``layers.1.threshold``; a list item is chosen by its
 index (``layers.1``, ``layers[1]``, ``layers.-1``) or by its ``name`` (``layers.lif1``).
@@ -7,7 +7,8 @@ has no ``optimizer:``; the schema then decides whether the key exists. A value i
 the same safe YAML loader as spec files (``0.5`` is a float, ``[0.9, 0.8]`` a list, ``null``
 removes a setting) and the whole spec is validated again, so an override can never produce
 a spec that a file could not. Errors caused by an override name it instead of the file:
-``--set train.epochs=0: train.epochs: Input should be greater than or equal to 1``.
+`` `override train.epochs=0`: train.epochs: Input should be greater than or equal to 1``
+(a :class:`~snnspec._errors.Hint` lets the command line say ``--set train.epochs=0``).
 
 This module imports no JAX.
 """
@@ -20,7 +21,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from .._errors import PathElement, SpecError
+from .._errors import Hint, PathElement, SpecError
 from .loader import parse_document
 from .model import ModelSpec
 
@@ -29,29 +30,36 @@ _INDEX = re.compile(r"\[(-?\d+)\]")
 
 @dataclasses.dataclass(frozen=True)
 class Override:
-    """One parsed ``--set``: the text as given, the key path and the parsed value."""
+    """One parsed override: the text as given, the key path and the parsed value."""
 
     text: str
     keys: tuple[str, ...]
     value: Any
 
 
-def parse_override(text: str, *, flag: str = "--set") -> Override:
+def parse_override(text: str, *, setting: str = "override") -> Override:
     """Split ``path=value`` and parse the value with the safe YAML loader.
 
-    ``flag`` is the option that gave ``text``; parse errors name it (``--set path=value:``).
+    ``setting`` names what gave ``text`` (``override``, a sweep's ``grid``); problems are
+    located at `` `setting text` `` and hint at that setting.
     """
-    source = f"{flag} {text}"
+    hint = Hint(options=(setting,))
+    source = _source(text, setting)
     path, sep, raw = text.partition("=")
     path = _INDEX.sub(r".\1", path.strip())
     if not sep or not path:
-        raise SpecError(f"expected PATH=VALUE, e.g. {flag} train.epochs=3", file=source)
+        raise SpecError("expected PATH=VALUE, e.g. train.epochs=3", file=source, hint=hint)
     keys = tuple(path.split("."))
     if any(not key for key in keys):
-        raise SpecError(f"empty key in path '{path}'", file=source)
+        raise SpecError(f"empty key in path '{path}'", file=source, hint=hint)
     if not raw.strip():
-        raise SpecError("no value after '='; write null to remove a setting", file=source)
-    value = parse_document(raw, "yaml", source=source).data
+        raise SpecError(
+            "no value after '='; write null to remove a setting", file=source, hint=hint
+        )
+    try:
+        value = parse_document(raw, "yaml", source=source).data
+    except SpecError as error:
+        raise error.with_hint(hint) from None
     return Override(text, keys, value)
 
 
@@ -59,7 +67,7 @@ def override_text(path: str, value: Any) -> str:
     """The ``PATH=VALUE`` text that sets ``path`` to the Python ``value``.
 
     The value is written as one line of YAML and read back by :func:`parse_override`, so a
-    mapping of overrides is applied (and recorded) exactly as the same ``--set`` would be; a
+    mapping of overrides is applied (and recorded) exactly as the same override text would be; a
     value that does not come back unchanged (a tuple, an array, NaN) is an error.
     """
     import yaml
@@ -98,6 +106,14 @@ def _same(a: Any, b: Any) -> bool:
     return a == b
 
 
+_HINT = Hint(options=("override",))
+
+
+def _source(text: str, setting: str = "override") -> str:
+    """Where a problem an override causes is: the override itself."""
+    return f"`{setting} {text}`"
+
+
 def apply_overrides(
     data: Any, overrides: Sequence[Override]
 ) -> tuple[Any, list[tuple[Override, tuple[PathElement, ...]]]]:
@@ -124,7 +140,7 @@ def resolved_text(spec: ModelSpec) -> str:
 
 
 def _set(data: Any, override: Override) -> tuple[PathElement, ...]:
-    source = f"--set {override.text}"
+    source = _source(override.text)
     node = data
     path: list[PathElement] = []
     keys = list(override.keys)
@@ -155,6 +171,7 @@ def _set(data: Any, override: Override) -> tuple[PathElement, ...]:
                 f"cannot set '{key}' inside {where}: it is a {type(node).__name__}, "
                 "not a mapping or a list",
                 file=source,
+                hint=_HINT,
             )
     return tuple(path)
 
@@ -169,6 +186,7 @@ def _list_index(
             raise SpecError(
                 f"{_show(path)} has {len(node)} items; index {index} is out of range",
                 file=source,
+                hint=_HINT,
             )
         return index % len(node)
     names = [item.get("name") if isinstance(item, dict) else None for item in node]
@@ -183,6 +201,7 @@ def _list_index(
         f"{_show(path)} has no item named '{key}'"
         + (f"; names: {known}" if known else "; use an index"),
         file=source,
+        hint=_HINT,
     )
 
 
@@ -193,12 +212,14 @@ def _show(path: Sequence[PathElement]) -> str:
 
 
 def blame(error: SpecError, applied: list[tuple[Override, tuple[PathElement, ...]]]) -> SpecError:
-    """Attribute each problem at, inside or around an overridden path to its ``--set``."""
+    """Attribute each problem at, inside or around an overridden path to its override."""
     blamed = error
     for override, path in reversed(applied):
         common = min(len(path), len(error.path))
         if error.path and tuple(error.path[:common]) == path[:common]:
-            blamed = type(error)(error.message, file=f"--set {override.text}", path=error.path)
+            blamed = type(error)(
+                error.message, file=_source(override.text), path=error.path, hint=_HINT
+            )
             break
     blamed.more = tuple(blame(problem, applied) for problem in error.more)
     return blamed

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._errors import InputError, UsageError
-from .._io import sha256_file
-from ..bundle import MANIFEST, PARAMS, RESULTS, SPEC
+from ..bundle import MANIFEST, PARAMS, RESULTS
+from ..bundle.build import trained_spec
 from ..spec.load import load
 from ..spec.loader import load_json_file
 from ..spec.model import ModelSpec
@@ -284,34 +284,6 @@ def override_texts(overrides: Overrides) -> list[str]:
     if isinstance(overrides, Mapping):
         return [override_text(str(path), value) for path, value in overrides.items()]
     return list(overrides)
-
-
-def trained_spec(folder: Path, overrides: Sequence[str] = ()) -> ModelSpec:
-    """The trained model's spec of a build or finished run folder (``spec.yaml``, whose
-    ``params:`` is the folder's params file), after checking both against the sha256 the
-    manifest records; ``overrides`` apply to it as to a spec file."""
-    from .loop import unfinished_run
-
-    manifest_path = folder / MANIFEST
-    if not manifest_path.is_file():
-        raise InputError(
-            f"{folder} is a folder without {MANIFEST}; pass a spec file or a `snnspec build` folder"
-        )
-    manifest = load_json_file(manifest_path)
-    unfinished_run(folder, manifest)
-    try:
-        expected = {SPEC: manifest["spec_sha256"], PARAMS: manifest["params_sha256"]}
-    except (KeyError, TypeError) as error:
-        raise InputError(f"{manifest_path}: not a valid snnspec manifest ({error})") from None
-    for name, digest in expected.items():
-        path = folder / name
-        if not path.is_file():
-            raise InputError(f"{path}: missing; rebuild with `snnspec build`")
-        if sha256_file(path) != digest:
-            raise InputError(
-                f"{path}: sha256 does not match {MANIFEST}; the build was modified, rebuild it"
-            )
-    return load(folder / SPEC, overrides)
 
 
 def _silent(_: str) -> None:

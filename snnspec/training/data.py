@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from .._errors import InputError
+from .._errors import Hint, InputError
 from .._io import sha256
 
 if TYPE_CHECKING:
@@ -263,10 +263,11 @@ def _npz(
             raise InputError(
                 f"shape {list(x.shape)} has {x.shape[1]} time steps but the spec's time.steps "
                 f"is {steps}: the run folder would record the wrong number; set `time: {{steps: "
-                f"{x.shape[1]}}}` in the spec (or --set time.steps={x.shape[1]}), or cut the "
-                "arrays to the spec's steps",
+                f"{x.shape[1]}}}` in the spec (or `override time.steps={x.shape[1]}`), or cut "
+                "the arrays to the spec's steps",
                 file=source,
                 path=(data.inputs,),
+                hint=Hint(options=("override",)),
             )
         if data.encoder is not None and data.encoder.type != "delta":
             raise spec.error(

@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from jaxtyping import Array, PRNGKeyArray, PyTree
 
-from .._errors import InputError, ParamsError
+from .._errors import Hint, InputError, ParamsError
 from .._io import sha256_file, sha256_text, write_atomic, write_text_atomic
 from ..bundle import (
     BEST,
@@ -686,7 +686,9 @@ def train(
         done = latest_checkpoint(directory)
         where = f"the last checkpoint is epoch {done[0]}" if done else "no epoch finished"
         stop = "interrupted" if calling is None else f"stopped by callback {calling}"
-        echo(f"{stop} in epoch {epoch}; {where}. Continue with --resume")
+        echo(
+            f"{stop} in epoch {epoch}; {where}. Continue with `snnspec train {directory} --resume`"
+        )
         raise
     selection = selection_of(train_spec, records, validation)
     try:
@@ -721,7 +723,10 @@ def evaluate_run(directory: str | Path, checkpoint: str = "final") -> dict[str, 
     else:
         epoch = re.fullmatch(r"epoch-(\d+)", checkpoint)
         if checkpoint != "best" and epoch is None:
-            raise InputError(f"--checkpoint must be final, best or epoch-N, got {checkpoint!r}")
+            raise InputError(
+                f"`checkpoint` must be final, best or epoch-N, got {checkpoint!r}",
+                hint=Hint(options=("checkpoint",)),
+            )
         source = _epoch_file(directory, int(epoch[1])) if epoch else directory / CHECKPOINTS / BEST
         if not source.is_file():
             raise InputError(f"no checkpoint {source}; see {directory / CHECKPOINTS}")
@@ -842,7 +847,10 @@ def _start_manifest(
     from ..spec.compose import spec_files
 
     if resume and force:
-        raise InputError("--resume continues the run in the folder, --force replaces it; pick one")
+        raise InputError(
+            "`resume=True` continues the run in the folder, `force=True` replaces it; pick one",
+            hint=Hint(options=("resume", "force")),
+        )
     earlier = check_output_folder(directory, TRAIN, force=force, resume=resume)
     if earlier and resume:
         manifest = read_manifest(directory)

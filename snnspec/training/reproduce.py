@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._errors import InputError
+from .._errors import Hint, InputError
 from .._io import sha256_file, sha256_text, write_text_atomic
 from ..spec.load import load
 from ..spec.overrides import resolved_text
@@ -163,7 +163,10 @@ def _new_folder(directory: Path, output: Path | None) -> Path:
     """``output`` if it does not exist (or is an empty folder), else DIR-reproduce-N."""
     if output is not None:
         if output.exists() and not (output.is_dir() and not any(output.iterdir())):
-            raise InputError(f"{output} exists and is not an empty folder; choose another -o")
+            raise InputError(
+                f"{output} exists and is not an empty folder; choose another `output`",
+                hint=Hint(options=("output",)),
+            )
         return output
     n = 1
     while (candidate := directory.with_name(f"{directory.name}-reproduce-{n}")).exists():

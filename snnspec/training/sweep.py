@@ -167,12 +167,12 @@ def parse_grid(text: str) -> Axis:
             file=source,
         )
     if raw.lstrip().startswith("["):
-        parsed = parse_override(text, flag="--grid")
+        parsed = parse_override(text, setting="grid")
         keys, values = parsed.keys, parsed.value
         if not isinstance(values, list):
             raise SpecError("expected a YAML flow sequence of values, e.g. [1, 2]", file=source)
     else:
-        items = [parse_override(f"{path}={item}", flag="--grid") for item in raw.split(",")]
+        items = [parse_override(f"{path}={item}", setting="grid") for item in raw.split(",")]
         keys, values = items[0].keys, [item.value for item in items]
     if not values:
         raise SpecError("no values to sweep; give at least one", file=source)

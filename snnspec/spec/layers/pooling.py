@@ -47,6 +47,10 @@ class AbstractPoolSpec(LayerSpec):
         stride = kernel if self.stride is None else per_axis(self.stride, n)
         return kernel, stride, per_axis(self.padding, n)
 
+    def build(self, input_shape: Shape, dtype: str, key: "jax.Array") -> Any:
+        """The runtime class over :meth:`window` (it has no parameters)."""
+        return self.runtime_classes()[0](*self.window())
+
     def resolve(self, input_shape: Shape) -> "AbstractPoolSpec":
         stride = self.kernel_size if self.stride is None else self.stride
         return self.model_copy(update={"stride": stride})
@@ -78,11 +82,6 @@ class MaxPool1dSpec(AbstractPoolSpec):
     example = {"type": "max_pool1d", "kernel_size": 2}
     example_input_shape = (2, 7)
 
-    def build(self, input_shape: Shape, dtype: str, key: "jax.Array") -> Any:
-        import equinox as eqx
-
-        return eqx.nn.MaxPool1d(*self.window())
-
 
 class MaxPool2dSpec(AbstractPoolSpec):
     """Maximum over sliding windows of (C, H, W) samples, as ``eqx.nn.MaxPool2d``."""
@@ -92,11 +91,6 @@ class MaxPool2dSpec(AbstractPoolSpec):
     num_spatial_dims = 2
     example = {"type": "max_pool2d", "kernel_size": 2}
     example_input_shape = (2, 5, 6)
-
-    def build(self, input_shape: Shape, dtype: str, key: "jax.Array") -> Any:
-        import equinox as eqx
-
-        return eqx.nn.MaxPool2d(*self.window())
 
 
 class AvgPool1dSpec(AbstractPoolSpec):
@@ -108,11 +102,6 @@ class AvgPool1dSpec(AbstractPoolSpec):
     example = {"type": "avg_pool1d", "kernel_size": 3, "stride": 2, "padding": 1}
     example_input_shape = (2, 7)
 
-    def build(self, input_shape: Shape, dtype: str, key: "jax.Array") -> Any:
-        import equinox as eqx
-
-        return eqx.nn.AvgPool1d(*self.window())
-
 
 class AvgPool2dSpec(AbstractPoolSpec):
     """Mean over sliding windows of (C, H, W) samples, as ``eqx.nn.AvgPool2d``."""
@@ -122,11 +111,6 @@ class AvgPool2dSpec(AbstractPoolSpec):
     num_spatial_dims = 2
     example = {"type": "avg_pool2d", "kernel_size": 2}
     example_input_shape = (2, 6, 6)
-
-    def build(self, input_shape: Shape, dtype: str, key: "jax.Array") -> Any:
-        import equinox as eqx
-
-        return eqx.nn.AvgPool2d(*self.window())
 
 
 class SumPool2dSpec(AbstractPoolSpec):
@@ -140,8 +124,3 @@ class SumPool2dSpec(AbstractPoolSpec):
     num_spatial_dims = 2
     example = {"type": "sum_pool2d", "kernel_size": [2, 3], "stride": 1}
     example_input_shape = (2, 4, 5)
-
-    def build(self, input_shape: Shape, dtype: str, key: "jax.Array") -> Any:
-        from ...nn.pooling import SumPool2d
-
-        return SumPool2d(*self.window())
