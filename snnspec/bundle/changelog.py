@@ -96,6 +96,23 @@ ENTRIES: tuple[Change, ...] = (
         "[1e-12, 1]; a smaller value (which underflowed to 0 in float32 and gave NaN) is "
         "now refused.",
     ),
+    Change(
+        "0.3.0",
+        "honest-selection",
+        "a run keeps the epoch chosen on validation data (else its last), never the best test "
+        "epoch",
+        "Training: `metrics.jsonl` records hold training and validation metrics only; the test "
+        "set is scored once, at the end, for the selected epoch. With "
+        "`train.data.validation_fraction` the kept epoch (`params.safetensors`, "
+        "`checkpoints/best.safetensors`) is the best by `train.selection.metric` (default "
+        "`val_loss`); without a validation split it is the last epoch. So an unchanged spec's "
+        "`best.safetensors` is now its last epoch, not the epoch with the highest test "
+        "accuracy, and `results.json` reports `selected`, `early_stopped` and "
+        "`epochs_completed` instead of `best_epoch` and `best_test_accuracy`. An unchanged "
+        "spec's split, data sha256, resolved sha256 and final parameters are as before; "
+        "`reproduce` of an older run folder reports its per-epoch records as different "
+        "(they no longer carry test metrics).",
+    ),
 )
 
 HEADER = """\
