@@ -410,6 +410,15 @@ def test_mismatched_sample_counts(tmp_path: Path) -> None:
     assert str(error.value) == f"{path}: spikes/times: 4 samples but 3 labels"
 
 
+def test_a_file_without_samples(tmp_path: Path) -> None:
+    path = write_h5(tmp_path / "shd" / "shd_train.h5", [], [])
+    write_h5(tmp_path / "shd" / "shd_test.h5", random_samples(3, 1), [0, 1, 2])
+    spec = load(write_spec(tmp_path, "{type: shd, root: shd, max_duration: 1.0, channels: 16}"))
+    with pytest.raises(SpecError) as error:
+        load_data(spec)
+    assert str(error.value) == f"{path}: labels: the file holds no samples"
+
+
 # --- composition and training ---------------------------------------------------------------
 
 
