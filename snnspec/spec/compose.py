@@ -11,7 +11,7 @@ The list is applied in order (``b`` onto ``a``), then the file itself onto the r
   point at shifted layers);
 - top-level ``x-*`` keys hold YAML anchors for reuse inside one file and are dropped before
   validation (any other unknown key stays an error);
-- a relative ``params``, ``train.data.path`` or ``train.data.test_path`` set in a base file
+- a relative ``params``, ``train.data.path``, ``test_path`` or ``root`` set in a base file
   is rewritten to stay relative to the top-level file, so it still names the same file.
 
 Every file must lie inside the project: the nearest folder above the top-level file that
@@ -44,6 +44,7 @@ PATH_FIELDS: tuple[PathKey, ...] = (
     ("params",),
     ("train", "data", "path"),
     ("train", "data", "test_path"),
+    ("train", "data", "root"),
 )
 """Fields holding a path relative to the spec file (rewritten when a base file sets them)."""
 

@@ -317,7 +317,99 @@ class NpzDataSpec(SpecModel):
         return data
 
 
-Data = Annotated[SyntheticDataSpec | DigitsDataSpec | NpzDataSpec, Field(discriminator="type")]
+Seconds = Annotated[Float, Field(gt=0.0, le=1e6)]
+
+HEIDELBERG_UNITS = 700
+"""Input channels of SHD and SSC (the cochlea model's units)."""
+HEIDELBERG_CLASSES = {"shd": 20, "ssc": 35}
+"""Classes of each Heidelberg data set (labels 0 to N-1)."""
+
+
+class AbstractHeidelbergDataSpec(SpecModel):
+    """The Heidelberg spiking data sets (Cramer et al. 2020), read from their HDF5 files.
+
+    ``root`` is the folder holding the files as distributed, unpacked (or tonic's download
+    layout below it), relative to the spec file. Each sample's events are binned on a fixed
+    grid from the recording's time zero: ``time.steps`` bins over ``[0, max_duration)``, or
+    bins ``time_window`` seconds wide (give exactly one); later events are dropped. Unit u
+    (of 700) goes to channel ``u * channels // 700``. The samples have shape ``[channels]``,
+    which must be the spec's input shape. Needs ``snnspec[datasets]``.
+    """
+
+    root: Annotated[str, Field(strict=True, min_length=1, max_length=4096)] = Field(
+        description="Folder of the data files as distributed (unpacked); relative to the spec file."
+    )
+    max_duration: Seconds | None = Field(
+        default=None,
+        description="Seconds binned into time.steps equal bins from time 0; events at or after "
+        "it are dropped. Exclusive with time_window.",
+    )
+    time_window: Seconds | None = Field(
+        default=None,
+        description="Width of one time bin in seconds (time.steps bins from time 0; later "
+        "events are dropped). Exclusive with max_duration.",
+    )
+    channels: Annotated[int, Field(ge=1, le=HEIDELBERG_UNITS, strict=True)] = Field(
+        default=HEIDELBERG_UNITS,
+        description="Channels after binning the 700 units: unit u goes to u * channels // 700.",
+    )
+    values: Literal["counts", "binary"] = Field(
+        default="counts",
+        description="counts: events per bin and channel; binary: 1 where there is any.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _official_splits(cls, data: Any) -> Any:
+        """A fraction that would replace an official split is refused by name."""
+        name = cls.model_fields["type"].default
+        official = {"test_fraction": f"{name}_test.h5"}
+        if name == "ssc":
+            official["validation_fraction"] = "ssc_valid.h5"
+        for key, file in official.items():
+            if isinstance(data, dict) and key in data:
+                raise ValueError(
+                    f"{key} does not apply: {name.upper()}'s {key.split('_')[0]} set is the "
+                    f"official {file}; remove {key}"
+                )
+        return data
+
+    @model_validator(mode="after")
+    def _one_time_grid(self) -> "AbstractHeidelbergDataSpec":
+        if (self.max_duration is None) == (self.time_window is None):
+            raise ValueError(
+                "give exactly one of max_duration (seconds binned into time.steps bins) and "
+                "time_window (seconds per bin)"
+            )
+        return self
+
+
+class ShdDataSpec(AbstractHeidelbergDataSpec):
+    """Spiking Heidelberg Digits: ``shd_train.h5`` and ``shd_test.h5`` (20 classes).
+
+    The test set is ``shd_test.h5``; SHD has no official validation split, so
+    ``validation_fraction`` carves one from the training file by the seeded split.
+    """
+
+    type: Literal["shd"] = "shd"
+    validation_fraction: Fraction | None = Field(
+        default=None,
+        description="Share of shd_train.h5 held out for validation by the seeded split; model "
+        "selection and early stopping use it. Default: no validation split.",
+    )
+
+
+class SscDataSpec(AbstractHeidelbergDataSpec):
+    """Spiking Speech Commands: ``ssc_train.h5``, ``ssc_valid.h5`` and ``ssc_test.h5``
+    (35 classes), with the official validation and test splits."""
+
+    type: Literal["ssc"] = "ssc"
+
+
+Data = Annotated[
+    SyntheticDataSpec | DigitsDataSpec | NpzDataSpec | ShdDataSpec | SscDataSpec,
+    Field(discriminator="type"),
+]
 
 
 # --- selection ----------------------------------------------------------------------------
@@ -403,6 +495,12 @@ class TrainSpec(SpecModel):
         applies only when the data have a validation split."""
         return self.selection.metric if self.selection is not None else "val_loss"
 
+    @property
+    def has_validation(self) -> bool:
+        """Whether the data have a validation split: SSC's official one, or a
+        ``validation_fraction`` of the other sources."""
+        return self.data.type == "ssc" or self.data.validation_fraction is not None
+
     @model_validator(mode="after")
     def _distinct_metrics(self) -> "TrainSpec":
         if len(set(self.metrics)) != len(self.metrics):
@@ -418,6 +516,9 @@ def check_train(spec: "ModelSpec", plan: "GraphPlan") -> None:
     if train is None:
         return
     _check_split(spec, train)
+    data = train.data
+    if data.type == "shd" or data.type == "ssc":
+        _check_heidelberg(spec, data)
     names = plan.layer_names
     loss = train.loss
     if loss.layer is not None and loss.layer not in names:
@@ -447,6 +548,15 @@ def check_train(spec: "ModelSpec", plan: "GraphPlan") -> None:
             f"shape), got {list(plan.layer_output_shapes[readout])}",
             SchemaError,
         )
+    classes = HEIDELBERG_CLASSES.get(train.data.type)
+    if classes is not None and plan.layer_output_shapes[readout] != (classes,):
+        raise spec.error(
+            ("train", "loss"),
+            f"{train.data.type.upper()} has {classes} classes but the readout layer "
+            f"'{names[readout]}' has output shape {list(plan.layer_output_shapes[readout])}; "
+            f"give it {classes} neurons",
+            SchemaError,
+        )
     for r, regularizer in enumerate(train.regularizers):
         for k, name in enumerate(regularizer.layers):
             if name not in names:
@@ -468,7 +578,27 @@ def _check_split(spec: "ModelSpec", train: TrainSpec) -> None:
     from .._errors import SchemaError
 
     data = train.data
-    test_fraction = data.test_fraction
+    if data.type != "ssc":  # SSC has its official validation and test files
+        _check_fractions(spec, data)
+    if train.has_validation:
+        return
+    for key, what in (("selection", "picks an epoch"), ("early_stopping", "stops training")):
+        if getattr(train, key) is not None:
+            raise spec.error(
+                ("train", key),
+                f"{key} {what} by a validation metric, but there is no validation split; "
+                "set train.data.validation_fraction (without one the last epoch is kept)",
+                SchemaError,
+            )
+
+
+def _check_fractions(
+    spec: "ModelSpec", data: SyntheticDataSpec | DigitsDataSpec | NpzDataSpec | ShdDataSpec
+) -> None:
+    """One test set, and held-out fractions that leave training samples."""
+    from .._errors import SchemaError
+
+    test_fraction = None if data.type == "shd" else data.test_fraction  # SHD: shd_test.h5
     where = ("train", "data", "test_fraction")
     if data.type == "npz" and data.test_path is not None and test_fraction is not None:
         raise spec.error(
@@ -491,16 +621,29 @@ def _check_split(spec: "ModelSpec", train: TrainSpec) -> None:
             f"({test_fraction:g}) leave no training samples; their sum must be below 1",
             SchemaError,
         )
-    if data.validation_fraction is not None:
-        return
-    for key, what in (("selection", "picks an epoch"), ("early_stopping", "stops training")):
-        if getattr(train, key) is not None:
-            raise spec.error(
-                ("train", key),
-                f"{key} {what} by a validation metric, but there is no validation split; "
-                "set train.data.validation_fraction (without one the last epoch is kept)",
-                SchemaError,
-            )
+
+
+def _check_heidelberg(spec: "ModelSpec", data: ShdDataSpec | SscDataSpec) -> None:
+    """The binned samples fit the spec's single input (checked without reading the files)."""
+    from .._errors import SchemaError
+
+    name = data.type.upper()
+    if len(spec.inputs) != 1:
+        raise spec.error(
+            ("inputs",),
+            f"{name} data feed a single input, but this spec has {len(spec.inputs)}",
+            SchemaError,
+        )
+    shape = list(spec.inputs[0].shape)
+    if shape != [data.channels]:
+        raise spec.error(
+            ("train", "data", "channels"),
+            f"{name} binned to {data.channels} channels gives samples of shape "
+            f"[{data.channels}], but the input '{spec.inputs[0].name}' has shape {shape}; "
+            f"change channels (700 units binned to N channels gives shape [N]) or the input's "
+            f"shape to [{data.channels}]",
+            SchemaError,
+        )
 
 
 def _unknown(name: str, known: tuple[str, ...]) -> str:

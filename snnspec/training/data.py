@@ -1,4 +1,5 @@
-"""Training data: sources (synthetic, digits, npz), spike encoders and the seeded split.
+"""Training data: sources (synthetic, digits, npz; SHD and SSC in :mod:`.datasets`), spike
+encoders and the seeded split.
 
 Everything here is NumPy and a pure function of the spec and its ``train.seed``: the same
 spec gives the same arrays, bit for bit, on every run (the manifest records their sha256).
@@ -28,10 +29,13 @@ if TYPE_CHECKING:
         LatencyEncoderSpec,
         NpzDataSpec,
         RateEncoderSpec,
+        ShdDataSpec,
+        SscDataSpec,
         SyntheticDataSpec,
     )
 
     EncoderSpec = RateEncoderSpec | LatencyEncoderSpec | DeltaEncoderSpec
+    DataSpec = SyntheticDataSpec | DigitsDataSpec | NpzDataSpec | ShdDataSpec | SscDataSpec
 
 SPLIT, ORDER, ENCODE, SYNTHETIC = 0, 1, 2, 3
 """Stream ids of the seeded generators (``default_rng([seed, stream, ...])``)."""
@@ -43,7 +47,8 @@ class Dataset:
     validation (empty when the spec has no validation split) and test.
 
     ``indices`` holds each part's indices into its source's samples (the test part's into
-    ``test_file`` when the test set is a file of its own); ``sha256`` covers every part.
+    ``test_file`` when the test set is a file of its own, the validation part's into
+    ``val_file`` likewise); ``sha256`` covers every part.
     """
 
     x_train: np.ndarray
@@ -56,6 +61,7 @@ class Dataset:
     sha256: str
     indices: dict[str, np.ndarray]
     test_file: str | None = None
+    val_file: str | None = None
 
     @property
     def steps(self) -> int:
@@ -69,6 +75,8 @@ class Dataset:
             "test": (self.x_test, self.y_test),
         }
         record: dict[str, Any] = {"seed": seed, "test_file": self.test_file}
+        if self.val_file is not None:
+            record["val_file"] = self.val_file
         for name, (x, y) in parts.items():
             record[name] = {
                 "samples": len(y),
@@ -88,13 +96,14 @@ def train_seed(spec: ModelSpec) -> int:
 def has_validation(spec: ModelSpec) -> bool:
     """Whether the spec's data have a validation split (which selection and early stopping
     need; without one a run keeps its last epoch)."""
-    return spec.train is not None and spec.train.data.validation_fraction is not None
+    return spec.train is not None and spec.train.has_validation
 
 
 def load_data(spec: ModelSpec, root: Path | None = None) -> Dataset:
     """The encoded data set of ``spec.train.data``, split into train, validation and test.
 
-    ``root`` is the folder an ``npz`` path is relative to (default: the spec's folder).
+    ``root`` is the folder an ``npz`` path or a data ``root`` is relative to (default: the
+    spec's folder).
     """
     if spec.train is None:
         raise spec.error((), "the spec has no `train:` section; add one to train or evaluate")
@@ -107,28 +116,39 @@ def load_data(spec: ModelSpec, root: Path | None = None) -> Dataset:
     seed = train_seed(spec)
     shape = tuple(spec.inputs[0].shape)
     steps = spec.time.steps
-    test_file, given = None, None  # given: the test set of a test_path file
+    folder = root or spec.base_dir
+    # given: the test (validation) set of a file of its own
+    test_file, given, val_file, given_val = None, None, None, None
     if data.type == "synthetic":
         x, y, num_classes = synthetic_task(data, shape, steps, seed)
     elif data.type == "digits":
         x, y, num_classes = _digits(spec, data, shape, steps, seed)
+    elif data.type == "shd" or data.type == "ssc":
+        from .datasets import read_heidelberg
+
+        parts = read_heidelberg(spec, data, steps, folder)
+        (x, y), given, given_val = parts.train, parts.test, parts.val
+        test_file, val_file, num_classes = parts.test_file, parts.val_file, parts.num_classes
     else:
-        folder = root or spec.base_dir
         x, y, num_classes = _npz(spec, data, "path", shape, steps, seed, folder)
         if data.test_path is not None:
             test_file = data.test_path
             x_test, y_test, test_classes = _npz(spec, data, "test_path", shape, steps, seed, folder)
             given = (x_test.astype(np.float32, copy=False), y_test.astype(np.int32, copy=False))
             num_classes = max(num_classes, test_classes)
+    test_fraction, validation_fraction = _fractions(data)
     train_index, val_index, test_index = split_indices(
-        len(y), None if given else data.test_fraction, data.validation_fraction, seed
+        len(y), None if given else test_fraction, validation_fraction, seed
     )
     x = x.astype(np.float32, copy=False)
     y = y.astype(np.int32, copy=False)
     if given is not None:
         test_index = np.arange(len(given[1]))
+    if given_val is not None:
+        val_index = np.arange(len(given_val[1]))
     x_test, y_test = given or (x[test_index], y[test_index])
-    arrays = (x[train_index], y[train_index], x[val_index], y[val_index], x_test, y_test)
+    x_val, y_val = given_val or (x[val_index], y[val_index])
+    arrays = (x[train_index], y[train_index], x_val, y_val, x_test, y_test)
     # Without a validation split the digest is the one of a train/test split (earlier runs).
     digested = arrays if len(val_index) else arrays[:2] + arrays[4:]
     return Dataset(
@@ -137,7 +157,18 @@ def load_data(spec: ModelSpec, root: Path | None = None) -> Dataset:
         sha256=_digest(digested),
         indices={"train": train_index, "val": val_index, "test": test_index},
         test_file=test_file,
+        val_file=val_file,
     )
+
+
+def _fractions(data: DataSpec) -> tuple[float | None, float | None]:
+    """The test and validation fractions of the seeded split (None: that part is a file of
+    its own, or there is none)."""
+    if data.type == "ssc":
+        return None, None
+    if data.type == "shd":
+        return None, data.validation_fraction
+    return data.test_fraction, data.validation_fraction
 
 
 def split_indices(
