@@ -149,11 +149,11 @@ class InputError(SpecError):
 
 class UsageError(InputError):
     """An argument that cannot apply to the others given (e.g. ``partial_params`` with a run
-    folder); the command line reports it as a usage error (exit 2) on ``option``."""
+    folder): located at that ``setting`` (`` `partial_params`: ... ``) and hinting at it, so
+    the command line reports it as a usage error (exit 2) on the setting's flag."""
 
-    def __init__(self, message: str, *, option: str) -> None:
-        super().__init__(message)
-        self.option = option
+    def __init__(self, message: str, *, setting: str) -> None:
+        super().__init__(message, file=f"`{setting}`", hint=Hint(options=(setting,)))
 
 
 class SpecWarning(UserWarning):

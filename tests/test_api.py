@@ -13,6 +13,7 @@ import pytest
 from helpers import run_cli
 
 import snnspec
+from snnspec._errors import UsageError
 from snnspec.model.params import parameter_arrays, read_params
 from snnspec.spec.overrides import resolved_text
 from snnspec.training.api import override_texts
@@ -131,7 +132,9 @@ def test_a_raising_callback_stops_the_run_and_it_resumes(run: snnspec.Run, tmp_p
         "stop_after_first: ValueError: enough after epoch 1"
     )
     assert lines[-1].startswith("stopped by callback ")
-    assert lines[-1].endswith("the last checkpoint is epoch 1. Continue with --resume")
+    assert lines[-1].endswith(
+        f"the last checkpoint is epoch 1. Continue with `snnspec train {directory} --resume`"
+    )
     with pytest.raises(snnspec.InputError, match="training was interrupted after epoch 1"):
         _ = snnspec.open_run(directory).test_metrics
     resumed = snnspec.train(directory, resume=True, echo=None)  # the folder, in place
@@ -188,5 +191,47 @@ def test_usage_errors_of_the_api_are_usage_errors_on_the_command_line(
     code, _, err = run_cli("train", run.dir, "--resume", "--partial-params", capsys=capsys)
     assert code == 2
     assert "--partial-params" in " ".join(err.split())  # rich draws a box around it
-    with pytest.raises(snnspec.InputError, match="a run folder resumes with the settings"):
+    with pytest.raises(UsageError) as caught:
         snnspec.train(run.dir, resume=True, partial_params=True, echo=None)
+    assert str(caught.value) == (
+        "`partial_params`: a run folder resumes with the settings it was started with"
+    )
+
+
+def test_refusals_of_the_api_name_its_arguments_and_the_command_line_its_flags(
+    run: snnspec.Run, tmp_path: Path, capsys: Any
+) -> None:
+    new = tmp_path / "new"
+    cases = [
+        (
+            ("train", run.dir),
+            {},
+            f"{run.dir} is a run folder; pass --resume to continue it",
+            f"{run.dir} is a run folder; pass `resume=True` to continue it",
+        ),
+        (
+            ("train", run.dir, "--resume", "-o", new),
+            {"resume": True, "out_dir": new},
+            "a run folder resumes in place; leave out -o",
+            "a run folder resumes in place; leave out `out_dir`",
+        ),
+        (
+            ("train", CONFIG, "--resume"),
+            {"resume": True},
+            "--resume needs the run folder: pass -o DIR (or the run folder as the spec)",
+            "`resume=True` needs the run folder: pass `out_dir=DIR` (or the run folder as the "
+            "spec)",
+        ),
+        (
+            ("train", CONFIG, "-o", new, "--strict-env"),
+            {"out_dir": new, "strict_env": True},
+            "--strict-env applies to --resume (a run folder), not to a new run",
+            "`strict_env=True` applies to `resume=True` (a run folder), not to a new run",
+        ),
+    ]
+    for args, arguments, cli, api in cases:
+        assert run_cli(*args, capsys=capsys)[::2] == (1, cli + "\n")
+        with pytest.raises(snnspec.InputError) as caught:
+            snnspec.train(args[1], **arguments, echo=None)
+        assert str(caught.value) == api
+    assert not new.exists()

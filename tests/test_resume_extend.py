@@ -257,7 +257,7 @@ def test_the_library_names_what_a_resumed_spec_changed(
     assert caught.value.message == (
         f"{run} holds a run of a different spec (train.optimizer.learning_rate, train.epochs "
         "changed); resuming may change only train.epochs, upwards: resume with the same spec "
-        "and --set values, or `snnspec train DIR --resume [--set train.epochs=N]`"
+        "and `override` values, or `snnspec train DIR --resume [--set train.epochs=N]`"
     )
     assert manifest(run) == manifest(one_epoch["constant"])
     assert (

@@ -21,6 +21,7 @@ import pytest
 from helpers import run_cli
 
 from snnspec._errors import SpecError
+from snnspec.cli.sweep import train_command
 from snnspec.training import sweep as sweeps
 from snnspec.training.sweep import (
     Axis,
@@ -136,18 +137,25 @@ def test_grid_list_values_are_a_flow_sequence() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("train.epochs", "--grid train.epochs: expected PATH=V1,V2,... or PATH=[V1, V2, ...]"),
-        ("train.epochs=", "--grid train.epochs=: expected PATH=V1,V2,..."),
-        ("train.epochs=[]", "--grid train.epochs=[]: no values to sweep; give at least one"),
-        ("train.epochs=1,2,1", "--grid train.epochs=1,2,1: the value 1 is listed twice"),
-        ("train.epochs=1,yes", "--grid train.epochs=yes:1:1: ambiguous YAML 1.1 boolean 'yes'"),
-        ("x=.inf", "--grid x=.inf: cannot sweep the non-finite value inf"),
+        ("train.epochs", "`grid train.epochs`: expected PATH=V1,V2,... or PATH=[V1, V2, ...]"),
+        ("train.epochs=", "`grid train.epochs=`: expected PATH=V1,V2,..."),
+        ("train.epochs=[]", "`grid train.epochs=[]`: no values to sweep; give at least one"),
+        ("train.epochs=1,2,1", "`grid train.epochs=1,2,1`: the value 1 is listed twice"),
+        ("train.epochs=1,yes", "`grid train.epochs=yes`:1:1: ambiguous YAML 1.1 boolean 'yes'"),
+        ("x=.inf", "`grid x=.inf`: cannot sweep the non-finite value inf"),
     ],
 )
-def test_grid_errors_name_the_grid_option(text: str, message: str) -> None:
+def test_grid_errors_name_the_grid_option(
+    text: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SpecError) as caught:
         parse_grid(text)
     assert str(caught.value).startswith(message)
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(TINY)
+    code, _, err = run_cli("sweep", spec, "-o", tmp_path / "s", "--grid", text, capsys=capsys)
+    cli = message.replace("`grid ", "--grid ", 1).replace("`", "", 1)
+    assert (code, err.startswith(cli)) == (1, True), err
 
 
 def test_points_are_the_product_named_by_index_and_hash() -> None:
@@ -176,7 +184,7 @@ def test_random_points_are_a_seeded_draw_without_replacement() -> None:
     expected = sorted(range(100), key=lambda i: hashlib.sha256(f"3:{i}".encode()).hexdigest())
     assert {p.index for p in draw} == set(expected[:7])
     assert {p.name for p in draw} <= {p.name for p in grid_points(axes, 20, 3)}
-    with pytest.raises(SpecError, match="--random 101: the grid has only 100 points"):
+    with pytest.raises(SpecError, match="`random=101`: the grid has only 100 points"):
         grid_points(axes, random=101)
 
 
@@ -201,7 +209,7 @@ def test_a_typo_in_a_grid_path_fails_before_anything_runs(
 def test_a_grid_value_the_schema_refuses_names_the_grid(tiny_spec: Path) -> None:
     with pytest.raises(SpecError) as caught:
         plan_sweep(tiny_spec, [parse_grid("train.epochs=1,0")])
-    assert str(caught.value).startswith("--grid train.epochs=0: train.epochs: ")
+    assert str(caught.value).startswith("`grid train.epochs=0`: train.epochs: ")
 
 
 def test_a_sweep_refuses_a_spec_without_a_validation_split(
@@ -287,12 +295,27 @@ def test_sweep_folder_is_new_empty_or_the_same_sweep(tmp_path: Path) -> None:
     assert [r["folder"] for r in record["runs"]] == [r.folder for r in sweep.runs]
     open_sweep_folder(out, sweep)  # the same sweep again
     other = hand_made([Axis("a", (1, 3))])
-    with pytest.raises(SpecError, match="holds another sweep: its --grid values differ"):
+    with pytest.raises(SpecError, match="holds another sweep: its `grid` values differ"):
         open_sweep_folder(out, other)
     more_seeds = hand_made([Axis("a", (1, 2))], seeds=2)
-    with pytest.raises(SpecError, match="holds another sweep: its --seeds differ"):
+    with pytest.raises(SpecError, match="holds another sweep: its `seeds` differ"):
         open_sweep_folder(out, more_seeds)
     assert json.loads((out / "sweep.json").read_text()) == record
+
+
+def test_another_sweep_in_the_folder_is_named_by_the_flags_that_differ(
+    tiny_spec: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "sweep"
+    open_sweep_folder(out, hand_made([Axis("train.epochs", (1, 2))]))
+    before = (out / "sweep.json").read_bytes()
+    args = ("sweep", tiny_spec, "-o", out, "--grid", "train.epochs=1,3")
+    assert run_cli(*args, capsys=capsys)[::2] == (
+        1,
+        f"{out} holds another sweep: its --grid values differ from this one's "
+        f"({out / 'sweep.json'}); rerun the same command to continue it, or choose another -o\n",
+    )
+    assert (out / "sweep.json").read_bytes() == before
 
 
 def test_sweep_never_writes_into_a_folder_it_did_not_make(tmp_path: Path) -> None:
@@ -331,7 +354,7 @@ def test_rerun_skips_completed_resumes_interrupted_and_starts_missing_runs(
         return None
 
     monkeypatch.setattr(sweeps._Launcher, "run", launch)
-    outcomes = run_sweep(sweep, out, jobs=2, echo=lambda _: None)
+    outcomes = run_sweep(sweep, out, train_command, jobs=2, echo=lambda _: None)
     assert sorted(launched) == [(stopped.folder, True), (missing.folder, False)]
     assert [o.status for o in outcomes] == ["completed"] * 3
     rows = list(csv.DictReader(io.StringIO((out / "summary.csv").read_text())))
@@ -349,7 +372,7 @@ def test_two_sweeps_cannot_run_in_one_folder(tmp_path: Path) -> None:
     try:
         fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
         with pytest.raises(SpecError, match="another sweep is running in this folder"):
-            run_sweep(sweep, out, echo=lambda _: None)
+            run_sweep(sweep, out, train_command, echo=lambda _: None)
     finally:
         os.close(other)
     assert not (out / "summary.csv").exists()
@@ -366,8 +389,8 @@ def test_the_command_of_a_run(tmp_path: Path) -> None:
         sweep.spec_path, sweep.axes, ("x=1",), (Path("lib"),), None, None, 1, "val_loss",
         (Run(sweep.runs[0].point, 0, "000-x/seed-0", ("x=1", "a=1"), "0" * 64),),
     )  # fmt: skip
-    assert "\nEvery run has --set x=1.\n" in summary_markdown(sweep, [])
-    command = sweeps._Launcher(sweep, tmp_path).command(sweep.runs[0], resume=True)
+    assert "\nEvery run has the override x=1.\n" in summary_markdown(sweep, [])
+    command = train_command(sweep, sweep.runs[0], tmp_path / "000-x" / "seed-0", resume=True)
     assert command[1:] == [
         "-m", "snnspec", "train", "spec.yaml", "-o", str(tmp_path / "000-x" / "seed-0"),
         "--set", "x=1", "--set", "a=1", "--allow-path", "lib", "--no-progress", "--resume",

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .._errors import InputError, SpecError, SpecWarning
+from .._errors import InputError, SpecError, SpecWarning, UsageError
 from .._errors import printable as _plain
 from ..bundle import MANIFEST, PARAMS, SPEC
 from ..graph.plan import GraphPlan, layer_reports, plan_graph
@@ -27,7 +27,7 @@ from ..graph.resources import budget, build_check, check_parameters, check_run, 
 from ..spec.loader import load_json_file
 from ..spec.model import ModelSpec
 from .export import export
-from .hints import phrased
+from .hints import bad_parameter, phrased
 from .nir import nir_app
 from .options import (
     AllowPathOption,
@@ -67,12 +67,16 @@ def _root(debug: DebugOption = False) -> None:
 
 
 def _with_debug_option(command: Callable[..., Any]) -> Callable[..., Any]:
-    """`command` that also takes ``--debug`` after the subcommand (``snnspec run X --debug``)."""
+    """`command` that also takes ``--debug`` after the subcommand (``snnspec run X --debug``)
+    and reports the library's :class:`UsageError` as a usage error (exit 2) on its flag."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, debug: bool = False, **kwargs: Any) -> Any:
         _options["debug"] = _options["debug"] or debug
-        return command(*args, **kwargs)
+        try:
+            return command(*args, **kwargs)
+        except UsageError as error:
+            raise bad_parameter(app, error) from None
 
     signature = inspect.signature(command, eval_str=True)
     option = inspect.Parameter(

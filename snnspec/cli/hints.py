@@ -13,7 +13,7 @@ import re
 
 import typer
 
-from .._errors import SpecError
+from .._errors import SpecError, UsageError
 
 ADVICE = {
     "max_memory": "; raise it with --max-memory",
@@ -21,7 +21,7 @@ ADVICE = {
 }
 """The command line's advice for each :attr:`Hint.advice <snnspec._errors.Hint.advice>`."""
 
-ALIASES = {"override": "overrides"}
+ALIASES = {"override": "overrides", "out_dir": "output"}
 """Words the library uses for a setting whose Python argument has another name."""
 
 _SETTING = re.compile(r"`(\w+)(?:(=| )([^`]*))?`")
@@ -53,9 +53,18 @@ def all_flags(app: typer.Typer) -> set[str]:
 
 def phrased(app: typer.Typer, problem: SpecError) -> str:
     """``problem`` as one located line, its settings named by ``app``'s flags."""
+    if problem.hint is None:
+        return problem.located()
+    message = phrase(app, problem, problem.message) + ADVICE.get(problem.hint.advice, "")
+    file = None if problem.file is None else phrase(app, problem, problem.file)
+    return problem.located(message, file)
+
+
+def phrase(app: typer.Typer, problem: SpecError, text: str) -> str:
+    """``text`` (of ``problem``) with the settings its hint names written as ``app``'s flags."""
     hint = problem.hint
     if hint is None:
-        return problem.located()
+        return text
     names = flags(app)
 
     def flag(match: re.Match[str]) -> str:
@@ -67,6 +76,10 @@ def phrased(app: typer.Typer, problem: SpecError) -> str:
             return names[option]
         return f"{names[option]} {value}"
 
-    message = _SETTING.sub(flag, problem.message) + ADVICE.get(hint.advice, "")
-    file = None if problem.file is None else _SETTING.sub(flag, problem.file)
-    return problem.located(message, file)
+    return _SETTING.sub(flag, text)
+
+
+def bad_parameter(app: typer.Typer, error: UsageError) -> typer.BadParameter:
+    """``error`` as typer's usage error (exit 2) on the flag of the setting it is located at."""
+    where = None if error.file is None else phrase(app, error, error.file)
+    return typer.BadParameter(phrase(app, error, error.message), param_hint=where)

@@ -6,14 +6,18 @@ this process: each run is its own ``snnspec train`` process).
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from .._errors import InputError, printable
 from ..bundle import SUMMARY_CSV, SUMMARY_MD
 from .options import AllowPathOption, SetOption
+
+if TYPE_CHECKING:
+    from ..training.sweep import Run, Sweep
 
 
 def sweep(
@@ -50,7 +54,7 @@ def sweep(
             show_default=False,
         ),
     ] = None,
-    seed: Annotated[
+    random_seed: Annotated[
         int | None,
         typer.Option(
             "--seed",
@@ -87,7 +91,7 @@ def sweep(
     """
     from ..training.sweep import parse_grid, plan_sweep, rank, run_sweep
 
-    if seed is not None and random is None:
+    if random_seed is not None and random is None:
         raise typer.BadParameter("seeds the draw of --random N; add --random", param_hint="--seed")
     axes = [parse_grid(text) for text in grid or ()]
     plan = plan_sweep(
@@ -96,10 +100,10 @@ def sweep(
         overrides=overrides or (),
         allow_paths=allow_paths or (),
         random=random,
-        random_seed=seed,
+        random_seed=random_seed,
         seeds=seeds,
     )
-    outcomes = run_sweep(plan, output, jobs=jobs, echo=_say)
+    outcomes = run_sweep(plan, output, train_command, jobs=jobs, echo=_say)
     ranked = rank(plan, outcomes)
     _say(f"wrote {output / SUMMARY_MD} and {output / SUMMARY_CSV}")
     if ranked:
@@ -112,6 +116,17 @@ def sweep(
             f"{len(failed)} of {len(outcomes)} runs failed (see {output / SUMMARY_MD}); "
             "a rerun of the same command retries the runs whose training stopped with an error"
         )
+
+
+def train_command(sweep: Sweep, run: Run, folder: Path, resume: bool) -> list[str]:
+    """A sweep's run as its own ``snnspec train`` process (the sweep's ``TrainCommand``):
+    ``python -m snnspec train SPEC -o FOLDER --set ... [--allow-path ...] --no-progress``."""
+    command = [sys.executable, "-m", "snnspec", "train", str(sweep.spec_path), "-o", str(folder)]
+    for text in run.overrides:
+        command += ["--set", text]
+    for path in sweep.allow_paths:
+        command += ["--allow-path", str(path)]
+    return [*command, "--no-progress", *(["--resume"] if resume else [])]
 
 
 def _say(message: str) -> None:

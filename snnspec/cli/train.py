@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .._errors import InputError, SpecError, UsageError, printable
+from .._errors import InputError, SpecError, printable
 from .._io import sha256_text
 from ..bundle import MANIFEST, RESOLVED
 from ..spec.overrides import resolved_text
@@ -90,24 +90,21 @@ def train(
             load(spec_path / RESOLVED)  # turns on JAX's 64-bit mode for a float64 run
     elif spec_path.exists():
         load(spec_path, overrides or (), allow_paths=allow_paths or ())  # and here
-    try:
-        train_run(
-            spec_path,
-            output,
-            overrides or (),
-            resume=resume,
-            force=force,
-            progress=progress,
-            allow_paths=allow_paths or (),
-            log=[target.value for target in log or ()],
-            partial_params=partial_params,
-            max_memory=max_memory,
-            strict_env=strict_env,
-            echo=typer.echo,
-            warn=_warn,
-        )
-    except UsageError as error:
-        raise typer.BadParameter(error.message, param_hint=error.option) from None
+    train_run(  # its UsageError is a usage error on its flag (the commands' wrapper)
+        spec_path,
+        output,
+        overrides or (),
+        resume=resume,
+        force=force,
+        progress=progress,
+        allow_paths=allow_paths or (),
+        log=[target.value for target in log or ()],
+        partial_params=partial_params,
+        max_memory=max_memory,
+        strict_env=strict_env,
+        echo=typer.echo,
+        warn=_warn,
+    )
 
 
 def evaluate(

@@ -44,7 +44,7 @@ def parse_override(text: str, *, setting: str = "override") -> Override:
     located at `` `setting text` `` and hint at that setting.
     """
     hint = Hint(options=(setting,))
-    source = _source(text, setting)
+    source = override_source(text, setting)
     path, sep, raw = text.partition("=")
     path = _INDEX.sub(r".\1", path.strip())
     if not sep or not path:
@@ -109,8 +109,9 @@ def _same(a: Any, b: Any) -> bool:
 _HINT = Hint(options=("override",))
 
 
-def _source(text: str, setting: str = "override") -> str:
-    """Where a problem an override causes is: the override itself."""
+def override_source(text: str, setting: str = "override") -> str:
+    """Where a problem an override causes is: the override itself, `` `override text` ``
+    (``setting``: what gave it, e.g. a sweep's ``grid``)."""
     return f"`{setting} {text}`"
 
 
@@ -140,7 +141,7 @@ def resolved_text(spec: ModelSpec) -> str:
 
 
 def _set(data: Any, override: Override) -> tuple[PathElement, ...]:
-    source = _source(override.text)
+    source = override_source(override.text)
     node = data
     path: list[PathElement] = []
     keys = list(override.keys)
@@ -218,7 +219,7 @@ def blame(error: SpecError, applied: list[tuple[Override, tuple[PathElement, ...
         common = min(len(path), len(error.path))
         if error.path and tuple(error.path[:common]) == path[:common]:
             blamed = type(error)(
-                error.message, file=_source(override.text), path=error.path, hint=_HINT
+                error.message, file=override_source(override.text), path=error.path, hint=_HINT
             )
             break
     blamed.more = tuple(blame(problem, applied) for problem in error.more)

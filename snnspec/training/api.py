@@ -1,9 +1,9 @@
 """Training from Python: :func:`train`, :func:`evaluate`, and :class:`Run`, a run folder's view.
 
 ``snnspec train`` is a thin layer over :func:`train`: both load, check and train the same way
-and write the same run folder (see :mod:`snnspec.training.loop`). Errors are the command
-line's: a :class:`~snnspec.SpecError` whose message names the command line's options
-(``--set`` for ``overrides``, ``-o`` for ``out_dir``).
+and write the same run folder (see :mod:`snnspec.training.loop`). Errors are a
+:class:`~snnspec.SpecError` that names the arguments of :func:`train` (`` `out_dir` ``,
+`` `resume=True` ``); the command line names its flags instead (``-o``, ``--resume``).
 
 Example::
 
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .._errors import InputError, UsageError
+from .._errors import Hint, InputError, UsageError
 from ..bundle import MANIFEST, PARAMS, RESULTS
 from ..bundle.build import trained_spec
 from ..spec.load import load
@@ -42,7 +42,8 @@ if TYPE_CHECKING:
     from .loop import Callback
 
 Overrides = Sequence[str] | Mapping[str, Any]
-"""``PATH=VALUE`` strings (as ``--set`` takes them), or ``{PATH: value}`` with Python values."""
+"""``PATH=VALUE`` strings (as :func:`snnspec.load` takes them), or ``{PATH: value}`` with
+Python values."""
 
 
 @dataclass(frozen=True)
@@ -175,10 +176,10 @@ def train(
                 "snnspec.load(path, overrides)"
             )
         if allow_paths:
-            raise UsageError("a ModelSpec is already composed", option="--allow-path")
+            raise UsageError("a ModelSpec is already composed", setting="allow_paths")
         if partial_params:
             raise UsageError(
-                "a ModelSpec carries `params_partial` itself", option="--partial-params"
+                "a ModelSpec carries `params_partial` itself", setting="partial_params"
             )
         spec = spec_or_path
         source = None if spec.document is None else spec.document.source
@@ -197,17 +198,23 @@ def train(
             if partial_params:
                 raise UsageError(
                     "a run folder resumes with the settings it was started with",
-                    option="--partial-params",
+                    setting="partial_params",
                 )
             if allow_paths:
                 raise UsageError(
                     "a run folder resumes from its resolved spec, which extends no file",
-                    option="--allow-path",
+                    setting="allow_paths",
                 )
             if not resume:
-                raise InputError(f"{path} is a run folder; pass --resume to continue it")
+                raise InputError(
+                    f"{path} is a run folder; pass `resume=True` to continue it",
+                    hint=Hint(options=("resume",)),
+                )
             if output is not None and output.resolve() != path.resolve():
-                raise InputError("a run folder resumes in place; leave out -o")
+                raise InputError(
+                    "a run folder resumes in place; leave out `out_dir`",
+                    hint=Hint(options=("out_dir",)),
+                )
             manifest = read_manifest(path)
             output, data_root = path, data_root_of(path, manifest)
             spec = resume_spec(path, texts)  # only more train.epochs
@@ -220,7 +227,7 @@ def train(
                     raise UsageError(
                         "the spec names no params file (`params:`), so there is nothing to "
                         "load partially",
-                        option="--partial-params",
+                        setting="partial_params",
                     )
                 texts = [*texts, "params_partial=true"]
                 spec = load(path, texts, allow_paths=allow_paths)
@@ -238,10 +245,17 @@ def train(
             warned(note)
     if output is None:
         if resume:
-            raise InputError("--resume needs the run folder: pass -o DIR (or SPEC=DIR)")
+            raise InputError(
+                "`resume=True` needs the run folder: pass `out_dir=DIR` (or the run folder "
+                "as the spec)",
+                hint=Hint(options=("resume", "out_dir")),
+            )
         output = Path("runs") / f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     if strict_env and not resume:
-        raise InputError("--strict-env applies to --resume (a run folder), not to a new run")
+        raise InputError(
+            "`strict_env=True` applies to `resume=True` (a run folder), not to a new run",
+            hint=Hint(options=("strict_env", "resume")),
+        )
     if resume and (output / MANIFEST).is_file():
         from ..bundle.environment import check_folder
 

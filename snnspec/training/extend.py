@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .._errors import InputError
+from .._errors import Hint, InputError
 from .._io import sha256_text
 from ..bundle import MANIFEST, RESOLVED
 
@@ -40,7 +40,7 @@ def resume_spec(directory: Path, overrides: Sequence[str] = ()) -> ModelSpec:
     with the path it would change.
     """
     from ..spec.load import load
-    from ..spec.overrides import parse_override
+    from ..spec.overrides import override_source, parse_override
 
     run = load(directory / RESOLVED)
     if not overrides:
@@ -49,16 +49,19 @@ def resume_spec(directory: Path, overrides: Sequence[str] = ()) -> ModelSpec:
         keys = parse_override(text).keys
         if keys != EPOCHS:
             raise InputError(
-                f"--set {text}: resuming may change only train.epochs (upwards), and this "
-                f"changes {'.'.join(keys)}; train the spec with --set into a new folder"
+                "resuming may change only train.epochs (upwards), and this changes "
+                f"{'.'.join(keys)}; train the spec with `overrides` into a new folder",
+                file=override_source(text),
+                hint=Hint(options=("override", "overrides")),
             )
     extended = load(directory / RESOLVED, overrides)
     before, after = _epochs(run), _epochs(extended)
     if after <= before:
         raise InputError(
-            f"--set train.epochs={after}: the run already trains {before} epochs, and resuming "
-            f"can only add epochs; pass more than {before} (--resume alone continues an "
-            "interrupted run)"
+            f"the run already trains {before} epochs, and resuming can only add epochs; pass "
+            f"more than {before} (`resume=True` alone continues an interrupted run)",
+            file=override_source(f"train.epochs={after}"),
+            hint=Hint(options=("override", "resume")),
         )
     return extended
 
@@ -86,8 +89,9 @@ def extension(
             what = f"train.epochs from {_epochs(run)} down to {_epochs(spec)}"
         raise InputError(
             f"{directory} holds a run of a different spec ({what} changed); resuming may "
-            "change only train.epochs, upwards: resume with the same spec and --set values, "
-            "or `snnspec train DIR --resume [--set train.epochs=N]`"
+            "change only train.epochs, upwards: resume with the same spec and `override` "
+            "values, or `snnspec train DIR --resume [--set train.epochs=N]`",
+            hint=Hint(options=("override",)),
         )
     return {
         "from_epochs": _epochs(run),

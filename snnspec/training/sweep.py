@@ -37,20 +37,19 @@ import shlex
 import signal
 import statistics
 import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .._errors import InputError, SpecError, printable
+from .._errors import Hint, InputError, SpecError, printable
 from .._io import sha256_text, write_text_atomic
 from ..bundle import MANIFEST, RESULTS, SUMMARY_CSV, SUMMARY_MD, SWEEP
 from ..bundle.folders import TRAIN, made_by, refuse_inside_made_folder
 from ..spec.load import load
 from ..spec.loader import load_json_file
-from ..spec.overrides import parse_override, resolved_text
+from ..spec.overrides import override_source, parse_override, resolved_text
 from .data import has_validation, train_seed
 
 if TYPE_CHECKING:
@@ -58,10 +57,13 @@ if TYPE_CHECKING:
 
 SWEEP_FORMAT = 1
 MAX_POINTS = 100_000
-"""The largest grid (cartesian product) a sweep enumerates, with or without ``--random``."""
+"""The largest grid (cartesian product) a sweep enumerates, with or without a ``random`` draw."""
 
 LOWER_IS_BETTER = {"val_loss": True, "val_accuracy": False}
 """The selection metrics a sweep ranks on and their direction."""
+
+_GRID = Hint(options=("grid",))
+_OUTPUT = Hint(options=("output", "force"))
 
 COMPLETED, FAILED, INTERRUPTED, PENDING = "completed", "failed", "interrupted", "pending"
 """A run's status in the summary: trained to the end; its process failed (with the error's
@@ -159,28 +161,31 @@ class Outcome:
 def parse_grid(text: str) -> Axis:
     """``PATH=V1,V2,...`` (each value parsed like a ``--set`` value) or ``PATH=[V1, V2, ...]``
     (a YAML flow sequence, for values that are lists or contain commas)."""
-    source = f"--grid {text}"
+    source = override_source(text, "grid")
     path, sep, raw = text.partition("=")
     if not sep or not path.strip() or not raw.strip():
         raise SpecError(
-            "expected PATH=V1,V2,... or PATH=[V1, V2, ...], e.g. --grid train.epochs=5,10",
+            "expected PATH=V1,V2,... or PATH=[V1, V2, ...], e.g. train.epochs=5,10",
             file=source,
+            hint=_GRID,
         )
     if raw.lstrip().startswith("["):
         parsed = parse_override(text, setting="grid")
         keys, values = parsed.keys, parsed.value
         if not isinstance(values, list):
-            raise SpecError("expected a YAML flow sequence of values, e.g. [1, 2]", file=source)
+            raise SpecError(
+                "expected a YAML flow sequence of values, e.g. [1, 2]", file=source, hint=_GRID
+            )
     else:
         items = [parse_override(f"{path}={item}", setting="grid") for item in raw.split(",")]
         keys, values = items[0].keys, [item.value for item in items]
     if not values:
-        raise SpecError("no values to sweep; give at least one", file=source)
+        raise SpecError("no values to sweep; give at least one", file=source, hint=_GRID)
     seen: set[str] = set()
     for value in values:
         canonical = _value_text(value, source)
         if canonical in seen:
-            raise SpecError(f"the value {canonical} is listed twice", file=source)
+            raise SpecError(f"the value {canonical} is listed twice", file=source, hint=_GRID)
         seen.add(canonical)
     return Axis(".".join(keys), tuple(values))
 
@@ -197,8 +202,9 @@ def grid_points(
         raise InputError(f"the grid has {total:,} points; a sweep takes at most {MAX_POINTS:,}")
     if random is not None and random > total:
         raise InputError(
-            f"--random {random}: the grid has only {total} point{'s' * (total != 1)}; "
-            "draw at most that many"
+            f"`random={random}`: the grid has only {total} point{'s' * (total != 1)}; "
+            "draw at most that many",
+            hint=Hint(options=("random",)),
         )
     chosen = range(total)
     if random is not None:
@@ -212,9 +218,9 @@ def grid_points(
 
 
 def point_overrides(axes: Sequence[Axis], point: Point) -> tuple[str, ...]:
-    """The point as ``--set`` texts, ``PATH=VALUE`` with the value as JSON (valid YAML)."""
+    """The point as override texts, ``PATH=VALUE`` with the value as JSON (valid YAML)."""
     return tuple(
-        f"{axis.path}={_value_text(value, f'--grid {axis.path}')}"
+        f"{axis.path}={_value_text(value, override_source(axis.path, 'grid'))}"
         for axis, value in zip(axes, point.values, strict=True)
     )
 
@@ -228,7 +234,9 @@ def _value_text(value: Any, source: str) -> str:
     try:
         return json.dumps(value, sort_keys=True, allow_nan=False)
     except ValueError:
-        raise SpecError(f"cannot sweep the non-finite value {value}", file=source) from None
+        raise SpecError(
+            f"cannot sweep the non-finite value {value}", file=source, hint=_GRID
+        ) from None
 
 
 # --- planning and validation ----------------------------------------------------------------
@@ -251,11 +259,14 @@ def plan_sweep(
     """
     _check_paths(axes, overrides)
     if seeds < 1:
-        raise InputError(f"--seeds {seeds}: give at least 1")
+        raise InputError(f"`seeds={seeds}`: give at least 1", hint=Hint(options=("seeds",)))
     if random is not None and random < 1:
-        raise InputError(f"--random {random}: give at least 1")
+        raise InputError(f"`random={random}`: give at least 1", hint=Hint(options=("random",)))
     if random_seed is not None and random is None:
-        raise InputError("--seed seeds the draw of --random N; add --random or leave out --seed")
+        raise InputError(
+            "`random_seed` seeds the draw of `random=N`; add `random=N` or leave out `random_seed`",
+            hint=Hint(options=("random_seed", "random")),
+        )
     if random is not None and random_seed is None:
         random_seed = 0
     points = grid_points(axes, random, random_seed or 0)
@@ -301,7 +312,8 @@ def _check_paths(axes: Sequence[Axis], overrides: Sequence[str]) -> None:
         for other, known in swept:
             if _overlap(keys, known):
                 raise InputError(
-                    f"--grid {axis.path} and --grid {other} set the same value; sweep it once"
+                    f"`grid {axis.path}` and `grid {other}` set the same value; sweep it once",
+                    hint=_GRID,
                 )
         swept.append((axis.path, keys))
     for text in overrides:
@@ -309,8 +321,9 @@ def _check_paths(axes: Sequence[Axis], overrides: Sequence[str]) -> None:
         for other, known in swept:
             if _overlap(keys, known):
                 raise InputError(
-                    f"--set {text} and --grid {other} set the same value; the grid would "
-                    "replace it: leave one out"
+                    f"`override {text}` and `grid {other}` set the same value; the grid would "
+                    "replace it: leave one out",
+                    hint=Hint(options=("override", "grid")),
                 )
 
 
@@ -321,7 +334,7 @@ def _overlap(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
 def _load_run(
     spec_path: Path, texts: Sequence[str], allow_paths: Sequence[Path], grid: Sequence[str]
 ) -> ModelSpec:
-    """The run's spec; an error caused by a grid value names its ``--grid``."""
+    """The run's spec; an error caused by a grid value names its ``grid``."""
     try:
         spec = load(spec_path, texts, allow_paths=allow_paths)
     except SpecError as error:
@@ -333,28 +346,30 @@ def _load_run(
 
 def _name_grid(error: SpecError, grid: Sequence[str]) -> SpecError:
     renamed = error
-    if error.file is not None and error.file.removeprefix("--set ") in grid:
+    sources = {override_source(text): override_source(text, "grid") for text in grid}
+    if error.file in sources:
         renamed = type(error)(
             error.message,
-            file="--grid " + error.file.removeprefix("--set "),
+            file=sources[error.file],
             line=error.line,
             column=error.column,
             path=error.path,
+            hint=_GRID,
         )
     renamed.more = tuple(_name_grid(problem, grid) for problem in error.more)
     return renamed
 
 
 def _check_selection(spec: ModelSpec, metric: str | None, grid: Sequence[str]) -> str:
-    where = f" (with --grid values {', '.join(grid)})" if grid else ""
+    where = f" (with `grid` values {', '.join(grid)})" if grid else ""
     if not has_validation(spec):
         raise spec.error(
             ("train", "data"),
             "a sweep selects its best point on validation metrics, and this spec has no "
             f"validation split{where}; set train.data.validation_fraction "
-            "(e.g. --set train.data.validation_fraction=0.2)",
+            "(e.g. `override train.data.validation_fraction=0.2`)",
             InputError,
-        )
+        ).with_hint(Hint(options=("grid", "override")))
     assert spec.train is not None  # has_validation says so
     own = spec.train.selection_metric
     if own not in LOWER_IS_BETTER:
@@ -379,44 +394,52 @@ def _check_selection(spec: ModelSpec, metric: str | None, grid: Sequence[str]) -
 def open_sweep_folder(directory: Path, sweep: Sweep) -> None:
     """Check that ``directory`` is new, empty or this same sweep's folder; write sweep.json.
 
-    A folder made by anything else, or holding another sweep (other grid, --set, seeds or
-    spec), is refused: a sweep never writes over what it did not make.
+    A folder made by anything else, or holding another sweep (other grid, overrides, seeds
+    or spec), is refused: a sweep never writes over what it did not make.
     """
     if directory.exists() and not directory.is_dir():
-        raise InputError(f"{directory} exists and is not a folder; choose another -o")
-    refuse_inside_made_folder("-o", directory)
+        raise InputError(
+            f"{directory} exists and is not a folder; choose another `output`", hint=_OUTPUT
+        )
+    refuse_inside_made_folder("`output`", directory)
     maker = made_by(directory)
     if maker is not None:
         raise InputError(
             f"{directory} holds the output of `snnspec {maker}`; a sweep never writes into "
-            "it; choose another -o"
+            "it; choose another `output`",
+            hint=_OUTPUT,
         )
     new = json.loads(json.dumps(sweep.definition()))
     record = directory / SWEEP
     if record.is_file():
         old = load_json_file(record)
         if not isinstance(old, dict) or old.get("snnspec_sweep") != SWEEP_FORMAT:
-            raise InputError(f"{record} is not an snnspec sweep record; choose another -o")
+            raise InputError(
+                f"{record} is not an snnspec sweep record; choose another `output`",
+                hint=_OUTPUT,
+            )
         differing = [what for key, what in _DEFINING.items() if old.get(key) != new.get(key)]
         if differing:
             raise InputError(
                 f"{directory} holds another sweep: its {differing[0]} differ from this one's "
-                f"({record}); rerun the same command to continue it, or choose another -o"
+                f"({record}); rerun the same command to continue it, or choose another `output`",
+                hint=Hint(options=("override", "grid", "random", "random_seed", "seeds", "output")),
             )
     elif directory.is_dir() and any(directory.iterdir()):
         raise InputError(
             f"{directory} is not empty and holds no {SWEEP}; a sweep writes only into a new or "
-            "empty folder or its own earlier sweep; choose another -o"
+            "empty folder or its own earlier sweep; choose another `output`",
+            hint=_OUTPUT,
         )
     write_text_atomic(record, json.dumps(new, indent=2) + "\n")
 
 
 _DEFINING = {
-    "overrides": "--set values",
-    "grid": "--grid values",
-    "random": "--random",
-    "random_seed": "--seed",
-    "seeds": "--seeds",
+    "overrides": "`override` values",
+    "grid": "`grid` values",
+    "random": "`random`",
+    "random_seed": "`random_seed`",
+    "seeds": "`seeds`",
     "metric": "selection metric",
     "runs": "runs (the spec's resolved text)",
 }
@@ -457,17 +480,32 @@ def run_state(folder: Path) -> str:
 # --- running --------------------------------------------------------------------------------
 
 
+TrainCommand = Callable[[Sweep, Run, Path, bool], list[str]]
+"""The command line of one training process: ``(sweep, run, run folder, resume) -> argv``.
+
+The front end that runs the sweep gives it in its own terms (the command line's:
+``python -m snnspec train SPEC -o FOLDER ...``); the process trains into the run folder,
+resuming it when asked, exits 0 on success and ends its stderr with its error's one line.
+"""
+
+
 def run_sweep(
-    sweep: Sweep, directory: Path, *, jobs: int = 1, echo: Callable[[str], Any] = print
+    sweep: Sweep,
+    directory: Path,
+    command: TrainCommand,
+    *,
+    jobs: int = 1,
+    echo: Callable[[str], Any] = print,
 ) -> list[Outcome]:
-    """Run every run of ``sweep`` not completed yet in ``directory``, ``jobs`` at a time.
+    """Run every run of ``sweep`` not completed yet in ``directory``, ``jobs`` at a time,
+    each as its own process (``command``).
 
     Writes summary.csv and summary.md after every run and at the end; returns the outcomes.
     Ctrl-C stops the running processes (they keep their last checkpoint), writes the summary
     and raises KeyboardInterrupt: a rerun of the same command continues.
     """
     if jobs < 1:
-        raise InputError(f"--jobs {jobs}: give at least 1")
+        raise InputError(f"`jobs={jobs}`: give at least 1", hint=Hint(options=("jobs",)))
     open_sweep_folder(directory, sweep)
     with _exclusive(directory):
         plan = {run.folder: run_state(directory / run.folder) for run in sweep.runs}
@@ -480,7 +518,7 @@ def run_sweep(
             f"{len(todo) - counts['resume']} to start"
         )
         failures: dict[str, str] = {}
-        launcher = _Launcher(sweep, directory)
+        launcher = _Launcher(sweep, directory, command)
 
         def report() -> list[Outcome]:
             outcomes = [read_outcome(directory, run, sweep.metric, failures) for run in sweep.runs]
@@ -512,28 +550,18 @@ def run_sweep(
 
 
 class _Launcher:
-    """Starts ``snnspec train`` processes (each in its own session, so a Ctrl-C reaches the
-    sweep alone, which then stops them once) and stops them all on request."""
+    """Starts training processes (each in its own session, so a Ctrl-C reaches the sweep
+    alone, which then stops them once) and stops them all on request."""
 
-    def __init__(self, sweep: Sweep, directory: Path) -> None:
-        self.sweep, self.directory = sweep, directory
+    def __init__(self, sweep: Sweep, directory: Path, command: TrainCommand) -> None:
+        self.sweep, self.directory, self.command = sweep, directory, command
         self.lock = threading.Lock()
         self.running: set[subprocess.Popen[str]] = set()
         self.stopped = False
 
-    def command(self, run: Run, resume: bool) -> list[str]:
-        """``python -m snnspec train SPEC -o DIR/FOLDER --set ... --no-progress``."""
-        command = [sys.executable, "-m", "snnspec", "train", str(self.sweep.spec_path)]
-        command += ["-o", str(self.directory / run.folder)]
-        for text in run.overrides:
-            command += ["--set", text]
-        for path in self.sweep.allow_paths:
-            command += ["--allow-path", str(path)]
-        return [*command, "--no-progress", *(["--resume"] if resume else [])]
-
     def run(self, run: Run, resume: bool) -> str | None:
         """Train ``run``; None when its process succeeds, else its error's one line."""
-        command = self.command(run, resume)
+        command = self.command(self.sweep, run, self.directory / run.folder, resume)
         with self.lock:
             if self.stopped:
                 return None
@@ -713,7 +741,8 @@ def summary_markdown(sweep: Sweep, outcomes: Sequence[Outcome]) -> str:
         "",
     ]
     if sweep.overrides:
-        lines += ["Every run has " + ", ".join(f"--set {t}" for t in sweep.overrides) + ".", ""]
+        overrides = f"override{'s' * (len(sweep.overrides) > 1)}"
+        lines += [f"Every run has the {overrides} " + ", ".join(sweep.overrides) + ".", ""]
     header = ["rank", "point", *paths, f"{metric} (mean ± sd)"]
     lines += _table(
         header,

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .._errors import InputError, suggest
+from .._errors import Hint, InputError, suggest
 from ..bundle import MLFLOW_ARTIFACTS, MLFLOW_DB, RESOLVED, TENSORBOARD
 
 if TYPE_CHECKING:
@@ -105,7 +105,10 @@ class Tracker:
 
 
 def _missing(name: str, library: str) -> InputError:
-    return InputError(f"--log {name} needs {library}: pip install 'snnspec[{name}]'")
+    return InputError(
+        f"`log {name}` needs {library}: pip install 'snnspec[{name}]'",
+        hint=Hint(options=("log",)),
+    )
 
 
 class TensorBoard(Tracker):
@@ -229,11 +232,11 @@ def _store_name(store: str | None) -> str:
 
 
 TRACKERS: dict[str, type[Tracker]] = {"tensorboard": TensorBoard, "mlflow": MLflow}
-"""``--log`` names -> tracker classes."""
+"""The names ``log`` takes -> tracker classes."""
 
 
 def make_trackers(names: Sequence[str]) -> list[Tracker]:
-    """The trackers ``--log`` names (each made once; a missing library is an error now)."""
+    """The trackers ``log`` names (each made once; a missing library is an error now)."""
     made = []
     for name in names:
         if name not in TRACKERS:
