@@ -89,6 +89,19 @@ def test_tensorboard_logs_every_epoch_once_across_a_resume(tmp_path: Path) -> No
     assert run.manifest["tracking"]["tensorboard"] == {"logdir": "tensorboard", "epoch": 2}
 
 
+def test_a_resume_in_the_same_second_keeps_the_earlier_event_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """tensorboardX names event files by the second: each session's file must stay its own."""
+    event_file_writer = pytest.importorskip("tensorboardX.event_file_writer")
+    monkeypatch.setattr(event_file_writer.time, "time", lambda: 1_700_000_000.0)
+    directory = tmp_path / "run"
+    interrupted_then_resumed(directory, ["tensorboard"], ["tensorboard"])
+    assert len(list((directory / "tensorboard").iterdir())) == 2
+    logged = tensorboard_scalars(directory / "tensorboard")
+    assert [step for step, _ in logged["train/loss"]] == [1, 2]
+
+
 def test_a_tracker_added_on_resume_logs_the_earlier_epochs_too(tmp_path: Path) -> None:
     pytest.importorskip("tensorboardX")
     directory = tmp_path / "run"

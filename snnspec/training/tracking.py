@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import re
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,7 +132,11 @@ class TensorBoard(Tracker):
     def open(self, run: TrackedRun) -> None:
         logdir = run.directory / TENSORBOARD if self.logdir is None else self.logdir
         self.state["logdir"] = TENSORBOARD if self.logdir is None else str(logdir)
-        self.writer = self._writer_class(logdir=str(logdir))
+        # tensorboardX names an event file by the second and the host: a resume within the
+        # same second would truncate the earlier session's file, so each session adds its own
+        self.writer = self._writer_class(
+            logdir=str(logdir), filename_suffix=f".{uuid.uuid4().hex[:12]}"
+        )
 
     def log(self, step: int, values: dict[str, float]) -> None:
         for tag, value in values.items():
