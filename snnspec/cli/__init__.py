@@ -25,7 +25,7 @@ from ..bundle import MANIFEST, PARAMS, SPEC
 from ..graph.plan import GraphPlan, layer_reports, plan_graph
 from ..graph.resources import budget, build_check, check_parameters, check_run, format_bytes
 from ..spec.loader import load_json_file
-from ..spec.model import ModelSpec
+from ..spec.model import ModelSpec, check_partial
 from .export import export
 from .hints import bad_parameter, phrased
 from .nir import nir_app
@@ -36,7 +36,6 @@ from .options import (
     PartialParamsOption,
     SetOption,
     StrictEnvOption,
-    check_partial,
     load,
     report_partial,
     use_dtype,
@@ -119,6 +118,8 @@ def validate(
                 from ..model.params import check_params_file
 
                 left = check_params_file(spec, plan, limit, partial=partial_params or None)
+        except UsageError:
+            raise  # the flags do not fit: a usage error (exit 2), not an invalid spec
         except SpecError as error:
             if _options["debug"]:
                 raise

@@ -8,11 +8,11 @@ from typing import Annotated
 import typer
 
 from .._errors import InputError
+from ..spec.model import check_partial
 from .options import (
     AllowPathOption,
     ForceOption,
     PartialParamsOption,
-    check_partial,
     report_partial,
 )
 

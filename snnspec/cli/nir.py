@@ -7,11 +7,11 @@ from typing import Annotated
 
 import typer
 
+from ..spec.model import check_partial
 from .options import (
     AllowPathOption,
     ForceOption,
     PartialParamsOption,
-    check_partial,
     report_partial,
     use_dtype,
 )

@@ -110,15 +110,6 @@ def report_partial(spec: ModelSpec, plan: GraphPlan, extra: Path | None = None) 
         typer.echo(note, err=True)
 
 
-def check_partial(partial: bool, spec: ModelSpec, extra: Path | None = None) -> None:
-    """``--partial-params`` needs a params file to apply to (exit 2 otherwise)."""
-    if partial and spec.params is None and extra is None:
-        raise typer.BadParameter(
-            "the spec names no params file (`params:`), so there is nothing to load partially",
-            param_hint="--partial-params",
-        )
-
-
 StrictEnvOption = Annotated[
     bool,
     typer.Option(

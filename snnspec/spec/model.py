@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from .._errors import PathElement, SchemaError, SpecError, did_you_mean, suggest
+from .._errors import PathElement, SchemaError, SpecError, UsageError, did_you_mean, suggest
 from .layers.base import Bool, Count, Float, Int, Name, SpecModel
 from .layers.composite import ParallelSpec, ResidualSpec
 from .layers.sequential import SequentialSpec
@@ -357,3 +357,13 @@ def _tag(model: type[BaseModel]) -> Any:
 def _hint(word: str, choices: Sequence[str]) -> str:
     """`` (did you mean 'x'?)`` when a choice is close, else the list of choices."""
     return suggest(word, choices, f"; expected one of: {', '.join(choices)}" if choices else "")
+
+
+def check_partial(partial: bool, spec: ModelSpec, extra: object = None) -> None:
+    """A partial load (``partial_params``) needs a params file to apply to: the spec's
+    ``params:`` or an ``extra`` one given beside it."""
+    if partial and spec.params is None and extra is None:
+        raise UsageError(
+            "the spec names no params file (`params:`), so there is nothing to load partially",
+            setting="partial_params",
+        )

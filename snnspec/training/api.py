@@ -222,13 +222,10 @@ def train(
             source = manifest.get("source")
         else:
             spec = load(path, texts, allow_paths=allow_paths)
+            from ..spec.model import check_partial
+
+            check_partial(partial_params, spec)
             if partial_params:  # recorded as an override, so the run folder says so
-                if spec.params is None:
-                    raise UsageError(
-                        "the spec names no params file (`params:`), so there is nothing to "
-                        "load partially",
-                        setting="partial_params",
-                    )
                 texts = [*texts, "params_partial=true"]
                 spec = load(path, texts, allow_paths=allow_paths)
             source = str(path)
