@@ -27,6 +27,23 @@ Shape = tuple[int, ...]
 F64 = np.float64
 
 
+TINY_MODEL = """\
+snnspec: 1
+name: tiny
+seed: 1
+time: {steps: 10}
+inputs: [{name: spikes, shape: [8]}]
+layers:
+  - {name: fc1, type: linear, out_features: 16, inputs: [spikes, lif1]}
+  - {name: lif1, type: lif, decay_constants: [0.9, 0.8], threshold: 0.2}
+  - {name: fc2, type: linear, out_features: 3}
+  - {name: out, type: simple_li, decay_constants: [0.9]}
+outputs: [out]
+"""
+"""A recurrent LIF network small enough to train in a second: the training tests add their
+``train:`` section to it."""
+
+
 def run_cli(*args: str | Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     """Run ``snnspec ARGS`` in-process through the real entry point: (exit code, out, err)."""
     from snnspec import cli

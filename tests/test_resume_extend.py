@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers import run_cli
+from helpers import TINY_MODEL, run_cli
 
 from snnspec._errors import SpecError
 from snnspec._io import sha256_text
@@ -19,24 +19,16 @@ from snnspec.spec.load import load
 from snnspec.spec.overrides import resolved_text
 from snnspec.training.loop import train
 
-SPEC = """\
-snnspec: 1
-name: tiny
-seed: 1
-time: {steps: 10}
-inputs: [{name: spikes, shape: [8]}]
-layers:
-  - {name: fc1, type: linear, out_features: 16, inputs: [spikes, lif1]}
-  - {name: lif1, type: lif, decay_constants: [0.9, 0.8], threshold: 0.2}
-  - {name: fc2, type: linear, out_features: 3}
-  - {name: out, type: simple_li, decay_constants: [0.9]}
-outputs: [out]
+SPEC = (
+    TINY_MODEL
+    + """\
 train:
   data: {type: synthetic, num_samples: 48, num_classes: 3, segments: 2, rate_high: 0.5}
   optimizer: {type: adam, learning_rate: 0.01, schedule: SCHEDULE}
   epochs: 1
   batch_size: 12
 """
+)
 
 
 def quiet(_: str) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import run_cli
+from helpers import TINY_MODEL, run_cli
 
 from snnspec._errors import SpecError
 from snnspec.cli.sweep import train_command
@@ -40,18 +40,9 @@ from snnspec.training.sweep import (
     summary_markdown,
 )
 
-TINY = """\
-snnspec: 1
-name: tiny
-seed: 1
-time: {steps: 10}
-inputs: [{name: spikes, shape: [8]}]
-layers:
-  - {name: fc1, type: linear, out_features: 12}
-  - {name: lif1, type: lif, decay_constants: [0.9, 0.8], threshold: 0.2}
-  - {name: fc2, type: linear, out_features: 3}
-  - {name: out, type: simple_li, decay_constants: [0.9]}
-outputs: [out]
+TINY = (
+    TINY_MODEL
+    + """\
 train:
   data: {type: synthetic, num_samples: 48, num_classes: 3, segments: 2, rate_high: 0.5,
          validation_fraction: 0.25}
@@ -60,6 +51,7 @@ train:
   epochs: 1
   batch_size: 12
 """
+)
 
 NO_VALIDATION = TINY.replace(",\n         validation_fraction: 0.25}", "}")
 

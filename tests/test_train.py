@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers import run_cli
+from helpers import TINY_MODEL, run_cli
 from safetensors.numpy import load_file
 
 from snnspec._errors import SpecError
@@ -20,18 +20,9 @@ from snnspec.training.loop import RunResult, evaluate_run, train
 
 ROOT = Path(__file__).resolve().parent.parent
 
-TINY = """\
-snnspec: 1
-name: tiny
-seed: 1
-time: {steps: 10}
-inputs: [{name: spikes, shape: [8]}]
-layers:
-  - {name: fc1, type: linear, out_features: 16, inputs: [spikes, lif1]}
-  - {name: lif1, type: lif, decay_constants: [0.9, 0.8], threshold: 0.2}
-  - {name: fc2, type: linear, out_features: 3}
-  - {name: out, type: simple_li, decay_constants: [0.9]}
-outputs: [out]
+TINY = (
+    TINY_MODEL
+    + """\
 train:
   data: {type: synthetic, num_samples: 48, num_classes: 3, segments: 2, rate_high: 0.5}
   loss: {type: cross_entropy, readout: max_membrane, scale: 5.0}
@@ -43,6 +34,7 @@ train:
   batch_size: 12
   metrics: [accuracy, spike_rate]
 """
+)
 
 
 def without_times(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
