@@ -402,8 +402,17 @@ def test_sigint_during_training_then_run_and_evaluate_say_what_to_do(
 ) -> None:
     run = tmp_path / "r"
     first = run / "checkpoints" / "epoch-0001.safetensors"
-    command = [sys.executable, "-m", "snnspec", "train", str(made["spec"]), "-o", str(run)]
-    command += ["--set", "train.epochs=100000", "--no-progress"]
+    arguments = ["train", str(made["spec"]), "-o", str(run)]
+    arguments += ["--set", "train.epochs=100000", "--no-progress"]
+    # Ctrl-C raises KeyboardInterrupt even where pytest runs as a background job (which
+    # starts its children with SIGINT ignored)
+    command = [
+        sys.executable,
+        "-c",
+        "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "from snnspec.cli import main; sys.argv = ['snnspec', *sys.argv[1:]]; main()",
+        *arguments,
+    ]
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "MPLCONFIGDIR": str(tmp_path / "mpl")}
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
