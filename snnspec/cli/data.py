@@ -98,7 +98,8 @@ def data(
             continue
         stats = split_stats(*parts[name], dataset.num_classes)
         balance = ", ".join(f"{c}: {n}" for c, n in enumerate(stats.class_counts))
-        echo(f"  {name}: {stats.samples} samples, shape {list(stats.shape)} {stats.dtype}")
+        plural = "" if stats.samples == 1 else "s"
+        echo(f"  {name}: {stats.samples} sample{plural}, shape {list(stats.shape)} {stats.dtype}")
         echo(f"    class balance: {balance}")
         echo(f"    events per sample: {stats.events_per_sample:.4g}")
         echo(
