@@ -1,7 +1,8 @@
 """snnspec: a declarative model spec compiler for spiking neural networks in JAX.
 
 Importing this package does not import JAX; :func:`compile` and :func:`simulate` do, and
-:func:`train` and :func:`evaluate` (training from Python: :mod:`snnspec.training.api`).
+:func:`train` and :func:`evaluate` (training from Python: :mod:`snnspec.training.api`);
+:func:`load_data` (a spec's training data) needs NumPy only.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from .spec.dump import dump as dump
     from .training.api import Run as Run
     from .training.api import evaluate as evaluate
+    from .training.api import load_data as load_data
     from .training.api import open_run as open_run
     from .training.api import train as train
     from .training.custom import register_loss as register_loss
@@ -60,6 +62,7 @@ __all__ = [
     "from_equinox",
     "from_nir",
     "load",
+    "load_data",
     "open_run",
     "parameter_arrays",
     "register_loss",
@@ -87,6 +90,7 @@ _LAZY = {
     "evaluate": ".training.api",
     "Run": ".training.api",
     "open_run": ".training.api",
+    "load_data": ".training.api",
     "register_loss": ".training.custom",
 }
 

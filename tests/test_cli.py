@@ -29,20 +29,28 @@ def test_validate_every_example(config: Path, capsys: pytest.CaptureFixture[str]
     assert "parameters:" in out
 
 
-def test_validate_does_not_import_jax() -> None:
-    """Nor NumPy, for a spec without a params file: startup time is the command's cost."""
+@pytest.mark.parametrize(
+    ("command", "heavy"),
+    [
+        # nor NumPy, for a spec without a params file: startup time is the command's cost
+        ("validate", ("jax", "jaxlib", "equinox", "numpy")),
+        ("data", ("jax", "jaxlib", "equinox", "optax")),  # the data are NumPy; no model
+    ],
+)
+def test_validate_does_not_import_jax(command: str, heavy: tuple[str, ...]) -> None:
+    config = ROOT / "configs" / "synthetic_recurrent.yaml"
     code = (
         "import sys\n"
         "from snnspec.cli import main\n"
-        f"sys.argv = ['snnspec', 'validate', {str(CONFIGS[0])!r}]\n"
+        f"sys.argv = ['snnspec', {command!r}, {str(config)!r}]\n"
         "try:\n    main()\n"
         "except SystemExit as stop:\n    assert stop.code in (0, None), stop.code\n"
-        "heavy = [m for m in sys.modules if m.split('.')[0] in ('jax', 'jaxlib', 'equinox', "
-        "'numpy')]\n"
+        f"heavy = [m for m in sys.modules if m.split('.')[0] in {heavy!r}]\n"
         "assert not heavy, heavy\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+    assert "(valid)" in result.stdout if command == "validate" else "data sha256" in result.stdout
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.name)

@@ -26,6 +26,7 @@ from ..graph.plan import GraphPlan, layer_reports, plan_graph
 from ..graph.resources import budget, build_check, check_parameters, check_run, format_bytes
 from ..spec.loader import load_json_file
 from ..spec.model import ModelSpec, check_partial
+from .data import data
 from .export import export
 from .hints import bad_parameter, phrased
 from .nir import nir_app
@@ -512,6 +513,7 @@ app.command()(resolve)
 app.command()(graph)
 app.command()(sweep)
 app.command()(export)
+app.command()(data)
 app.add_typer(nir_app, name="nir")
 _groups = [group.typer_instance for group in app.registered_groups if group.typer_instance]
 for _info in [*app.registered_commands, *(c for g in _groups for c in g.registered_commands)]:

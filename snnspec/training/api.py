@@ -5,6 +5,8 @@ and write the same run folder (see :mod:`snnspec.training.loop`). Errors are a
 :class:`~snnspec.SpecError` that names the arguments of :func:`train` (`` `out_dir` ``,
 `` `resume=True` ``); the command line names its flags instead (``-o``, ``--resume``).
 
+:func:`load_data` returns a spec's training data without training (NumPy only).
+
 Example::
 
     import snnspec
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from ..model.model import StatefulModel
+    from .data import Dataset
     from .loop import Callback
 
 Overrides = Sequence[str] | Mapping[str, Any]
@@ -283,6 +286,37 @@ def evaluate(run_or_dir: Run | str | os.PathLike[str], checkpoint: str = "final"
     scores = evaluate_run(directory, checkpoint)
     del scores["checkpoint"]
     return scores
+
+
+def load_data(
+    spec_or_path: ModelSpec | str | os.PathLike[str],
+    overrides: Overrides = (),
+    *,
+    allow_paths: Sequence[str | os.PathLike[str]] = (),
+) -> Dataset:
+    """The binned or encoded data of a spec's ``train.data``, split as training splits them:
+    a :class:`~snnspec.training.data.Dataset` (``x_train``, ``y_train``, ``x_val``,
+    ``y_val``, ``x_test``, ``y_test``, ``num_classes``, ``sha256``: the digest the run's
+    manifest records). NumPy only: no model is built and JAX is not imported.
+
+    ``spec_or_path`` is a spec file (loaded by :func:`snnspec.load` with ``overrides`` and
+    ``allow_paths``) or a :class:`ModelSpec` (overrides are refused: they apply to a file).
+    """
+    from .data import load_data as read_data
+
+    texts = override_texts(overrides)
+    if isinstance(spec_or_path, ModelSpec):
+        if texts:
+            raise InputError(
+                "overrides apply to a spec file: pass its path, or apply them with "
+                "snnspec.load(path, overrides)"
+            )
+        if allow_paths:
+            raise UsageError("a ModelSpec is already composed", setting="allow_paths")
+        spec = spec_or_path
+    else:
+        spec = load(spec_or_path, texts, allow_paths=allow_paths)
+    return read_data(spec)
 
 
 def override_texts(overrides: Overrides) -> list[str]:

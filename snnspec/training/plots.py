@@ -1,4 +1,5 @@
-"""Pictures: spike rasters and membrane traces of a run, training curves, graph diagrams.
+"""Pictures: spike rasters and membrane traces of a run, training curves, data samples,
+graph diagrams.
 
 matplotlib is an optional extra (``pip install 'snnspec[plot]'``) imported only when a plot
 is drawn; figures are rendered by the Agg canvas without pyplot, so no global backend is
@@ -82,6 +83,42 @@ def plot_training(
         axes.xaxis.get_major_locator().set_params(integer=True)
         if axes.get_lines():
             axes.legend()
+    _save(figure, path)
+
+
+# --- data samples -------------------------------------------------------------------------
+
+
+def plot_samples(
+    path: str | os.PathLike[str], x: np.ndarray, y: np.ndarray, title: str = "sample"
+) -> None:
+    """Samples ``x`` ``(n, T, *shape)`` with labels ``y``, one panel each: a raster (time x
+    channel) for 1-D inputs ``[C]``, else the time-summed frame of ``[H, W]`` or
+    ``[P, H, W]`` (polarities summed too)."""
+    image_format(path)
+    if x.ndim not in (3, 4, 5):
+        raise SpecError(
+            f"cannot draw samples of input shape {list(x.shape[2:])}: only [C] (a raster), "
+            "[H, W] or [P, H, W] (frames)"
+        )
+    count = len(x)
+    figure = _figure(min(3.2 * count, 16.0), 3.0)
+    axes_list = np.atleast_1d(figure.subplots(1, count, squeeze=False)[0])
+    for n, axes in enumerate(axes_list):
+        sample = np.asarray(x[n], np.float64)
+        if sample.ndim == 2:
+            t, c = np.nonzero(sample)
+            axes.scatter(t, c, marker="|", s=12, linewidths=0.8, color="black")
+            axes.set(xlim=(-0.5, sample.shape[0] - 0.5), ylim=(-0.5, sample.shape[1] - 0.5))
+            axes.set(xlabel="step", ylabel="channel")
+        else:
+            frame = np.abs(sample).sum(axis=0)
+            if frame.ndim == 3:
+                frame = frame.sum(axis=0)
+            image = axes.imshow(frame, interpolation="nearest", cmap="gray_r")
+            figure.colorbar(image, ax=axes, shrink=0.8)
+            axes.set(xlabel="x", ylabel="y")
+        axes.set_title(f"{title} {n}: class {int(y[n])}", fontsize="small")
     _save(figure, path)
 
 
