@@ -185,6 +185,21 @@ def test_edges_axes_and_the_end_of_the_grid(tmp_path: Path) -> None:
     assert np.array_equal(first, expected)
 
 
+def test_an_event_on_every_edge_lands_in_the_bin_it_starts(tmp_path: Path) -> None:
+    """k·w in float64 is often an ulp off a whole microsecond (0.001 · 1e6 · k for 37 of
+    k <= 300): an event at exactly k·w microseconds still opens bin k."""
+    from snnspec.spec.train import NmnistDataSpec
+
+    for digit in range(10):
+        (tmp_path / "Train" / str(digit)).mkdir(parents=True)
+        events = np.array([[0, 0, 1, k * 1000] for k in range(301)])  # 300 000 us: dropped
+        (tmp_path / "Train" / str(digit) / "a.bin").write_bytes(encode(events))
+    data = NmnistDataSpec(root="r", time_window=0.001, polarity="merge", downsample=34)
+    frames, labels = nmnist.read_split(tmp_path / "Train", data, 300)
+    assert np.array_equal(frames.reshape(10, 300), np.ones((10, 300)))
+    assert labels.tolist() == list(range(10))
+
+
 def test_binning_in_chunks_gives_the_same_frames(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -138,10 +138,12 @@ def load_data(spec: ModelSpec, root: Path | None = None) -> Dataset:
         (x, y), given, given_val = parts.train, parts.test, parts.val
         test_file, val_file, num_classes = parts.test_file, parts.val_file, parts.num_classes
     elif data.type == "nmnist":
+        from ..spec.train import NMNIST_CLASSES
         from .nmnist import read_nmnist
 
         events = read_nmnist(spec, data, steps, folder)
-        (x, y), given, test_file, num_classes = events.train, events.test, events.test_folder, 10
+        (x, y), given, test_file = events.train, events.test, events.test_folder
+        num_classes = NMNIST_CLASSES
     else:
         x, y, num_classes = _npz(spec, data, "path", shape, steps, seed, folder)
         if data.test_path is not None:

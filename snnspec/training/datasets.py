@@ -18,6 +18,9 @@ scaling them to microseconds in float16).
 
 Every event is checked: a file that does not match the format is a located error naming
 the file, the field and the 0-based sample index, before anything trains.
+
+The grid (:func:`time_edges`), the order check (:func:`first_decrease`) and the counting
+(:func:`count_events`) serve every event data set (N-MNIST in :mod:`.nmnist` too).
 """
 
 from __future__ import annotations
