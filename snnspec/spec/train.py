@@ -325,15 +325,13 @@ HEIDELBERG_CLASSES = {"shd": 20, "ssc": 35}
 """Classes of each Heidelberg data set (labels 0 to N-1)."""
 
 
-class AbstractHeidelbergDataSpec(SpecModel):
-    """The Heidelberg spiking data sets (Cramer et al. 2020), read from their HDF5 files.
+class AbstractEventDataSpec(SpecModel):
+    """Recorded spike events binned to frames on a fixed grid from the recording's time zero.
 
     ``root`` is the folder holding the files as distributed, unpacked (or tonic's download
-    layout below it), relative to the spec file. Each sample's events are binned on a fixed
-    grid from the recording's time zero: ``time.steps`` bins over ``[0, max_duration)``, or
-    bins ``time_window`` seconds wide (give exactly one); later events are dropped. Unit u
-    (of 700) goes to channel ``u * channels // 700``. The samples have shape ``[channels]``,
-    which must be the spec's input shape. Needs ``snnspec[datasets]``.
+    layout below it), relative to the spec file. ``time.steps`` bins cover
+    ``[0, max_duration)``, or are ``time_window`` seconds wide (give exactly one); later
+    events are dropped.
     """
 
     root: Annotated[str, Field(strict=True, min_length=1, max_length=4096)] = Field(
@@ -349,13 +347,32 @@ class AbstractHeidelbergDataSpec(SpecModel):
         description="Width of one time bin in seconds (time.steps bins from time 0; later "
         "events are dropped). Exclusive with max_duration.",
     )
-    channels: Annotated[int, Field(ge=1, le=HEIDELBERG_UNITS, strict=True)] = Field(
-        default=HEIDELBERG_UNITS,
-        description="Channels after binning the 700 units: unit u goes to u * channels // 700.",
-    )
     values: Literal["counts", "binary"] = Field(
         default="counts",
         description="counts: events per bin and channel; binary: 1 where there is any.",
+    )
+
+    @model_validator(mode="after")
+    def _one_time_grid(self) -> "AbstractEventDataSpec":
+        if (self.max_duration is None) == (self.time_window is None):
+            raise ValueError(
+                "give exactly one of max_duration (seconds binned into time.steps bins) and "
+                "time_window (seconds per bin)"
+            )
+        return self
+
+
+class AbstractHeidelbergDataSpec(AbstractEventDataSpec):
+    """The Heidelberg spiking data sets (Cramer et al. 2020), read from their HDF5 files.
+
+    Each sample's events are binned on the fixed time grid; unit u (of 700) goes to channel
+    ``u * channels // 700``. The samples have shape ``[channels]``, which must be the spec's
+    input shape. Needs ``snnspec[datasets]``.
+    """
+
+    channels: Annotated[int, Field(ge=1, le=HEIDELBERG_UNITS, strict=True)] = Field(
+        default=HEIDELBERG_UNITS,
+        description="Channels after binning the 700 units: unit u goes to u * channels // 700.",
     )
 
     @model_validator(mode="before")
@@ -373,15 +390,6 @@ class AbstractHeidelbergDataSpec(SpecModel):
                     f"official {file}; remove {key}"
                 )
         return data
-
-    @model_validator(mode="after")
-    def _one_time_grid(self) -> "AbstractHeidelbergDataSpec":
-        if (self.max_duration is None) == (self.time_window is None):
-            raise ValueError(
-                "give exactly one of max_duration (seconds binned into time.steps bins) and "
-                "time_window (seconds per bin)"
-            )
-        return self
 
 
 class ShdDataSpec(AbstractHeidelbergDataSpec):
@@ -406,8 +414,58 @@ class SscDataSpec(AbstractHeidelbergDataSpec):
     type: Literal["ssc"] = "ssc"
 
 
+NMNIST_SENSOR = 34
+"""Width and height of the ATIS sensor area N-MNIST was recorded with (pixels)."""
+NMNIST_CLASSES = 10
+"""The digits 0 to 9."""
+
+
+class NmnistDataSpec(AbstractEventDataSpec):
+    """N-MNIST (Orchard et al. 2015): ``Train/<digit>/*.bin`` and ``Test/<digit>/*.bin``.
+
+    Each file is one recording of the 34x34 sensor (40-bit events: x, y, polarity and a
+    timestamp in microseconds), binned on the fixed time grid into frames ``[P, H, W]``:
+    ``P`` is 1 (``polarity: merge``) or 2 (``separate``: OFF, then ON), ``H`` and ``W`` are
+    ``ceil(34 / downsample)`` (pixel (x, y) goes to ``[y // downsample, x // downsample]``).
+    That must be the spec's input shape. The test set is ``Test/``; ``validation_fraction``
+    carves a validation split from ``Train/`` by the seeded split.
+    """
+
+    type: Literal["nmnist"] = "nmnist"
+    downsample: Annotated[int, Field(ge=1, le=NMNIST_SENSOR, strict=True)] = Field(
+        default=1,
+        description="Spatial pooling factor f: pixel (x, y) goes to (x // f, y // f), giving "
+        "ceil(34 / f) x ceil(34 / f) frames.",
+    )
+    polarity: Literal["merge", "separate"] = Field(
+        default="separate",
+        description="separate: two channels (OFF, ON); merge: one channel counting both.",
+    )
+    validation_fraction: Fraction | None = Field(
+        default=None,
+        description="Share of Train/ held out for validation by the seeded split; model "
+        "selection and early stopping use it. Default: no validation split.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _official_test_split(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "test_fraction" in data:
+            raise ValueError(
+                "test_fraction does not apply: N-MNIST's test set is the official Test/ "
+                "folder; remove test_fraction"
+            )
+        return data
+
+    @property
+    def frame_shape(self) -> tuple[int, int, int]:
+        """``(P, H, W)`` of one binned frame."""
+        side = -(-NMNIST_SENSOR // self.downsample)
+        return (1 if self.polarity == "merge" else 2, side, side)
+
+
 Data = Annotated[
-    SyntheticDataSpec | DigitsDataSpec | NpzDataSpec | ShdDataSpec | SscDataSpec,
+    SyntheticDataSpec | DigitsDataSpec | NpzDataSpec | ShdDataSpec | SscDataSpec | NmnistDataSpec,
     Field(discriminator="type"),
 ]
 
@@ -519,6 +577,8 @@ def check_train(spec: "ModelSpec", plan: "GraphPlan") -> None:
     data = train.data
     if data.type == "shd" or data.type == "ssc":
         _check_heidelberg(spec, data)
+    elif data.type == "nmnist":
+        _check_nmnist(spec, data)
     names = plan.layer_names
     loss = train.loss
     if loss.layer is not None and loss.layer not in names:
@@ -548,7 +608,7 @@ def check_train(spec: "ModelSpec", plan: "GraphPlan") -> None:
             f"shape), got {list(plan.layer_output_shapes[readout])}",
             SchemaError,
         )
-    classes = HEIDELBERG_CLASSES.get(train.data.type)
+    classes = {**HEIDELBERG_CLASSES, "nmnist": NMNIST_CLASSES}.get(train.data.type)
     if classes is not None and plan.layer_output_shapes[readout] != (classes,):
         raise spec.error(
             ("train", "loss"),
@@ -593,12 +653,14 @@ def _check_split(spec: "ModelSpec", train: TrainSpec) -> None:
 
 
 def _check_fractions(
-    spec: "ModelSpec", data: SyntheticDataSpec | DigitsDataSpec | NpzDataSpec | ShdDataSpec
+    spec: "ModelSpec",
+    data: SyntheticDataSpec | DigitsDataSpec | NpzDataSpec | ShdDataSpec | NmnistDataSpec,
 ) -> None:
     """One test set, and held-out fractions that leave training samples."""
     from .._errors import SchemaError
 
-    test_fraction = None if data.type == "shd" else data.test_fraction  # SHD: shd_test.h5
+    # SHD: shd_test.h5, N-MNIST: Test/
+    test_fraction = None if data.type == "shd" or data.type == "nmnist" else data.test_fraction
     where = ("train", "data", "test_fraction")
     if data.type == "npz" and data.test_path is not None and test_fraction is not None:
         raise spec.error(
@@ -644,6 +706,32 @@ def _check_heidelberg(spec: "ModelSpec", data: ShdDataSpec | SscDataSpec) -> Non
             f"shape to [{data.channels}]",
             SchemaError,
         )
+
+
+def _check_nmnist(spec: "ModelSpec", data: NmnistDataSpec) -> None:
+    """The binned frames fit the spec's single input (checked without reading the files)."""
+    from .._errors import SchemaError
+
+    if len(spec.inputs) != 1:
+        raise spec.error(
+            ("inputs",),
+            f"N-MNIST data feed a single input, but this spec has {len(spec.inputs)}",
+            SchemaError,
+        )
+    frame, shape = list(data.frame_shape), list(spec.inputs[0].shape)
+    if shape == frame:
+        return
+    # located at polarity when only the channel axis differs, else at downsample
+    key = "polarity" if len(shape) == 3 and shape[1:] == frame[1:] else "downsample"
+    raise spec.error(
+        ("train", "data", key),
+        f"N-MNIST with polarity: {data.polarity} and downsample: {data.downsample} gives "
+        f"frames of shape {frame} ([polarities, height, width]), but the input "
+        f"'{spec.inputs[0].name}' has shape {shape}; change polarity (merge: 1 channel, "
+        f"separate: 2) or downsample (f gives ceil(34 / f) pixels a side), or the input's "
+        f"shape to {frame} (a flatten layer turns the frames into vectors)",
+        SchemaError,
+    )
 
 
 def _unknown(name: str, known: tuple[str, ...]) -> str:

@@ -1,5 +1,5 @@
-"""Training data: sources (synthetic, digits, npz; SHD and SSC in :mod:`.datasets`), spike
-encoders and the seeded split.
+"""Training data: sources (synthetic, digits, npz; SHD and SSC in :mod:`.datasets`, N-MNIST
+in :mod:`.nmnist`), spike encoders and the seeded split.
 
 Everything here is NumPy and a pure function of the spec and its ``train.seed``: the same
 spec gives the same arrays, bit for bit, on every run (the manifest records their sha256).
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         DeltaEncoderSpec,
         DigitsDataSpec,
         LatencyEncoderSpec,
+        NmnistDataSpec,
         NpzDataSpec,
         RateEncoderSpec,
         ShdDataSpec,
@@ -35,7 +36,14 @@ if TYPE_CHECKING:
     )
 
     EncoderSpec = RateEncoderSpec | LatencyEncoderSpec | DeltaEncoderSpec
-    DataSpec = SyntheticDataSpec | DigitsDataSpec | NpzDataSpec | ShdDataSpec | SscDataSpec
+    DataSpec = (
+        SyntheticDataSpec
+        | DigitsDataSpec
+        | NpzDataSpec
+        | ShdDataSpec
+        | SscDataSpec
+        | NmnistDataSpec
+    )
 
 SPLIT, ORDER, ENCODE, SYNTHETIC = 0, 1, 2, 3
 """Stream ids of the seeded generators (``default_rng([seed, stream, ...])``)."""
@@ -129,6 +137,13 @@ def load_data(spec: ModelSpec, root: Path | None = None) -> Dataset:
         parts = read_heidelberg(spec, data, steps, folder)
         (x, y), given, given_val = parts.train, parts.test, parts.val
         test_file, val_file, num_classes = parts.test_file, parts.val_file, parts.num_classes
+    elif data.type == "nmnist":
+        from ..spec.train import NMNIST_CLASSES
+        from .nmnist import read_nmnist
+
+        events = read_nmnist(spec, data, steps, folder)
+        (x, y), given, test_file = events.train, events.test, events.test_folder
+        num_classes = NMNIST_CLASSES
     else:
         x, y, num_classes = _npz(spec, data, "path", shape, steps, seed, folder)
         if data.test_path is not None:
@@ -166,7 +181,7 @@ def _fractions(data: DataSpec) -> tuple[float | None, float | None]:
     its own, or there is none)."""
     if data.type == "ssc":
         return None, None
-    if data.type == "shd":
+    if data.type == "shd" or data.type == "nmnist":
         return None, data.validation_fraction
     return data.test_fraction, data.validation_fraction
 

@@ -18,6 +18,9 @@ scaling them to microseconds in float16).
 
 Every event is checked: a file that does not match the format is a located error naming
 the file, the field and the 0-based sample index, before anything trains.
+
+The grid (:func:`time_edges`), the order check (:func:`first_decrease`) and the counting
+(:func:`count_events`) serve every event data set (N-MNIST in :mod:`.nmnist` too).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from ..spec.train import HEIDELBERG_CLASSES, HEIDELBERG_UNITS
 
 if TYPE_CHECKING:
     from ..spec.model import ModelSpec
-    from ..spec.train import ShdDataSpec, SscDataSpec
+    from ..spec.train import AbstractEventDataSpec, ShdDataSpec, SscDataSpec
 
 PAGE = "https://zenkelab.org/resources/spiking-heidelberg-datasets-shd/"
 """Where the authors distribute SHD and SSC."""
@@ -157,7 +160,7 @@ def read_file(
     return x, y.astype(np.int32)
 
 
-def time_edges(data: ShdDataSpec | SscDataSpec, steps: int) -> np.ndarray:
+def time_edges(data: AbstractEventDataSpec, steps: int) -> np.ndarray:
     """The ``steps + 1`` bin edges in seconds: ``k·w``, the last one ``max_duration``."""
     width = data.time_window if data.max_duration is None else data.max_duration / steps
     assert width is not None  # the spec gives exactly one of the two
@@ -176,7 +179,7 @@ def _bin_chunk(
     source: str,
 ) -> np.ndarray:
     """Check the events of the samples ``start, start + 1, ...`` and count them per bin."""
-    count, steps, channels = len(times), len(edges) - 1, data.channels
+    count, channels = len(times), data.channels
     lengths = np.array([len(sample) for sample in times], np.int64)
     for i, (sample_times, sample_units) in enumerate(zip(times, units, strict=True)):
         if len(sample_units) != len(sample_times):
@@ -201,20 +204,41 @@ def _bin_chunk(
     if len(bad):
         e = int(bad[0])
         raise fail(TIMES, e, f"time {t[e]:g} s is not a finite time >= 0")
-    later = np.flatnonzero((np.diff(t) < 0) & (sample[1:] == sample[:-1])) + 1
-    if len(later):
-        e = int(later[0])
+    e = first_decrease(t, sample)
+    if e is not None:
         raise fail(TIMES, e, f"time {t[e]:g} s comes after {t[e - 1]:g} s; times must not decrease")
     bad = np.flatnonzero((u < 0) | (u >= HEIDELBERG_UNITS))
     if len(bad):
         e = int(bad[0])
         raise fail(UNITS, e, f"unit {u[e]} is outside [0, {HEIDELBERG_UNITS})")
+    channel = u * channels // HEIDELBERG_UNITS
+    return count_events(sample, t, channel, count, edges, channels, data.values == "binary")
+
+
+def first_decrease(t: np.ndarray, sample: np.ndarray) -> int | None:
+    """The first event whose time is earlier than the one before it in the same sample."""
+    later = np.flatnonzero((np.diff(t) < 0) & (sample[1:] == sample[:-1])) + 1
+    return int(later[0]) if len(later) else None
+
+
+def count_events(
+    sample: np.ndarray,
+    t: np.ndarray,
+    channel: np.ndarray,
+    count: int,
+    edges: np.ndarray,
+    channels: int,
+    binary: bool,
+) -> np.ndarray:
+    """Frames ``(count, steps, channels)`` of the events (sample index, time, channel):
+    bin k holds ``edges[k] <= t < edges[k + 1]``; events at or after ``edges[-1]`` are
+    dropped; ``binary`` caps each bin at 1."""
+    steps = len(edges) - 1
     kept = t < edges[-1]
     step = np.searchsorted(edges, t[kept], side="right") - 1
-    channel = u[kept] * channels // HEIDELBERG_UNITS
-    flat = (sample[kept] * steps + step) * channels + channel
+    flat = (sample[kept] * steps + step) * channels + channel[kept]
     counts = np.bincount(flat, minlength=count * steps * channels)
-    if data.values == "binary":
+    if binary:
         counts = np.minimum(counts, 1)
     return counts.reshape(count, steps, channels)
 

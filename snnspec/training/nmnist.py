@@ -1,0 +1,197 @@
+"""N-MNIST (Orchard et al. 2015): the distributed ``.bin`` recordings, binned to frames.
+
+``root`` holds ``Train/<digit>/*.bin`` and ``Test/<digit>/*.bin`` as distributed (or tonic's
+layout, ``root/NMNIST/Train/...``). Each file is one recording of the 34x34 ATIS sensor: a
+sequence of 40-bit events, 5 bytes each, as the data set's page describes them
+(https://www.garrickorchard.com/datasets/n-mnist): bits 39-32 the x address, bits 31-24 the
+y address, bit 23 the polarity (0 OFF, 1 ON) and bits 22-0 the timestamp in microseconds.
+So byte 0 is x, byte 1 is y, the top bit of byte 2 the polarity and the low 7 bits of byte 2
+with bytes 3 and 4 the big-endian 23-bit timestamp (tonic's ``tonic.io.read_mnist_file``
+decodes the same layout).
+
+The files are read with NumPy directly: tonic's ``NMNIST`` class checks the md5 of the
+downloaded archives, so it refuses a folder holding only the unpacked files and small test
+fixtures; ``tonic.io.read_mnist_file`` is the same five lines of byte arithmetic as below,
+without the checks. Binning reuses the fixed time grid and counting of the Heidelberg
+data (:func:`.datasets.count_events`).
+
+Every file and event is checked: a problem is a located error naming the file, the split
+folder, the 0-based sample index in the sorted order (digit, then file name) and the field.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .._errors import InputError
+from ..spec.train import NMNIST_CLASSES, NMNIST_SENSOR
+from . import datasets
+
+if TYPE_CHECKING:
+    from ..spec.model import ModelSpec
+    from ..spec.train import NmnistDataSpec
+
+PAGE = "https://www.garrickorchard.com/datasets/n-mnist"
+"""Where the authors distribute N-MNIST."""
+
+SPLITS = ("Train", "Test")
+"""The folders of the official training and test sets."""
+
+TONIC_FOLDER = "NMNIST"
+"""Where tonic's ``NMNIST(save_to=root)`` unpacks the folders."""
+
+EVENT_BYTES = 5
+"""One 40-bit event."""
+
+Part = tuple[np.ndarray, np.ndarray]
+
+
+@dataclass(frozen=True)
+class NmnistParts:
+    """Binned samples ``(N, T, P, H, W)`` (float32) and labels (int32) of ``Train/`` and
+    ``Test/``, and the test folder relative to the spec's folder."""
+
+    train: Part
+    test: Part
+    test_folder: str
+
+
+def read_nmnist(spec: ModelSpec, data: NmnistDataSpec, steps: int, folder: Path) -> NmnistParts:
+    """Read and bin the official training and test sets of ``data`` under ``folder / data.root``."""
+    base = locate(spec, data, folder)
+    train = read_split(base / "Train", data, steps)
+    test = read_split(base / "Test", data, steps)
+    return NmnistParts(train, test, os.path.relpath(base / "Test", folder))
+
+
+def locate(spec: ModelSpec, data: NmnistDataSpec, folder: Path) -> Path:
+    """The folder holding ``Train/`` and ``Test/``: ``root`` itself or tonic's layout below it."""
+    root = folder / data.root
+    candidates = (root, root / TONIC_FOLDER)
+    found = [base for base in candidates if any((base / split).is_dir() for split in SPLITS)]
+    if len(found) > 1:
+        raise spec.error(
+            ("train", "data", "root"),
+            f"two copies of N-MNIST: in {found[0]} and in {found[1]} (tonic's layout); keep one",
+        )
+    base = found[0] if found else root
+    for split in SPLITS:
+        if not (base / split).is_dir():
+            raise spec.error(
+                ("train", "data", "root"),
+                f"N-MNIST folder {split}/ not found in {base}"
+                + ("" if found else f" (nor in {candidates[1]}, tonic's layout)")
+                + f"; download {split}.zip from {PAGE} and unpack it into {base}",
+            )
+    return base
+
+
+def list_split(split: Path) -> tuple[list[Path], np.ndarray]:
+    """The ``.bin`` files of a split folder in sorted order (digit, then file name) and
+    their labels; anything else in the folder is an error."""
+    where = str(split)
+    entries = {entry.name: entry for entry in split.iterdir()}
+    for name in sorted(entries):
+        if not (entries[name].is_dir() and len(name) == 1 and name.isdigit()):
+            raise InputError(
+                f"'{name}' is not a digit folder; {split.name}/ holds the folders 0 to 9 (one "
+                "per digit) of .bin files; remove it",
+                file=where,
+            )
+    files: list[Path] = []
+    labels: list[int] = []
+    for digit in range(NMNIST_CLASSES):
+        if str(digit) not in entries:
+            raise InputError(
+                f"no folder {digit}/; N-MNIST has the digits 0 to 9, each with its recordings",
+                file=where,
+            )
+        found = sorted(entries[str(digit)].iterdir())
+        for path in found:
+            if not (path.is_file() and path.suffix == ".bin"):
+                raise InputError(
+                    "not a .bin recording; a digit folder holds only .bin files; remove it",
+                    file=str(path),
+                )
+        if not found:
+            raise InputError(
+                f"the folder of digit {digit} holds no .bin recordings",
+                file=str(split / str(digit)),
+            )
+        files.extend(found)
+        labels.extend([digit] * len(found))
+    return files, np.array(labels, np.int32)
+
+
+def read_events(path: Path, split: str, index: int) -> tuple[np.ndarray, ...]:
+    """The checked events of one file: x, y, polarity (0/1) and time (microseconds), int64."""
+    source = str(path)
+    raw = np.fromfile(path, np.uint8)
+    if len(raw) % EVENT_BYTES:
+        raise InputError(
+            f"{len(raw)} bytes are not a whole number of 40-bit (5-byte) events; the file is "
+            "truncated or not an N-MNIST recording",
+            file=source,
+            path=(split, index),
+        )
+    fields = raw.reshape(-1, EVENT_BYTES).astype(np.int64)
+    x, y = fields[:, 0], fields[:, 1]
+    polarity = fields[:, 2] >> 7
+    t = ((fields[:, 2] & 0x7F) << 16) | (fields[:, 3] << 8) | fields[:, 4]
+    for name, address in (("x", x), ("y", y)):
+        bad = np.flatnonzero(address >= NMNIST_SENSOR)
+        if len(bad):
+            e = int(bad[0])
+            raise InputError(
+                f"event {e}: {name} {address[e]} is outside the {NMNIST_SENSOR}x"
+                f"{NMNIST_SENSOR} sensor ([0, {NMNIST_SENSOR}))",
+                file=source,
+                path=(split, index, name),
+            )
+    e = datasets.first_decrease(t, np.zeros(len(t), np.int64))
+    if e is not None:
+        raise InputError(
+            f"event {e}: timestamp {t[e]} us comes after {t[e - 1]} us; timestamps must not "
+            "decrease",
+            file=source,
+            path=(split, index, "timestamp"),
+        )
+    return x, y, polarity, t
+
+
+def read_split(split: Path, data: NmnistDataSpec, steps: int) -> Part:
+    """The binned frames ``(N, T, P, H, W)`` and the labels of one split folder."""
+    files, labels = list_split(split)
+    frame = data.frame_shape
+    channels = frame[0] * frame[1] * frame[2]
+    # in microseconds; an edge that is a whole microsecond compares exactly with the integer
+    # timestamps (k·w in float64 can be off by an ulp)
+    edges = np.round(datasets.time_edges(data, steps) * 1e6, 6)
+    out = np.zeros((len(files), steps, *frame), np.float32)
+    chunk = max(1, datasets.BIN_BUDGET // (steps * channels))
+    for start in range(0, len(files), chunk):
+        events = [
+            read_events(path, split.name, start + i)
+            for i, path in enumerate(files[start : start + chunk])
+        ]
+        x, y, polarity, t = (np.concatenate(field) for field in zip(*events, strict=True))
+        sample = np.repeat(np.arange(len(events)), [len(e[0]) for e in events])
+        p = polarity if data.polarity == "separate" else np.zeros_like(polarity)
+        f = data.downsample
+        channel = (p * frame[1] + y // f) * frame[2] + x // f
+        counts = datasets.count_events(
+            sample,
+            t.astype(np.float64),
+            channel,
+            len(events),
+            edges,
+            channels,
+            data.values == "binary",
+        )
+        out[start : start + len(events)] = counts.reshape(len(events), steps, *frame)
+    return out, labels
