@@ -215,7 +215,8 @@ def test_binning_in_chunks_gives_the_same_frames(
 def test_the_reader_agrees_with_tonic(tmp_path: Path) -> None:
     """tonic's ``tonic.io.read_mnist_file`` decodes the same events from the same bytes."""
     tonic_io = pytest.importorskip(
-        "tonic.io", reason="tonic is not installed: pip install 'snnspec[datasets]'"
+        "tonic.io",
+        reason="the cross-check needs tonic (pip install tonic), which snnspec does not require",
     )
     path = tmp_path / "sample.bin"
     events = np.concatenate([EDGES, random_events(np.random.default_rng(5))])

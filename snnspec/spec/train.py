@@ -22,6 +22,17 @@ Probability = Annotated[Float, Field(ge=0.0, le=1.0)]
 Fraction = Annotated[Float, Field(gt=0.0, lt=1.0)]
 Seed = Annotated[int, Field(ge=0, le=2**32 - 1, strict=True)]
 NonNegative = Annotated[Float, Field(ge=0.0, le=1e6)]
+TestFraction = Annotated[
+    Fraction, Field(description="Share of all samples held out as the test set.")
+]
+ValidationFraction = Annotated[
+    Fraction | None,
+    Field(
+        description="Share of the samples held out for validation by the seeded split (from "
+        "the non-test part, or from the training files where the test set has files of its "
+        "own); model selection and early stopping use it. Default: no validation split."
+    ),
+]
 
 
 # --- optimizer ----------------------------------------------------------------------------
@@ -245,15 +256,8 @@ class SyntheticDataSpec(SpecModel):
     active_fraction: Fraction = Field(
         default=0.25, description="Share of channels firing at rate_high in each segment."
     )
-    test_fraction: Fraction = Field(
-        default=0.25, description="Share of all samples held out as the test set."
-    )
-    validation_fraction: Fraction | None = Field(
-        default=None,
-        description="Share of all samples held out for validation (taken from the non-test "
-        "part by the seeded split); model selection and early stopping use it. Default: no "
-        "validation split.",
-    )
+    test_fraction: TestFraction = 0.25
+    validation_fraction: ValidationFraction = None
 
 
 class DigitsDataSpec(SpecModel):
@@ -265,15 +269,8 @@ class DigitsDataSpec(SpecModel):
 
     type: Literal["digits"] = "digits"
     encoder: Encoder = Field(default_factory=RateEncoderSpec)  # pyright: ignore[reportInvalidTypeForm]
-    test_fraction: Fraction = Field(
-        default=0.25, description="Share of all samples held out as the test set."
-    )
-    validation_fraction: Fraction | None = Field(
-        default=None,
-        description="Share of all samples held out for validation (taken from the non-test "
-        "part by the seeded split); model selection and early stopping use it. Default: no "
-        "validation split.",
-    )
+    test_fraction: TestFraction = 0.25
+    validation_fraction: ValidationFraction = None
 
 
 class NpzDataSpec(SpecModel):
@@ -301,12 +298,7 @@ class NpzDataSpec(SpecModel):
         description="Share of all samples held out as the test set; default 0.25 without "
         "test_path, refused with it.",
     )
-    validation_fraction: Fraction | None = Field(
-        default=None,
-        description="Share of all samples held out for validation (taken from the non-test "
-        "part by the seeded split); model selection and early stopping use it. Default: no "
-        "validation split.",
-    )
+    validation_fraction: ValidationFraction = None
 
     @model_validator(mode="before")
     @classmethod
@@ -400,11 +392,7 @@ class ShdDataSpec(AbstractHeidelbergDataSpec):
     """
 
     type: Literal["shd"] = "shd"
-    validation_fraction: Fraction | None = Field(
-        default=None,
-        description="Share of shd_train.h5 held out for validation by the seeded split; model "
-        "selection and early stopping use it. Default: no validation split.",
-    )
+    validation_fraction: ValidationFraction = None
 
 
 class SscDataSpec(AbstractHeidelbergDataSpec):
@@ -441,11 +429,7 @@ class NmnistDataSpec(AbstractEventDataSpec):
         default="separate",
         description="separate: two channels (OFF, ON); merge: one channel counting both.",
     )
-    validation_fraction: Fraction | None = Field(
-        default=None,
-        description="Share of Train/ held out for validation by the seeded split; model "
-        "selection and early stopping use it. Default: no validation split.",
-    )
+    validation_fraction: ValidationFraction = None
 
     @model_validator(mode="before")
     @classmethod
