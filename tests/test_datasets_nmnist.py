@@ -378,29 +378,6 @@ HOSTILE: list[tuple[str, Callable[[Path], Path], str]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("change", "message"), [case[1:] for case in HOSTILE], ids=[case[0] for case in HOSTILE]
-)
-def test_hostile_files_are_located_errors_at_the_cli(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-    change: Callable[[Path], Path],
-    message: str,
-) -> None:
-    """File, split folder, 0-based sample index, field; exit 1; nothing trained."""
-    from helpers import run_cli
-
-    monkeypatch.chdir(tmp_path)
-    fixture(tmp_path / "nmnist")
-    bad = change(tmp_path / "nmnist")
-    spec = write_spec(tmp_path, "{type: nmnist, root: nmnist, max_duration: 0.3}")
-    code, _, err = run_cli("train", spec, "-o", "run", "--no-progress", capsys=capsys)
-    assert code == 1
-    assert err == f"{bad}: {message}\n"
-    assert not (tmp_path / "run" / "params.safetensors").exists()
-
-
 def _empty_class(root: Path) -> Path:
     for path in (root / "Train" / "3").iterdir():
         path.unlink()
@@ -450,15 +427,19 @@ LAYOUT: list[tuple[str, Callable[[Path], Path], str]] = [
 
 
 @pytest.mark.parametrize(
-    ("change", "message"), [case[1:] for case in LAYOUT], ids=[case[0] for case in LAYOUT]
+    ("change", "message"),
+    [case[1:] for case in HOSTILE + LAYOUT],
+    ids=[case[0] for case in HOSTILE + LAYOUT],
 )
-def test_a_folder_that_is_not_the_distributed_layout(
+def test_hostile_files_and_folders_are_located_errors_at_the_cli(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
     change: Callable[[Path], Path],
     message: str,
 ) -> None:
+    """A bad recording (file, split folder, 0-based sample index, field) or a folder that is
+    not the distributed layout: one located line, exit 1, nothing trained."""
     from helpers import run_cli
 
     monkeypatch.chdir(tmp_path)

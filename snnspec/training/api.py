@@ -173,13 +173,7 @@ def train(
     data_root = None
     output = None if out_dir is None else Path(out_dir)
     if isinstance(spec_or_path, ModelSpec):
-        if texts:
-            raise InputError(
-                "overrides apply to a spec file: pass its path, or apply them with "
-                "snnspec.load(path, overrides)"
-            )
-        if allow_paths:
-            raise UsageError("a ModelSpec is already composed", setting="allow_paths")
+        _refuse_loading_options(texts, allow_paths)
         if partial_params:
             raise UsageError(
                 "a ModelSpec carries `params_partial` itself", setting="partial_params"
@@ -306,17 +300,22 @@ def load_data(
 
     texts = override_texts(overrides)
     if isinstance(spec_or_path, ModelSpec):
-        if texts:
-            raise InputError(
-                "overrides apply to a spec file: pass its path, or apply them with "
-                "snnspec.load(path, overrides)"
-            )
-        if allow_paths:
-            raise UsageError("a ModelSpec is already composed", setting="allow_paths")
+        _refuse_loading_options(texts, allow_paths)
         spec = spec_or_path
     else:
         spec = load(spec_or_path, texts, allow_paths=allow_paths)
     return read_data(spec)
+
+
+def _refuse_loading_options(texts: Sequence[str], allow_paths: Sequence[object]) -> None:
+    """Overrides and allowed paths apply while a file is loaded, never to a ModelSpec."""
+    if texts:
+        raise InputError(
+            "overrides apply to a spec file: pass its path, or apply them with "
+            "snnspec.load(path, overrides)"
+        )
+    if allow_paths:
+        raise UsageError("a ModelSpec is already composed", setting="allow_paths")
 
 
 def override_texts(overrides: Overrides) -> list[str]:
