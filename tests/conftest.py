@@ -14,17 +14,23 @@ tests start (they inherit the environment).
 ``yaml_parser`` runs a test once with libyaml (PyYAML's C parser) as the loader's fast parser
 and once with PyYAML's pure-Python parser alone, so a message cannot depend on which one a
 machine has.
+
+The preprocessing cache goes to a fresh temporary folder per test process (``SNNSPEC_CACHE_DIR``,
+inherited by subprocesses), never the user's cache; ``SNNSPEC_DATA_ROOT`` is cleared.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 
 import pytest
 import yaml
 
 os.environ["JAX_NUMPY_DTYPE_PROMOTION"] = "strict"
+os.environ["SNNSPEC_CACHE_DIR"] = tempfile.mkdtemp(prefix="snnspec-test-cache-")
+os.environ.pop("SNNSPEC_DATA_ROOT", None)
 
 # snnspec itself is imported inside fixtures: jaxtyping's pytest plugin instruments it only
 # when the plugin is configured before snnspec's first import

@@ -260,8 +260,10 @@ def test_a_missing_file_names_the_file_the_folder_and_the_page(
 def test_a_missing_extra_names_the_pip_command(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Binning needs h5py (a cached entry of the same files would not)."""
     import sys
 
+    monkeypatch.setenv("SNNSPEC_CACHE_DIR", str(tmp_path / "cache"))
     shd_fixture(tmp_path / "shd")
     spec = load(write_spec(tmp_path, "{type: shd, root: shd, max_duration: 1.0, channels: 16}"))
     monkeypatch.setitem(sys.modules, "h5py", None)
@@ -451,6 +453,7 @@ def test_train_one_epoch_on_shd_through_the_cli(
     run = tmp_path / "run"
     assert (run / "params.safetensors").is_file()
     manifest = json.loads((run / "manifest.json").read_text())
+    assert set(manifest["data"].pop("cache")) == {"key", "sha256"}  # tests/test_data_cache.py
     assert manifest["data"] == {
         "train_samples": 12,
         "val_samples": 4,

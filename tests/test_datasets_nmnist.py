@@ -481,6 +481,7 @@ def test_train_one_epoch_on_nmnist_through_the_cli(
     run = tmp_path / "run"
     assert (run / "params.safetensors").is_file()
     manifest = json.loads((run / "manifest.json").read_text())
+    assert set(manifest["data"].pop("cache")) == {"key", "sha256"}  # tests/test_data_cache.py
     assert manifest["data"] == {
         "train_samples": 16,
         "val_samples": 4,

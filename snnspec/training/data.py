@@ -1,5 +1,6 @@
 """Training data: sources (synthetic, digits, npz; SHD and SSC in :mod:`.datasets`, N-MNIST
-in :mod:`.nmnist`), spike encoders and the seeded split.
+in :mod:`.nmnist`, their binned tensors kept by :mod:`.cache`), spike encoders and the
+seeded split.
 
 Everything here is NumPy and a pure function of the spec and its ``train.seed``: the same
 spec gives the same arrays, bit for bit, on every run (the manifest records their sha256).
@@ -12,7 +13,8 @@ No loader downloads anything.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -24,6 +26,7 @@ from .._io import sha256
 if TYPE_CHECKING:
     from ..spec.model import ModelSpec
     from ..spec.train import (
+        AbstractEventDataSpec,
         DeltaEncoderSpec,
         DigitsDataSpec,
         LatencyEncoderSpec,
@@ -34,6 +37,7 @@ if TYPE_CHECKING:
         SscDataSpec,
         SyntheticDataSpec,
     )
+    from .cache import EventSource
 
     EncoderSpec = RateEncoderSpec | LatencyEncoderSpec | DeltaEncoderSpec
     DataSpec = (
@@ -48,28 +52,64 @@ if TYPE_CHECKING:
 SPLIT, ORDER, ENCODE, SYNTHETIC = 0, 1, 2, 3
 """Stream ids of the seeded generators (``default_rng([seed, stream, ...])``)."""
 
+DATA_ROOT_ENV = "SNNSPEC_DATA_ROOT"
+"""The folder a data source's relative ``root`` resolves against, instead of the spec's."""
+
+
+class Rows:
+    """Some rows of a source array (a read-only memory map of the cache), gathered only when
+    indexed: a part of an event data set is never held in memory as a whole.
+
+    Indexing (an int, a slice or an index array, positions in the part) returns an ndarray;
+    ``np.asarray(rows)`` gathers every row.
+    """
+
+    def __init__(self, source: np.ndarray, rows: np.ndarray) -> None:
+        self.source, self.rows = source, rows
+        self.shape = (len(rows), *source.shape[1:])
+        self.dtype = source.dtype
+        self.ndim = source.ndim
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        return np.asarray(self.source[self.rows[key]])
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        return np.asarray(self.source[self.rows], dtype)
+
+
+Samples = np.ndarray | Rows
+"""A part's samples ``(N, T, *shape)``: an array (maybe a read-only memory map) or rows of one."""
+
 
 @dataclass(frozen=True)
 class Dataset:
     """Encoded samples ``(N, T, *shape)`` (float32) and integer labels in three parts: train,
     validation (empty when the spec has no validation split) and test.
 
+    An event data set's samples are memory-mapped from the preprocessing cache (an array,
+    or :class:`Rows` of one): index them to read a batch, ``np.asarray`` to read them all.
     ``indices`` holds each part's indices into its source's samples (the test part's into
     ``test_file`` when the test set is a file of its own, the validation part's into
-    ``val_file`` likewise); ``sha256`` covers every part.
+    ``val_file`` likewise); ``digests`` holds each part's sha256 and ``sha256`` covers every
+    part; ``cache`` is the preprocessing cache entry's key and arrays' sha256, if any.
     """
 
-    x_train: np.ndarray
+    x_train: Samples
     y_train: np.ndarray
-    x_val: np.ndarray
+    x_val: Samples
     y_val: np.ndarray
-    x_test: np.ndarray
+    x_test: Samples
     y_test: np.ndarray
     num_classes: int
     sha256: str
     indices: dict[str, np.ndarray]
+    digests: dict[str, str]
     test_file: str | None = None
     val_file: str | None = None
+    cache: dict[str, Any] | None = field(default=None)
 
     @property
     def steps(self) -> int:
@@ -77,18 +117,13 @@ class Dataset:
 
     def split_record(self, seed: int) -> dict[str, Any]:
         """What ``split.json`` records: per part its sample count, indices and sha256."""
-        parts = {
-            "train": (self.x_train, self.y_train),
-            "val": (self.x_val, self.y_val),
-            "test": (self.x_test, self.y_test),
-        }
         record: dict[str, Any] = {"seed": seed, "test_file": self.test_file}
         if self.val_file is not None:
             record["val_file"] = self.val_file
-        for name, (x, y) in parts.items():
+        for name, y in (("train", self.y_train), ("val", self.y_val), ("test", self.y_test)):
             record[name] = {
                 "samples": len(y),
-                "sha256": _digest((x, y)),
+                "sha256": self.digests[name],
                 "indices": self.indices[name].tolist(),
             }
         return record
@@ -110,8 +145,8 @@ def has_validation(spec: ModelSpec) -> bool:
 def load_data(spec: ModelSpec, root: Path | None = None) -> Dataset:
     """The encoded data set of ``spec.train.data``, split into train, validation and test.
 
-    ``root`` is the folder an ``npz`` path or a data ``root`` is relative to (default: the
-    spec's folder).
+    ``root`` is the folder an ``npz`` path is relative to (default: the spec's folder), and a
+    data ``root`` too unless ``$SNNSPEC_DATA_ROOT`` names another (:func:`data_folder`).
     """
     if spec.train is None:
         raise spec.error((), "the spec has no `train:` section; add one to train or evaluate")
@@ -131,19 +166,8 @@ def load_data(spec: ModelSpec, root: Path | None = None) -> Dataset:
         x, y, num_classes = synthetic_task(data, shape, steps, seed)
     elif data.type == "digits":
         x, y, num_classes = _digits(spec, data, shape, steps, seed)
-    elif data.type == "shd" or data.type == "ssc":
-        from .datasets import read_heidelberg
-
-        parts = read_heidelberg(spec, data, steps, folder)
-        (x, y), given, given_val = parts.train, parts.test, parts.val
-        test_file, val_file, num_classes = parts.test_file, parts.val_file, parts.num_classes
-    elif data.type == "nmnist":
-        from ..spec.train import NMNIST_CLASSES
-        from .nmnist import read_nmnist
-
-        events = read_nmnist(spec, data, steps, folder)
-        (x, y), given, test_file = events.train, events.test, events.test_folder
-        num_classes = NMNIST_CLASSES
+    elif data.type == "shd" or data.type == "ssc" or data.type == "nmnist":
+        return _event_data(spec, data, steps, seed, folder)
     else:
         x, y, num_classes = _npz(spec, data, "path", shape, steps, seed, folder)
         if data.test_path is not None:
@@ -171,9 +195,109 @@ def load_data(spec: ModelSpec, root: Path | None = None) -> Dataset:
         num_classes=num_classes,
         sha256=_digest(digested),
         indices={"train": train_index, "val": val_index, "test": test_index},
+        digests={
+            name: _digest(arrays[2 * i : 2 * i + 2])
+            for i, name in enumerate(("train", "val", "test"))
+        },
         test_file=test_file,
         val_file=val_file,
     )
+
+
+def data_folder(folder: Path) -> Path:
+    """The folder a data source's relative ``root`` resolves against: ``$SNNSPEC_DATA_ROOT``
+    (``--data-root``) when set, else ``folder`` (the spec's)."""
+    value = os.environ.get(DATA_ROOT_ENV)
+    if not value:
+        return folder
+    path = Path(value)
+    if not path.is_dir():
+        raise InputError(
+            f"{DATA_ROOT_ENV}={value}: no such folder; set it (or --data-root) to the folder "
+            "your data sets' `root:` folders are relative to"
+        )
+    return path
+
+
+def event_source(
+    spec: ModelSpec, data: AbstractEventDataSpec, steps: int, folder: Path
+) -> EventSource:
+    """What the cache needs of the event data set ``data`` (its ``root`` resolved against
+    :func:`data_folder` of ``folder``); its files are located, not read."""
+    from ..spec.train import NmnistDataSpec
+    from . import datasets, nmnist
+
+    base = data_folder(folder)
+    if isinstance(data, NmnistDataSpec):
+        return nmnist.event_source(spec, data, steps, base)
+    return datasets.event_source(spec, data, steps, base)  # pyright: ignore[reportArgumentType]
+
+
+def _event_data(
+    spec: ModelSpec,
+    data: ShdDataSpec | SscDataSpec | NmnistDataSpec,
+    steps: int,
+    seed: int,
+    folder: Path,
+) -> Dataset:
+    """An event data set from the preprocessing cache (binned first on a miss), memory-mapped.
+
+    Its digests are computed from the cache's checked array digests and the split's indices,
+    so nothing is read twice (the cache compares every array with its digest on use).
+    """
+    from .cache import open_entry
+
+    source = event_source(spec, data, steps, folder)
+    entry = open_entry(source)
+    x, y = entry.split("train")
+    test_fraction, validation_fraction = _fractions(data)
+    train_index, val_index, _ = split_indices(len(y), test_fraction, validation_fraction, seed)
+    train = x if len(val_index) == 0 else Rows(x, train_index)
+    parts: dict[str, tuple[Samples, np.ndarray, np.ndarray, str]] = {
+        "train": (train, np.asarray(y[train_index]), train_index, "train")
+    }
+    if "val" in source.splits:
+        x_val, y_val = entry.split("val")
+        val_index = np.arange(len(y_val))
+        parts["val"] = (x_val, np.asarray(y_val), val_index, "val")
+    else:
+        parts["val"] = (Rows(x, val_index), np.asarray(y[val_index]), val_index, "train")
+    x_test, y_test = entry.split("test")
+    parts["test"] = (x_test, np.asarray(y_test), np.arange(len(y_test)), "test")
+    digests = {
+        name: sha256(
+            chunk.encode() if isinstance(chunk, str) else chunk
+            for chunk in (
+                entry.sha256[f"{origin}_x"],
+                entry.sha256[f"{origin}_y"],
+                np.ascontiguousarray(index, np.int64).tobytes(),
+            )
+        )
+        for name, (_, _, index, origin) in parts.items()
+    }
+    digested = [name for name in ("train", "val", "test") if len(parts[name][2])]
+    origins = {split: relative_path(path, folder) for split, path in source.origins.items()}
+    return Dataset(
+        parts["train"][0],
+        parts["train"][1],
+        parts["val"][0],
+        parts["val"][1],
+        parts["test"][0],
+        parts["test"][1],
+        num_classes=source.classes,
+        sha256=sha256(f"{name}:{digests[name]}\n".encode() for name in digested),
+        indices={name: part[2] for name, part in parts.items()},
+        digests=digests,
+        test_file=origins["test"],
+        val_file=origins.get("val"),
+        cache={"key": entry.key, "sha256": entry.sha256},
+    )
+
+
+def relative_path(path: Path, folder: Path) -> str:
+    """``path`` relative to ``folder`` where it lies below it, else as it is."""
+    relative = os.path.relpath(path, folder)
+    return str(path) if relative.startswith("..") else relative
 
 
 def _fractions(data: DataSpec) -> tuple[float | None, float | None]:

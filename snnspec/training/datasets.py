@@ -26,7 +26,6 @@ The grid (:func:`time_edges`), the order check (:func:`first_decrease`) and the 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +37,7 @@ from ..spec.train import HEIDELBERG_CLASSES, HEIDELBERG_UNITS
 if TYPE_CHECKING:
     from ..spec.model import ModelSpec
     from ..spec.train import AbstractEventDataSpec, ShdDataSpec, SscDataSpec
+    from .cache import Allocate, EventSource
 
 PAGE = "https://zenkelab.org/resources/spiking-heidelberg-datasets-shd/"
 """Where the authors distribute SHD and SSC."""
@@ -58,37 +58,34 @@ BIN_BUDGET = 2**22
 
 Part = tuple[np.ndarray, np.ndarray]
 
-
-@dataclass(frozen=True)
-class HeidelbergParts:
-    """Binned samples ``(N, T, channels)`` (float32) and labels (int32) of each file, and
-    the files' paths relative to the spec's folder."""
-
-    train: Part
-    val: Part | None
-    test: Part
-    num_classes: int
-    val_file: str | None
-    test_file: str
+SPLIT_NAMES = ("train", "val", "test")
 
 
-def read_heidelberg(
+def event_source(
     spec: ModelSpec, data: ShdDataSpec | SscDataSpec, steps: int, folder: Path
-) -> HeidelbergParts:
-    """Read and bin the train, validation (SSC) and test files of ``data`` under
-    ``folder / data.root``."""
-    h5py = _h5py(spec)
+) -> EventSource:
+    """The train, validation (SSC) and test files of ``data`` under ``folder / data.root``,
+    each binned as one split (:mod:`.cache` keeps the result)."""
+    from .cache import EventSource, preprocessing
+
     classes = HEIDELBERG_CLASSES[data.type]
+    paths = {
+        split: locate(spec, data, name, folder)
+        for split, name in zip(SPLIT_NAMES, FILES[data.type], strict=True)
+        if name is not None
+    }
 
-    def part(name: str) -> tuple[Part, str]:
-        path = locate(spec, data, name, folder)
-        return read_file(h5py, path, data, steps, classes), os.path.relpath(path, folder)
+    def bin_split(split: str, allocate: Allocate) -> Part:
+        return read_file(_h5py(spec), paths[split], data, steps, classes, allocate)
 
-    train_name, val_name, test_name = FILES[data.type]
-    train, _ = part(train_name)
-    val, val_file = (None, None) if val_name is None else part(val_name)
-    test, test_file = part(test_name)
-    return HeidelbergParts(train, val, test, classes, val_file, test_file)
+    return EventSource(
+        files=tuple(paths.values()),
+        base=folder / data.root,
+        section=preprocessing(data, steps),
+        origins=paths,
+        classes=classes,
+        bin=bin_split,
+    )
 
 
 def locate(spec: ModelSpec, data: ShdDataSpec | SscDataSpec, name: str, folder: Path) -> Path:
@@ -112,9 +109,15 @@ def locate(spec: ModelSpec, data: ShdDataSpec | SscDataSpec, name: str, folder: 
 
 
 def read_file(
-    h5py: Any, path: Path, data: ShdDataSpec | SscDataSpec, steps: int, classes: int
+    h5py: Any,
+    path: Path,
+    data: ShdDataSpec | SscDataSpec,
+    steps: int,
+    classes: int,
+    allocate: Allocate | None = None,
 ) -> Part:
-    """The binned samples and the labels of one file, every event checked."""
+    """The binned samples (in ``allocate(shape)``, default new zeros) and the labels of one
+    file, every event checked."""
     source = str(path)
     try:
         file = h5py.File(path, "r")
@@ -149,7 +152,8 @@ def read_file(
                 file=source,
                 path=(LABELS, int(wrong[0])),
             )
-        x = np.zeros((count, steps, data.channels), np.float32)
+        shape = (count, steps, data.channels)
+        x = np.zeros(shape, np.float32) if allocate is None else allocate(shape)
         chunk = max(1, BIN_BUDGET // (steps * data.channels))
         edges = time_edges(data, steps)
         for start in range(0, count, chunk):

@@ -10,12 +10,14 @@ when it holds no event in any of them.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from .cache import Status, status
+from .data import data_folder, event_source, relative_path
 
 if TYPE_CHECKING:
     from ..spec.model import ModelSpec
@@ -45,11 +47,12 @@ class SplitStats:
 
 
 def split_arrays(data: Dataset) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """``{split: (x, y)}`` of the splits that hold samples, in the order train, val, test."""
+    """``{split: (x, y)}`` of the splits that hold samples, in the order train, val, test
+    (an event data set's samples read from the cache)."""
     parts = {
-        "train": (data.x_train, data.y_train),
-        "val": (data.x_val, data.y_val),
-        "test": (data.x_test, data.y_test),
+        "train": (np.asarray(data.x_train), data.y_train),
+        "val": (np.asarray(data.x_val), data.y_val),
+        "test": (np.asarray(data.x_test), data.y_test),
     }
     return {name: part for name, part in parts.items() if len(part[1])}
 
@@ -99,15 +102,22 @@ def source_files(spec: ModelSpec, root: Path | None = None) -> list[str]:
     elif data.type == "shd" or data.type == "ssc":
         from .datasets import FILES, locate
 
-        paths = [locate(spec, data, name, folder) for name in FILES[data.type] if name]
+        base = data_folder(folder)
+        paths = [locate(spec, data, name, base) for name in FILES[data.type] if name]
     else:
         root_folder = getattr(data, "root", None)  # a data set read from a folder of files
         if not isinstance(root_folder, str):
             return []
-        paths = [folder / root_folder]
-    return [_relative(path, folder) for path in paths]
+        paths = [data_folder(folder) / root_folder]
+    return [relative_path(path, folder) for path in paths]
 
 
-def _relative(path: Path, folder: Path) -> str:
-    relative = os.path.relpath(path, folder)
-    return str(path) if relative.startswith("..") else relative
+def cache_status(spec: ModelSpec, root: Path | None = None) -> tuple[Status, Path, str] | None:
+    """The preprocessing cache's entry of the spec's event data (hit, missing or corrupt,
+    its folder, what is wrong), found without binning; None for data that are not cached."""
+    from ..spec.train import AbstractEventDataSpec
+
+    if spec.train is None or not isinstance(spec.train.data, AbstractEventDataSpec):
+        return None
+    source = event_source(spec, spec.train.data, spec.time.steps, root or spec.base_dir)
+    return status(source)

@@ -64,7 +64,8 @@ from ..bundle import (
 )
 from ..spec.loader import load_json_file
 from ..spec.overrides import resolved_text
-from .data import Dataset, epoch_order, has_validation, load_data, train_seed
+from .batches import Batch, Prefetch
+from .data import Dataset, Samples, epoch_order, has_validation, load_data, train_seed
 from .tracking import TrackedRun, Tracker, check_trackers
 
 if TYPE_CHECKING:
@@ -278,7 +279,7 @@ class Task:
         return [order[b * size : (b + 1) * size] for b in range(self.steps_per_epoch)]
 
     def evaluate(
-        self, params: Params, x: np.ndarray, y: np.ndarray, prefix: str = "test"
+        self, params: Params, x: Samples, y: np.ndarray, prefix: str = "test"
     ) -> dict[str, Any]:
         """``<prefix>_loss``, ``_accuracy`` (and ``_spike_rate``) over all samples of one
         part of the data (``val`` or ``test``), padded batches masked."""
@@ -555,6 +556,7 @@ def train(
         "test_samples": len(data.y_test),
         "steps": data.steps,
         "classes": data.num_classes,
+        **({"cache": data.cache} if data.cache is not None else {}),
     }
     model = _initial_model(spec, root)
     task = Task(spec, model, data)
@@ -594,7 +596,9 @@ def train(
     def wall_time() -> float:
         return prior_seconds + time.perf_counter() - started
 
-    x_train = data.x_train
+    def take(index: np.ndarray) -> Batch:
+        return np.asarray(data.x_train[index]), data.y_train[index]
+
     epoch = first_epoch - 1
     last_epoch = epoch if selection is not None and selection.stop else train_spec.epochs
     calling: str | None = None  # the callback running, whose exception stops the run
@@ -624,18 +628,15 @@ def train(
                 batches = task.batches(data, epoch)
                 bar.start(f"epoch {epoch}/{train_spec.epochs}", len(batches))
                 loss_total, correct_total, seen = 0.0, 0.0, 0
-                for step, index in enumerate(batches):
-                    params, opt_state, loss, correct = task.train_step(
-                        params,
-                        opt_state,
-                        x_train[index],
-                        data.y_train[index],
-                        task.step_key(epoch, step),
-                    )
-                    loss_total += float(loss)
-                    correct_total += float(correct)
-                    seen += len(index)
-                    bar.advance(loss_total / (step + 1), correct_total / seen)
+                with Prefetch(take, batches) as loader:
+                    for step, (xb, yb) in enumerate(loader):
+                        params, opt_state, loss, correct = task.train_step(
+                            params, opt_state, xb, yb, task.step_key(epoch, step)
+                        )
+                        loss_total += float(loss)
+                        correct_total += float(correct)
+                        seen += len(yb)
+                        bar.advance(loss_total / (step + 1), correct_total / seen)
                 train_seconds = time.perf_counter() - epoch_start
                 eval_start = time.perf_counter()
                 # Never the test set: it is scored once, for the selected epoch, at the end.
@@ -649,6 +650,8 @@ def train(
                         np.asarray(task.schedule(epoch * task.steps_per_epoch - 1))
                     ),
                     "train_time_seconds": train_seconds,
+                    "data_load_time": loader.load_time,
+                    "data_wait_time": loader.wait_time,
                     "eval_time_seconds": time.perf_counter() - eval_start,
                 }
                 # Metrics first: a run stopped before the checkpoint redoes this epoch.

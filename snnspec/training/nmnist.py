@@ -21,8 +21,6 @@ folder, the 0-based sample index in the sorted order (digit, then file name) and
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,11 +33,12 @@ from . import datasets
 if TYPE_CHECKING:
     from ..spec.model import ModelSpec
     from ..spec.train import NmnistDataSpec
+    from .cache import Allocate, EventSource
 
 PAGE = "https://www.garrickorchard.com/datasets/n-mnist"
 """Where the authors distribute N-MNIST."""
 
-SPLITS = ("Train", "Test")
+SPLIT_FOLDERS = {"train": "Train", "test": "Test"}
 """The folders of the official training and test sets."""
 
 TONIC_FOLDER = "NMNIST"
@@ -51,36 +50,43 @@ EVENT_BYTES = 5
 Part = tuple[np.ndarray, np.ndarray]
 
 
-@dataclass(frozen=True)
-class NmnistParts:
-    """Binned samples ``(N, T, P, H, W)`` (float32) and labels (int32) of ``Train/`` and
-    ``Test/``, and the test folder relative to the spec's folder."""
+def event_source(spec: ModelSpec, data: NmnistDataSpec, steps: int, folder: Path) -> EventSource:
+    """The official training and test folders of ``data`` under ``folder / data.root``, each
+    binned as one split (:mod:`.cache` keeps the result)."""
+    from .cache import EventSource, preprocessing
 
-    train: Part
-    test: Part
-    test_folder: str
-
-
-def read_nmnist(spec: ModelSpec, data: NmnistDataSpec, steps: int, folder: Path) -> NmnistParts:
-    """Read and bin the official training and test sets of ``data`` under ``folder / data.root``."""
     base = locate(spec, data, folder)
-    train = read_split(base / "Train", data, steps)
-    test = read_split(base / "Test", data, steps)
-    return NmnistParts(train, test, os.path.relpath(base / "Test", folder))
+    listed = {split: list_split(base / folder_name) for split, folder_name in SPLIT_FOLDERS.items()}
+
+    def bin_split(split: str, allocate: Allocate) -> Part:
+        return read_split(base / SPLIT_FOLDERS[split], data, steps, listed[split], allocate)
+
+    return EventSource(
+        files=tuple(path for files, _ in listed.values() for path in files),
+        base=base,
+        section=preprocessing(data, steps),
+        origins={split: base / name for split, name in SPLIT_FOLDERS.items()},
+        classes=NMNIST_CLASSES,
+        bin=bin_split,
+    )
 
 
 def locate(spec: ModelSpec, data: NmnistDataSpec, folder: Path) -> Path:
     """The folder holding ``Train/`` and ``Test/``: ``root`` itself or tonic's layout below it."""
     root = folder / data.root
     candidates = (root, root / TONIC_FOLDER)
-    found = [base for base in candidates if any((base / split).is_dir() for split in SPLITS)]
+    found = [
+        base
+        for base in candidates
+        if any((base / split).is_dir() for split in SPLIT_FOLDERS.values())
+    ]
     if len(found) > 1:
         raise spec.error(
             ("train", "data", "root"),
             f"two copies of N-MNIST: in {found[0]} and in {found[1]} (tonic's layout); keep one",
         )
     base = found[0] if found else root
-    for split in SPLITS:
+    for split in SPLIT_FOLDERS.values():
         if not (base / split).is_dir():
             raise spec.error(
                 ("train", "data", "root"),
@@ -164,15 +170,23 @@ def read_events(path: Path, split: str, index: int) -> tuple[np.ndarray, ...]:
     return x, y, polarity, t
 
 
-def read_split(split: Path, data: NmnistDataSpec, steps: int) -> Part:
-    """The binned frames ``(N, T, P, H, W)`` and the labels of one split folder."""
-    files, labels = list_split(split)
+def read_split(
+    split: Path,
+    data: NmnistDataSpec,
+    steps: int,
+    listed: tuple[list[Path], np.ndarray] | None = None,
+    allocate: Allocate | None = None,
+) -> Part:
+    """The binned frames ``(N, T, P, H, W)`` (in ``allocate(shape)``, default new zeros) and
+    the labels of one split folder (``listed``: its :func:`list_split`, when known)."""
+    files, labels = list_split(split) if listed is None else listed
     frame = data.frame_shape
     channels = frame[0] * frame[1] * frame[2]
     # in microseconds; an edge that is a whole microsecond compares exactly with the integer
     # timestamps (k·w in float64 can be off by an ulp)
     edges = np.round(datasets.time_edges(data, steps) * 1e6, 6)
-    out = np.zeros((len(files), steps, *frame), np.float32)
+    shape = (len(files), steps, *frame)
+    out = np.zeros(shape, np.float32) if allocate is None else allocate(shape)
     chunk = max(1, datasets.BIN_BUDGET // (steps * channels))
     for start in range(0, len(files), chunk):
         events = [
