@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from .._errors import printable
-from .options import AllowPathOption, ForceOption, SetOption, load
+from .options import AllowPathOption, DataRootOption, ForceOption, SetOption, load, use_data_root
 
 SAMPLES = 4
 """Samples drawn by ``--plot`` unless ``--samples`` says otherwise."""
@@ -50,17 +50,20 @@ def data(
         ),
     ] = None,
     force: ForceOption = False,
+    data_root: DataRootOption = None,
 ) -> None:
-    """Print a spec's training data: source files, per split the samples, class balance,
-    (N, T, *shape) and spike statistics, and the sha256 a run's manifest records.
+    """Print a spec's training data: source files, the preprocessing cache's entry, per split
+    the samples, class balance, (N, T, *shape) and spike statistics, and the sha256 a run's
+    manifest records.
 
-    The data are read as `snnspec train` reads them; no model is built and JAX is not
-    imported. Events are summed absolute values; a channel's rate is its mean events per
-    step; a silent channel has no event in the split.
+    The data are read as `snnspec train` reads them (an event data set's binned tensors
+    from the preprocessing cache, which a miss fills, as training would); no model is built
+    and JAX is not imported. Events are summed absolute values; a channel's rate is its mean
+    events per step; a silent channel has no event in the split.
     """
     from ..bundle.folders import check_output_files
     from ..training.data import load_data
-    from ..training.inspection import SPLITS, source, split_arrays, split_stats
+    from ..training.inspection import SPLITS, cache_status, source, split_arrays, split_stats
 
     if samples is not None and plot is None:
         raise typer.BadParameter(
@@ -81,6 +84,8 @@ def data(
         force=force,
     )
     spec = load(spec_path, overrides or (), allow_paths=allow_paths or ())
+    use_data_root(data_root, spec)
+    cached = cache_status(spec)  # before load_data fills the cache
     dataset = load_data(spec)
     parts = split_arrays(dataset)
     count = SAMPLES if samples is None else samples
@@ -91,6 +96,11 @@ def data(
     echo = typer.echo
     echo(f"{printable(str(spec_path))}: {printable(spec.name)}")
     echo(f"  source: {printable(source(spec))}")
+    if cached is not None:
+        state, entry, problem = cached
+        found = {"hit": "hit", "missing": "missing (binned now)", "corrupt": "corrupt (rebuilt)"}
+        why = f": {problem}" if problem else ""
+        echo(f"  cache: {found[state]}{printable(why)} {printable(str(entry))}")
     echo(f"  classes: {dataset.num_classes}")
     for name in SPLITS:
         if name not in parts:

@@ -110,6 +110,37 @@ def report_partial(spec: ModelSpec, plan: GraphPlan, extra: Path | None = None) 
         typer.echo(note, err=True)
 
 
+DataRootOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-root",
+        metavar="DIR",
+        exists=True,
+        file_okay=False,
+        resolve_path=True,
+        help="Folder a data source's relative `root:` is relative to, instead of the spec's "
+        "(overrides $SNNSPEC_DATA_ROOT).",
+        show_default=False,
+    ),
+]
+
+
+def use_data_root(root: Path | None, spec: ModelSpec | None) -> None:
+    """Make ``--data-root DIR`` the process's ``$SNNSPEC_DATA_ROOT`` (which the data loaders,
+    and the trainings a sweep starts, read), after checking the spec's data have a root."""
+    if root is None:
+        return
+    from ..training.data import DATA_ROOT_ENV
+
+    data = None if spec is None or spec.train is None else spec.train.data
+    if data is not None and not isinstance(getattr(data, "root", None), str):
+        raise typer.BadParameter(
+            f"applies to data sources with a `root:` folder; this spec's data are {data.type}",
+            param_hint="--data-root",
+        )
+    os.environ[DATA_ROOT_ENV] = str(root)
+
+
 StrictEnvOption = Annotated[
     bool,
     typer.Option(

@@ -14,7 +14,7 @@ import typer
 
 from .._errors import InputError, printable
 from ..bundle import SUMMARY_CSV, SUMMARY_MD
-from .options import AllowPathOption, SetOption
+from .options import AllowPathOption, DataRootOption, SetOption, load, use_data_root
 
 if TYPE_CHECKING:
     from ..training.sweep import Run, Sweep
@@ -78,6 +78,7 @@ def sweep(
         int,
         typer.Option("--jobs", "-j", metavar="K", min=1, help="Run K trainings in parallel."),
     ] = 1,
+    data_root: DataRootOption = None,
 ) -> None:
     """Train SPEC at every point of a grid (--grid), each with --seeds seeds; rank the points.
 
@@ -94,6 +95,8 @@ def sweep(
     if random_seed is not None and random is None:
         raise typer.BadParameter("seeds the draw of --random N; add --random", param_hint="--seed")
     axes = [parse_grid(text) for text in grid or ()]
+    if data_root is not None:
+        use_data_root(data_root, load(spec_path, overrides or (), allow_paths=allow_paths or ()))
     plan = plan_sweep(
         spec_path,
         axes,

@@ -19,12 +19,14 @@ from ..bundle import MANIFEST, RESOLVED
 from ..spec.overrides import resolved_text
 from .options import (
     AllowPathOption,
+    DataRootOption,
     ForceOption,
     MaxMemoryOption,
     PartialParamsOption,
     SetOption,
     StrictEnvOption,
     load,
+    use_data_root,
 )
 
 if TYPE_CHECKING:
@@ -72,6 +74,7 @@ def train(
     force: ForceOption = False,
     partial_params: PartialParamsOption = False,
     strict_env: StrictEnvOption = False,
+    data_root: DataRootOption = None,
 ) -> None:
     """Train a spec's model with its `train:` section; write a reproducible run folder.
 
@@ -85,11 +88,13 @@ def train(
     """
     from ..training.api import train as train_run
 
+    spec = None
     if spec_path.is_dir():  # a run folder: its resolved spec (overrides add epochs only)
         if (spec_path / RESOLVED).is_file():
-            load(spec_path / RESOLVED)  # turns on JAX's 64-bit mode for a float64 run
+            spec = load(spec_path / RESOLVED)  # turns on JAX's 64-bit mode for a float64 run
     elif spec_path.exists():
-        load(spec_path, overrides or (), allow_paths=allow_paths or ())  # and here
+        spec = load(spec_path, overrides or (), allow_paths=allow_paths or ())  # and here
+    use_data_root(data_root, spec)
     train_run(  # its UsageError is a usage error on its flag (the commands' wrapper)
         spec_path,
         output,
@@ -115,6 +120,7 @@ def evaluate(
     ] = "final",
     max_memory: MaxMemoryOption = None,
     strict_env: StrictEnvOption = False,
+    data_root: DataRootOption = None,
 ) -> None:
     """Rescore a training run on its test set (exit 1 if it differs from the report).
 
@@ -131,6 +137,7 @@ def evaluate(
 
     manifest = read_manifest(run_dir)
     spec = load(run_dir / RESOLVED)
+    use_data_root(data_root, spec)
     if spec.train is not None:
         check_run(spec, plan_graph(spec), budget(max_memory), spec.train.batch_size, None)
     check_folder(run_dir, manifest, strict=strict_env, warn=_warn, dtype=spec.dtype)
@@ -171,6 +178,7 @@ def reproduce(
     progress: Annotated[
         bool, typer.Option("--progress/--no-progress", help="Show a progress bar on terminals.")
     ] = True,
+    data_root: DataRootOption = None,
 ) -> None:
     """Train a run again from its record and compare: exit 0 when bitwise identical, else 1.
 
@@ -183,9 +191,11 @@ def reproduce(
     """
     from ..training.reproduce import reproduce as run_reproduction
 
+    spec = None
     if (run_dir / RESOLVED).is_file():  # a float64 run needs JAX's 64-bit mode turned on first
         with contextlib.suppress(SpecError):  # reproduce reports the problem in its own order
-            load(run_dir / RESOLVED)
+            spec = load(run_dir / RESOLVED)
+    use_data_root(data_root, spec)
     result = run_reproduction(
         run_dir, output, strict_env=strict_env, progress=progress, echo=_say, warn=_warn
     )
