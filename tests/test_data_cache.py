@@ -283,10 +283,8 @@ def test_snnspec_data_reports_the_cache(
     assert f"  cache: hit {cache_dir / key}\n" in out
     _truncate(cache_dir / key)
     code, out, err = run_cli("data", spec, capsys=capsys)
-    assert (
-        "  cache: corrupt (rebuilt): train_x.npy has 7801 bytes, expected 7808 (truncated or extended) "
-        in out
-    )
+    problem = "train_x.npy has 7801 bytes, expected 7808 (truncated or extended)"
+    assert f"  cache: corrupt (rebuilt): {problem} {cache_dir / key}\n" in out
     assert err.startswith("note: rebuilding the cache entry")
     (tmp_path / "s").mkdir(exist_ok=True)
     synthetic = write_spec(tmp_path / "s", "{type: synthetic, num_samples: 8}", channels=16)

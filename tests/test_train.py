@@ -76,6 +76,8 @@ def test_run_folder_contents(baseline: RunResult, tiny_spec: Path) -> None:
             "train_accuracy",
             "learning_rate",
             "train_time_seconds",
+            "data_load_time",
+            "data_wait_time",
             "eval_time_seconds",
         }
         assert all(isinstance(record[k], float) for k in ("train_loss", "train_accuracy"))

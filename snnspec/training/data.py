@@ -206,15 +206,15 @@ def load_data(spec: ModelSpec, root: Path | None = None) -> Dataset:
 
 def data_folder(folder: Path) -> Path:
     """The folder a data source's relative ``root`` resolves against: ``$SNNSPEC_DATA_ROOT``
-    (``--data-root``) when set, else ``folder`` (the spec's)."""
+    when set (the command line's data-root option sets it), else ``folder`` (the spec's)."""
     value = os.environ.get(DATA_ROOT_ENV)
     if not value:
         return folder
     path = Path(value)
     if not path.is_dir():
         raise InputError(
-            f"{DATA_ROOT_ENV}={value}: no such folder; set it (or --data-root) to the folder "
-            "your data sets' `root:` folders are relative to"
+            f"{DATA_ROOT_ENV}={value}: no such folder; set it to the folder your data "
+            "sets' `root:` folders are relative to, or unset it"
         )
     return path
 
