@@ -331,6 +331,26 @@ def test_the_data_root_flag_and_variable(
     assert message in " ".join(err.replace("│", " ").split())
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["train", "spec.yaml"],
+        ["evaluate", "run"],
+        ["reproduce", "run"],
+        ["sweep", "spec.yaml", "-o", "out"],
+        ["data", "spec.yaml"],
+    ],
+)
+def test_every_data_command_refuses_a_missing_data_root(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    missing = tmp_path / "missing"
+    code, _, err = run_cli(*command, "--data-root", missing, capsys=capsys)
+    assert code == 2
+    assert "--data-root" in err
+    assert not missing.exists()
+
+
 def test_train_and_evaluate_take_the_data_root(
     tmp_path: Path, cache_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -291,7 +291,9 @@ def load_data(
     """The binned or encoded data of a spec's ``train.data``, split as training splits them:
     a :class:`~snnspec.training.data.Dataset` (``x_train``, ``y_train``, ``x_val``,
     ``y_val``, ``x_test``, ``y_test``, ``num_classes``, ``sha256``: the digest the run's
-    manifest records). NumPy only: no model is built and JAX is not imported.
+    manifest records). An event data set's samples are read-only memory maps of the
+    preprocessing cache (index them, or ``np.asarray`` them to read a split). NumPy only: no
+    model is built and JAX is not imported.
 
     ``spec_or_path`` is a spec file (loaded by :func:`snnspec.load` with ``overrides`` and
     ``allow_paths``) or a :class:`ModelSpec` (overrides are refused: they apply to a file).
