@@ -361,6 +361,7 @@ def test_train_and_evaluate_take_the_data_root(
     root = ("--data-root", tmp_path / "shared")
     code, _, err = run_cli("train", spec, "-o", run, "--no-progress", *root, capsys=capsys)
     assert (code, err) == (0, "")
+    assert json.loads((run / "split.json").read_text())["test_file"] == "shd/shd_test.h5"
     os.environ[DATA_ROOT_ENV] = ""  # as a new process: the flag applies to one command
     code, _, err = run_cli("evaluate", run, capsys=capsys)
     assert code == 1

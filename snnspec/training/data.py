@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -109,7 +109,7 @@ class Dataset:
     digests: dict[str, str]
     test_file: str | None = None
     val_file: str | None = None
-    cache: dict[str, Any] | None = field(default=None)
+    cache: dict[str, Any] | None = None
 
     @property
     def steps(self) -> int:
@@ -276,7 +276,9 @@ def _event_data(
         for name, (_, _, index, origin) in parts.items()
     }
     digested = [name for name in ("train", "val", "test") if len(parts[name][2])]
-    origins = {split: relative_path(path, folder) for split, path in source.origins.items()}
+    # relative to the data's folder: the same wherever a data root puts them
+    base = data_folder(folder)
+    origins = {split: relative_path(path, base) for split, path in source.origins.items()}
     return Dataset(
         parts["train"][0],
         parts["train"][1],
