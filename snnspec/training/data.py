@@ -22,32 +22,21 @@ import numpy as np
 
 from .._errors import Hint, InputError
 from .._io import sha256
+from ..spec.train import AbstractEventDataSpec
 
 if TYPE_CHECKING:
     from ..spec.model import ModelSpec
     from ..spec.train import (
-        AbstractEventDataSpec,
         DeltaEncoderSpec,
         DigitsDataSpec,
         LatencyEncoderSpec,
-        NmnistDataSpec,
         NpzDataSpec,
         RateEncoderSpec,
-        ShdDataSpec,
-        SscDataSpec,
         SyntheticDataSpec,
     )
     from .cache import EventSource
 
     EncoderSpec = RateEncoderSpec | LatencyEncoderSpec | DeltaEncoderSpec
-    DataSpec = (
-        SyntheticDataSpec
-        | DigitsDataSpec
-        | NpzDataSpec
-        | ShdDataSpec
-        | SscDataSpec
-        | NmnistDataSpec
-    )
 
 SPLIT, ORDER, ENCODE, SYNTHETIC = 0, 1, 2, 3
 """Stream ids of the seeded generators (``default_rng([seed, stream, ...])``)."""
@@ -160,14 +149,13 @@ def load_data(spec: ModelSpec, root: Path | None = None) -> Dataset:
     shape = tuple(spec.inputs[0].shape)
     steps = spec.time.steps
     folder = root or spec.base_dir
-    # given: the test (validation) set of a file of its own
-    test_file, given, val_file, given_val = None, None, None, None
+    if isinstance(data, AbstractEventDataSpec):
+        return _event_data(spec, data, steps, seed, folder)
+    test_file, given = None, None  # given: the test set of a file of its own
     if data.type == "synthetic":
         x, y, num_classes = synthetic_task(data, shape, steps, seed)
     elif data.type == "digits":
         x, y, num_classes = _digits(spec, data, shape, steps, seed)
-    elif data.type == "shd" or data.type == "ssc" or data.type == "nmnist":
-        return _event_data(spec, data, steps, seed, folder)
     else:
         x, y, num_classes = _npz(spec, data, "path", shape, steps, seed, folder)
         if data.test_path is not None:
@@ -175,19 +163,15 @@ def load_data(spec: ModelSpec, root: Path | None = None) -> Dataset:
             x_test, y_test, test_classes = _npz(spec, data, "test_path", shape, steps, seed, folder)
             given = (x_test.astype(np.float32, copy=False), y_test.astype(np.int32, copy=False))
             num_classes = max(num_classes, test_classes)
-    test_fraction, validation_fraction = _fractions(data)
     train_index, val_index, test_index = split_indices(
-        len(y), None if given else test_fraction, validation_fraction, seed
+        len(y), None if given else data.test_fraction, data.validation_fraction, seed
     )
     x = x.astype(np.float32, copy=False)
     y = y.astype(np.int32, copy=False)
     if given is not None:
         test_index = np.arange(len(given[1]))
-    if given_val is not None:
-        val_index = np.arange(len(given_val[1]))
     x_test, y_test = given or (x[test_index], y[test_index])
-    x_val, y_val = given_val or (x[val_index], y[val_index])
-    arrays = (x[train_index], y[train_index], x_val, y_val, x_test, y_test)
+    arrays = (x[train_index], y[train_index], x[val_index], y[val_index], x_test, y_test)
     # Without a validation split the digest is the one of a train/test split (earlier runs).
     digested = arrays if len(val_index) else arrays[:2] + arrays[4:]
     return Dataset(
@@ -200,7 +184,6 @@ def load_data(spec: ModelSpec, root: Path | None = None) -> Dataset:
             for i, name in enumerate(("train", "val", "test"))
         },
         test_file=test_file,
-        val_file=val_file,
     )
 
 
@@ -234,29 +217,29 @@ def event_source(
 
 
 def _event_data(
-    spec: ModelSpec,
-    data: ShdDataSpec | SscDataSpec | NmnistDataSpec,
-    steps: int,
-    seed: int,
-    folder: Path,
+    spec: ModelSpec, data: AbstractEventDataSpec, steps: int, seed: int, folder: Path
 ) -> Dataset:
     """An event data set from the preprocessing cache (binned first on a miss), memory-mapped.
 
-    Its digests are computed from the cache's checked array digests and the split's indices,
-    so nothing is read twice (the cache compares every array with its digest on use).
+    The test set (and a validation set) are the data set's official splits; without an
+    official validation split, ``validation_fraction`` carves one from the training split
+    by the seeded split. The digests are computed from the cache's checked array digests
+    and the split's indices, so nothing is read twice (the cache compares every array with
+    its digest on use).
     """
     from .cache import open_entry
 
     source = event_source(spec, data, steps, folder)
     entry = open_entry(source)
     x, y = entry.split("train")
-    test_fraction, validation_fraction = _fractions(data)
-    train_index, val_index, _ = split_indices(len(y), test_fraction, validation_fraction, seed)
+    official = "val" in source.splits
+    fraction = None if official else getattr(data, "validation_fraction", None)
+    train_index, val_index, _ = split_indices(len(y), None, fraction, seed)
     train = x if len(val_index) == 0 else Rows(x, train_index)
     parts: dict[str, tuple[Samples, np.ndarray, np.ndarray, str]] = {
         "train": (train, np.asarray(y[train_index]), train_index, "train")
     }
-    if "val" in source.splits:
+    if official:
         x_val, y_val = entry.split("val")
         val_index = np.arange(len(y_val))
         parts["val"] = (x_val, np.asarray(y_val), val_index, "val")
@@ -300,16 +283,6 @@ def relative_path(path: Path, folder: Path) -> str:
     """``path`` relative to ``folder`` where it lies below it, else as it is."""
     relative = os.path.relpath(path, folder)
     return str(path) if relative.startswith("..") else relative
-
-
-def _fractions(data: DataSpec) -> tuple[float | None, float | None]:
-    """The test and validation fractions of the seeded split (None: that part is a file of
-    its own, or there is none)."""
-    if data.type == "ssc":
-        return None, None
-    if data.type == "shd" or data.type == "nmnist":
-        return None, data.validation_fraction
-    return data.test_fraction, data.validation_fraction
 
 
 def split_indices(
