@@ -43,6 +43,7 @@ from .options import (
 )
 from .sweep import sweep
 from .train import env, evaluate, graph, reproduce, resolve, train
+from .view import view
 
 if TYPE_CHECKING:
     from ..model.model import StatefulModel
@@ -514,6 +515,7 @@ app.command()(graph)
 app.command()(sweep)
 app.command()(export)
 app.command()(data)
+app.command()(view)
 app.add_typer(nir_app, name="nir")
 _groups = [group.typer_instance for group in app.registered_groups if group.typer_instance]
 for _info in [*app.registered_commands, *(c for g in _groups for c in g.registered_commands)]:
