@@ -1,7 +1,7 @@
 """Wall time of the command line as a user meets it: a tiny ``run`` and the refusals.
 
-Usage (from the repository root): ``python benchmarks/cli_latency.py [--rounds 7]``.
-Prints a Markdown table; nothing is written.
+Usage (from the repository root): ``python benchmarks/cli_latency.py [--rounds 7]
+[--compare OTHER_CHECKOUT]``. Prints a Markdown table; nothing is written.
 
 Each case is one fresh process (``python -m snnspec ...``), so the time includes the
 interpreter, every import and the exit. The cases run in interleaved rounds (each round runs
@@ -10,6 +10,9 @@ table shows the median wall time, the median of the per-round ratio to ``python 
 (the interpreter alone) and to ``import jax`` (the floor of any command that runs a model).
 For the tiny ``run`` the times it prints (start-up, build, XLA compile, run) are summed and
 set beside its wall time: the difference is the interpreter's start and the process's end.
+With ``--compare DIR`` every snnspec case also runs from the checkout DIR (another branch,
+e.g. before a change), interleaved in the same rounds, and the table adds the median of the
+per-round ratio this checkout / DIR.
 
 Targets (issue 18): the tiny ``run`` < 1.5 s wall; every refusal that the spec alone decides
 < 1 s, without building a layer (tests/test_cli_latency.py holds the structural part).
@@ -47,7 +50,6 @@ name: reshaped
 time: {steps: 5}
 inputs: [{name: x, shape: [4, 6]}]
 layers:
-  - {name: fc1, type: linear, out_features: 6}
   - {name: r, type: reshape, shape: [6, 4]}
   - {name: lif1, type: simple_lif, decay_constants: [0.9]}
 """
@@ -87,8 +89,8 @@ def cases(folder: Path) -> dict[str, list[str]]:
 PRINTED = re.compile(r"^(start-up|build time|compile time|run time)\s+([\d.]+) s", re.M)
 
 
-def timed(command: list[str]) -> tuple[float, str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def timed(command: list[str], root: Path = ROOT) -> tuple[float, str]:
+    env = {**os.environ, "PYTHONPATH": str(root)}
     start = time.perf_counter()
     done = subprocess.run(
         [sys.executable, *command], capture_output=True, text=True, env=env, check=False
@@ -97,12 +99,16 @@ def timed(command: list[str]) -> tuple[float, str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description="Wall time of a tiny run and the refusals.")
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--compare", type=Path, help="another checkout to time alike")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         commands = cases(Path(tmp))
         walls: dict[str, list[float]] = {name: [] for name in commands}
+        other: dict[str, list[float]] = {
+            name: [] for name in commands if "snnspec" in commands[name]
+        }
         printed: list[float] = []
         load_start = os.getloadavg()[0]
         for _ in range(args.rounds):
@@ -111,6 +117,8 @@ def main() -> None:
                 walls[name].append(seconds)
                 if name == "run tiny":
                     printed.append(sum(float(v) for _, v in PRINTED.findall(out)))
+                if args.compare is not None and name in other:
+                    other[name].append(timed(command, args.compare.resolve())[0])
         load_end = os.getloadavg()[0]
     base, jax_floor = walls["python -c pass"], walls["import jax"]
     print(
@@ -118,12 +126,17 @@ def main() -> None:
         f"{load_end:.2f} at the end ({os.cpu_count()} cores). Timing on a shared machine is "
         "noisy: compare the ratios, not the seconds.\n"
     )
-    print("| case | median wall (s) | x python -c pass | x import jax |")
-    print("|---|---:|---:|---:|")
+    compared = f" x {args.compare} |" if args.compare is not None else ""
+    print(f"| case | median wall (s) | x python -c pass | x import jax |{compared}")
+    print("|---|---:|---:|---:|" + ("---:|" if compared else ""))
     for name, values in walls.items():
         to_base = statistics.median(v / b for v, b in zip(values, base, strict=True))
         to_jax = statistics.median(v / j for v, j in zip(values, jax_floor, strict=True))
-        print(f"| {name} | {statistics.median(values):.3f} | {to_base:.1f} | {to_jax:.2f} |")
+        row = f"| {name} | {statistics.median(values):.3f} | {to_base:.1f} | {to_jax:.2f} |"
+        if compared:
+            ratios = [v / o for v, o in zip(values, other.get(name, []), strict=False)]
+            row += f" {statistics.median(ratios):.2f} |" if ratios else " |"
+        print(row)
     gaps = [w - p for w, p in zip(walls["run tiny"], printed, strict=True)]
     print(
         f"\nrun tiny: printed times sum to a median {statistics.median(printed):.3f} s; wall "
