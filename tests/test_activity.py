@@ -195,3 +195,26 @@ def test_with_outputs_takes_names_and_ids(silent: Path) -> None:
         model.with_outputs(["lif"])
     with pytest.raises(snnspec.InputError, match=r"layer id 2 is out of range \(0-1\)"):
         model.with_outputs([2])
+
+
+def test_run_record_draws_the_layers_in_the_plot(
+    silent: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import snnspec.training.plots as plots
+
+    drawn: list[tuple[int, ...]] = []
+    draw = plots.plot_run
+
+    def spy(path: Path, model: snnspec.StatefulModel, *args: object) -> None:
+        drawn.append(model.plan.final_layer_ids)
+        draw(path, model, *args)  # pyright: ignore[reportArgumentType]
+
+    monkeypatch.setattr(plots, "plot_run", spy)
+    plot = tmp_path / "run.png"
+    code, _, err = run_cli("run", silent, "--record", "fc1", "--plot", plot, capsys=capsys)
+    assert (code, err) == (0, "")
+    assert drawn == [(1, 0)]  # the final layer lif1, then the recorded fc1
+    assert plot.read_bytes().startswith(b"\x89PNG")

@@ -132,6 +132,13 @@ def validate(
                 from ..model.params import check_params_file
 
                 left = check_params_file(spec, plan, limit, partial=partial_params or None)
+            if left:
+                report_partial(spec, plan)
+            if not quiet:
+                typer.echo(_describe(spec, plan, _plain(str(path))))
+                typer.echo(f"  {memory.summary(limit)}")
+            if activity:
+                _check_activity(spec, partial_params, quiet)
         except UsageError:
             raise  # the flags do not fit: a usage error (exit 2), not an invalid spec
         except SpecError as error:
@@ -139,14 +146,6 @@ def validate(
                 raise
             failures += 1
             _report(error)
-            continue
-        if left:
-            report_partial(spec, plan)
-        if not quiet:
-            typer.echo(_describe(spec, plan, _plain(str(path))))
-            typer.echo(f"  {memory.summary(limit)}")
-        if activity:
-            _check_activity(spec, partial_params, quiet)
     if failures:
         raise typer.Exit(1)
 
