@@ -92,8 +92,8 @@ PRINTED = re.compile(r"^(start-up|build time|compile time|run time)\s+([\d.]+) s
 def timed(command: list[str], root: Path = ROOT) -> tuple[float, str]:
     env = {**os.environ, "PYTHONPATH": str(root)}
     start = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, *command], capture_output=True, text=True, env=env, check=False
+    done = subprocess.run(  # in root: `python -m` puts the working folder first on the path
+        [sys.executable, *command], capture_output=True, text=True, env=env, cwd=root, check=False
     )
     return time.perf_counter() - start, done.stdout
 
