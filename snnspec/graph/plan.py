@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from .._errors import (
     GraphError,
+    InputError,
     PathElement,
     ShapeError,
     SpecError,
@@ -94,6 +96,22 @@ class GraphPlan:
             sum(math.prod(s) for s in layer.parameter_shapes(in_shape).values())
             for layer, in_shape in zip(self.layers, self.layer_input_shapes, strict=True)
         )
+
+    def layer_ids(self, layers: Sequence[int | str]) -> tuple[int, ...]:
+        """The ids of ``layers``, each a layer id or a layer name: an unknown name (a close
+        one is suggested) or an id out of range is an InputError."""
+        names = self.layer_names
+        ids = []
+        for layer in layers:
+            if isinstance(layer, str):
+                if layer not in names:
+                    raise InputError(_unknown_name(layer, list(names), "layer"))
+                ids.append(names.index(layer))
+            elif not 0 <= layer < len(names):
+                raise InputError(f"layer id {layer} is out of range (0-{len(names) - 1})")
+            else:
+                ids.append(layer)
+        return tuple(ids)
 
     def source_name(self, source: Source) -> str:
         """Readable name of a source; a delayed one is marked ``name@t-1``."""
@@ -216,6 +234,12 @@ def layer_reports(spec: ModelSpec, plan: GraphPlan) -> tuple[LayerReport, ...]:
             )
         )
     return tuple(reports)
+
+
+def layer_origin(spec: ModelSpec, index: int) -> tuple[PathElement, ...]:
+    """Where layer ``index`` of the spec's plan is written in the file (for located
+    messages about a layer: a member of a block points into the block)."""
+    return _lower(spec).origins[index]
 
 
 def _lower(spec: ModelSpec) -> _Lowered:

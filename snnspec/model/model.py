@@ -100,9 +100,11 @@ class StatefulModel(eqx.Module):
         """The graph in SNNAX's index form."""
         return self.plan.structure
 
-    def with_outputs(self, layer_ids: Sequence[int]) -> StatefulModel:
-        """The same model returning the outputs of ``layer_ids`` instead of the final layers."""
-        structure = dataclasses.replace(self.plan.structure, final_layer_ids=tuple(layer_ids))
+    def with_outputs(self, layers: Sequence[int | str]) -> StatefulModel:
+        """The same model returning the outputs of ``layers`` (layer ids or names) instead of
+        the final layers; an unknown name is an InputError that suggests a close one."""
+        ids = self.plan.layer_ids(layers)
+        structure = dataclasses.replace(self.plan.structure, final_layer_ids=ids)
         plan = dataclasses.replace(self.plan, structure=structure)
         return dataclasses.replace(self, plan=plan)
 

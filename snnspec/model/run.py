@@ -28,12 +28,14 @@ DEMO_SPIKE_RATE = 0.1
 
 class TimedRun(NamedTuple):
     """What :func:`timed_run` measured: outputs of the final layers (NumPy, in index order),
-    spike rates by spiking layer name, and the compile and run times in seconds."""
+    spike rates by spiking layer name, the compile and run times in seconds, and the outputs
+    of the layers asked to be recorded, by layer id."""
 
     outputs: list[np.ndarray]
     rates: dict[str, float]
     compile_seconds: float
     run_seconds: float
+    recorded: dict[int, np.ndarray]
 
 
 def draws_random_numbers(plan: GraphPlan) -> bool:
@@ -115,8 +117,10 @@ def timed_run(
     key: Any,
     burnin: int,
     mesh: jax.sharding.Mesh | None = None,
+    record: Sequence[int] = (),
 ) -> TimedRun:
-    """Compile ahead of time, run once; outputs of the final layers and spike rates.
+    """Compile ahead of time, run once; outputs of the final layers (and of the ``record``
+    layer ids) and spike rates.
 
     With a ``mesh`` the batch is sharded over it and the parameters and key replicated.
     """
@@ -127,7 +131,7 @@ def timed_run(
 
     plan = model.plan
     spiking = [i for i, layer in enumerate(plan.layers) if layer.spiking]
-    recorded = list(dict.fromkeys([*plan.final_layer_ids, *spiking]))
+    recorded = list(dict.fromkeys([*plan.final_layer_ids, *spiking, *record]))
     recording = eqx.nn.inference_mode(model.with_outputs(recorded))
     params, static = eqx.partition(recording, eqx.is_array)
 
@@ -145,11 +149,10 @@ def timed_run(
     results = jax.block_until_ready(compiled(params, arrays, key))
     run_seconds = max(time.perf_counter() - start, 1e-9)
     by_layer = dict(zip(recorded, map(to_host, results), strict=True))
-    outputs = [
-        np.asarray(by_layer[i], dtype=np.float32 if model.dtype == "bfloat16" else None)
-        for i in plan.final_layer_ids
-    ]
+    as_float = np.float32 if model.dtype == "bfloat16" else None
+    outputs = [np.asarray(by_layer[i], dtype=as_float) for i in plan.final_layer_ids]
     rates = {
         plan.layer_names[i]: float(np.mean(np.asarray(by_layer[i], np.float32))) for i in spiking
     }
-    return TimedRun(outputs, rates, compile_seconds, run_seconds)
+    kept = {i: np.asarray(by_layer[i], dtype=as_float) for i in record}
+    return TimedRun(outputs, rates, compile_seconds, run_seconds, kept)

@@ -163,8 +163,6 @@ def train(
     """
     from ..graph.plan import plan_graph
     from ..graph.resources import budget, check_run
-    from .loop import data_root_of, read_manifest
-    from .loop import train as run_training
 
     say = echo if echo is not None else _silent
     warned = warn if warn is not None else _stderr
@@ -189,6 +187,7 @@ def train(
         if path.is_dir():
             from ..bundle.folders import TRAIN, made_by
             from .extend import resume_spec
+            from .loop import data_root_of, read_manifest
 
             if made_by(path) != TRAIN:
                 read_manifest(path)  # says what the folder is instead
@@ -250,6 +249,9 @@ def train(
             "`strict_env=True` applies to `resume=True` (a run folder), not to a new run",
             hint=Hint(options=("strict_env", "resume")),
         )
+    from .loop import read_manifest
+    from .loop import train as run_training  # imports JAX: after the checks of the spec
+
     if resume and (output / MANIFEST).is_file():
         from ..bundle.environment import check_folder
 

@@ -590,6 +590,11 @@ def train(
         f"training {spec.name}: {parts}{len(data.y_test)} test samples, {data.steps} steps, "
         f"{train_spec.epochs} epochs on {jax.default_backend()} -> {directory}"
     )
+    if latest is None:  # a fresh start: the initial spike rates, a warning per dead layer
+        from .activity import activity_batch, check_activity
+
+        batch = activity_batch(spec, model.plan, data)
+        check_activity(spec, model, batch, echo, lambda line: echo(f"warning: {line}"))
 
     def wall_time() -> float:
         return prior_seconds + time.perf_counter() - started
