@@ -24,8 +24,10 @@ from .._errors import printable as _plain
 from ..bundle import MANIFEST, PARAMS, SPEC
 from ..graph.plan import GraphPlan, layer_reports, plan_graph
 from ..graph.resources import budget, build_check, check_parameters, check_run, format_bytes
+from ..model.cost import dense_macs
 from ..spec.loader import load_json_file
 from ..spec.model import ModelSpec, check_partial
+from .cost import cost_lines
 from .data import data
 from .export import export
 from .hints import bad_parameter, phrased
@@ -102,7 +104,8 @@ def validate(
     max_memory: MaxMemoryOption = None,
     partial_params: PartialParamsOption = False,
 ) -> None:
-    """Parse and check specs: schema, graph, shapes, memory, params file; print a table.
+    """Parse and check specs: schema, graph, shapes, memory, params file; print a table
+    and the dense MACs per step of the weighted layers.
 
     Exit code 0 when every spec is valid, 1 otherwise (one error line per invalid spec).
     """
@@ -132,6 +135,8 @@ def validate(
         if not quiet:
             typer.echo(_describe(spec, plan, _plain(str(path))))
             typer.echo(f"  {memory.summary(limit)}")
+            for line in cost_lines(plan, dense_macs(plan), "macs", "  "):
+                typer.echo(line)
     if failures:
         raise typer.Exit(1)
 
@@ -252,7 +257,7 @@ def run(
     force: ForceOption = False,
     strict_env: StrictEnvOption = False,
 ) -> None:
-    """Compile, jit and run a model; print timings and per-layer spike rates.
+    """Compile, jit and run a model; print timings, per-layer spike rates and SynOps.
 
     Without --input the model is driven by seeded random spikes (Bernoulli, rate 0.1).
     The memory the run needs is estimated from shapes and checked before JAX starts.
@@ -357,7 +362,7 @@ def run(
     from ..model.model import data_mesh
 
     mesh = data_mesh(devices, inputs[0].shape[0])
-    outputs, rates, compile_seconds, run_seconds = timed_run(
+    outputs, rates, compile_seconds, run_seconds, synops = timed_run(
         model, inputs, jax.random.PRNGKey(seed), burnin, mesh
     )
     batch_size = inputs[0].shape[0]
@@ -381,6 +386,8 @@ def run(
         width = max(len(name) for name in rates)
         for name, rate in rates.items():
             typer.echo(f"  {name:<{width}}  {rate:.4f}")
+    for line in cost_lines(plan, synops, "synops", ""):
+        typer.echo(line)
     if jax.process_index() != 0:
         return
     if output is not None:
