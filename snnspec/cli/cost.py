@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ..graph.plan import GraphPlan
-from ..model.cost import ENERGY_PJ, ENERGY_SOURCE, energy_pj, uncounted_layers
+from ..model.cost import ENERGY_PJ, ENERGY_SOURCE, CostKind, energy_pj, uncounted_layers
 
 _KINDS = {
     "macs": (
@@ -17,7 +17,7 @@ _KINDS = {
 
 
 def cost_lines(
-    plan: GraphPlan, counts: Mapping[str, float] | Mapping[str, int], kind: str, indent: str
+    plan: GraphPlan, counts: Mapping[str, float] | Mapping[str, int], kind: CostKind, indent: str
 ) -> list[str]:
     """The cost table of ``counts`` (``kind`` ``macs`` or ``synops``, per sample per step, by
     weighted layer) with a total and the energy estimate beside each; [] without weights."""

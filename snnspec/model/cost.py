@@ -32,7 +32,7 @@ import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..graph.plan import GraphPlan, GraphStructure
 from ..spec.layers.base import LayerSpec, Shape
@@ -50,6 +50,8 @@ ENERGY_PJ = {"add": 0.9, "mult": 3.7}
 """Energy of one 32-bit floating-point addition and multiplication, in picojoules."""
 ENERGY_SOURCE = "Horowitz, ISSCC 2014, 45 nm, 0.9 V; arithmetic only, no memory access"
 """Where :data:`ENERGY_PJ` comes from, printed beside every energy estimate."""
+CostKind = Literal["macs", "synops"]
+"""What a cost counts: dense multiply-accumulates or synaptic operations."""
 PROBE_SUFFIX = ":synops"
 """Name of the probe of layer ``x``: ``x:synops`` (a name no spec can give a layer)."""
 
@@ -126,7 +128,7 @@ def dense_macs(plan: GraphPlan) -> dict[str, int]:
     }
 
 
-def energy_pj(operations: float | int, kind: str) -> float:
+def energy_pj(operations: float | int, kind: CostKind) -> float:
     """Picojoules of ``operations`` SynOps (``kind="synops"``: one addition each) or dense
     MACs (``kind="macs"``: a multiplication and an addition each), from :data:`ENERGY_PJ`."""
     per_op = {"synops": ENERGY_PJ["add"], "macs": ENERGY_PJ["add"] + ENERGY_PJ["mult"]}[kind]
