@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from pathlib import Path
@@ -167,6 +168,27 @@ def test_conv2d_synops_and_macs_match_a_numpy_loop(tmp_path: Path, conv: dict[st
     expected = float(np.sum(x * fanout) / (2 * 3))
     assert synops["conv"] == pytest.approx(expected, rel=1e-6)
     assert dense_macs(model.plan) == {"conv": int(fanout.sum())}
+
+
+def test_conv1d_fanout_matches_a_loop_over_a_grid_of_options() -> None:
+    """Every combination of a small grid (asymmetric borders, stride > kernel, dilation)."""
+    from snnspec.model.cost import fanout
+    from snnspec.spec.layers.conv import Conv1dSpec
+
+    checked = 0
+    for size, kernel, stride, padding, dilation in itertools.product(
+        range(1, 9), range(1, 5), range(1, 5), range(3), range(1, 3)
+    ):
+        if size + 2 * padding < dilation * (kernel - 1) + 1:
+            continue
+        layer = Conv1dSpec(
+            out_channels=2, kernel_size=kernel, stride=stride, padding=padding, dilation=dilation
+        )
+        expected = _numpy_fanout((1, size), 2, 1, (kernel,), (stride,), (padding,), (dilation,))
+        fan = fanout(layer, (1, size))
+        assert fan.channel * np.asarray(fan.axes[0]) == pytest.approx(expected[0])
+        checked += 1
+    assert checked > 500
 
 
 def test_same_padding_counts_the_odd_pad_at_the_end(tmp_path: Path) -> None:

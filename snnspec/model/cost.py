@@ -218,16 +218,23 @@ def _axis_fanout(
 ) -> tuple[int, ...]:
     """How many of the ``outputs`` positions along one axis read each of its ``size`` inputs.
 
-    Output o reads input ``o * stride + j * dilation - low`` for tap j (one tap per output at
+    Output o reads input ``o * stride + j * dilation - low`` with tap j (one tap per output at
     most, so counting (output, tap) pairs counts outputs); reads of the padding are dropped.
+    The outputs whose tap j lands inside the input form a range, so tap j adds 1 to every
+    ``stride``-th input of a range: a difference array summed along each residue class mod
+    ``stride``, O(kernel + size) however large the axis.
     """
-    counts = [0] * size
-    for o in range(outputs):
-        for j in range(kernel):
-            p = o * stride + j * dilation - low
-            if 0 <= p < size:
-                counts[p] += 1
-    return tuple(counts)
+    diff = [0] * (size + stride)
+    for j in range(kernel):
+        offset = j * dilation - low  # input read by output 0 with tap j
+        first = max(0, -(offset // stride))  # ceil(-offset / stride)
+        last = min(outputs - 1, (size - 1 - offset) // stride)
+        if first <= last:
+            diff[first * stride + offset] += 1
+            diff[last * stride + offset + stride] -= 1
+    for p in range(stride, size):
+        diff[p] += diff[p - stride]
+    return tuple(diff[:size])
 
 
 def _holds_weights(layer: SequentialSpec) -> bool:
