@@ -74,11 +74,14 @@ def test_run_folder_contents(baseline: RunResult, tiny_spec: Path) -> None:
             "epoch",
             "train_loss",
             "train_accuracy",
+            "train_synops",
             "learning_rate",
             "train_time_seconds",
             "eval_time_seconds",
         }
-        assert all(isinstance(record[k], float) for k in ("train_loss", "train_accuracy"))
+        assert all(
+            isinstance(record[k], float) for k in ("train_loss", "train_accuracy", "train_synops")
+        )
         timing = [k for k in record if k.endswith("seconds")]
         assert timing
         assert all("time" in k for k in timing)

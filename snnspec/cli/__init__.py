@@ -26,6 +26,7 @@ from .._errors import printable as _plain
 from ..bundle import MANIFEST, PARAMS, SPEC
 from ..graph.plan import GraphPlan, layer_reports, plan_graph
 from ..graph.resources import budget, build_check, check_parameters, check_run, format_bytes
+from ..model.cost import cost_lines, dense_macs
 from ..spec.loader import load_json_file
 from ..spec.model import ModelSpec, check_partial
 from .data import data
@@ -115,7 +116,8 @@ def validate(
         ),
     ] = False,
 ) -> None:
-    """Parse and check specs: schema, graph, shapes, memory, params file; print a table.
+    """Parse and check specs: schema, graph, shapes, memory, params file; print a table
+    and the dense MACs per step of the weighted layers.
 
     Exit code 0 when every spec is valid, 1 otherwise (one error line per invalid spec).
     A silent or saturated layer (--activity) is a warning on stderr, not an error.
@@ -138,6 +140,8 @@ def validate(
             if not quiet:
                 typer.echo(_describe(spec, plan, _plain(str(path))))
                 typer.echo(f"  {memory.summary(limit)}")
+                for line in cost_lines(plan, dense_macs(plan), "macs", "  "):
+                    typer.echo(line)
             if activity:
                 _check_activity(spec, partial_params, quiet)
         except UsageError:
@@ -276,7 +280,7 @@ def run(
     force: ForceOption = False,
     strict_env: StrictEnvOption = False,
 ) -> None:
-    """Compile, jit and run a model; print timings and per-layer spike rates.
+    """Compile, jit and run a model; print timings, per-layer spike rates and SynOps.
 
     Without --input the model is driven by seeded random spikes (Bernoulli, rate 0.1).
     The memory the run needs is estimated from shapes and checked before JAX starts.
@@ -399,7 +403,7 @@ def run(
         f"{_plain(spec.name)}: batch {inputs[0].shape[0]}, {num_steps} steps (burn-in {burnin}) "
         f"on {where}; schedule {model.execution.name}"
     )
-    _print_run(start - STARTED, build_seconds, measured, inputs[0].shape[:2])
+    _print_run(model.plan, start - STARTED, build_seconds, measured, inputs[0].shape[:2])
     if jax.process_index() != 0:
         return
     if output is not None:
@@ -438,10 +442,15 @@ def _recorded_layers(
 
 
 def _print_run(
-    startup_seconds: float, build_seconds: float, measured: TimedRun, extent: tuple[int, ...]
+    plan: GraphPlan,
+    startup_seconds: float,
+    build_seconds: float,
+    measured: TimedRun,
+    extent: tuple[int, ...],
 ) -> None:
     """What ``run`` measured: the four times (they add up to the wall time from the package's
-    import to the run's end), the step rate, and the spike rate of every spiking layer."""
+    import to the run's end), the step rate, the spike rate of every spiking layer and the
+    SynOps of every weighted layer."""
     batch_size, num_steps = extent
     typer.echo(f"start-up      {startup_seconds:8.3f} s   (imports, spec, checks, input)")
     typer.echo(f"build time    {build_seconds:8.3f} s   (spec -> model: layers, parameters)")
@@ -456,6 +465,8 @@ def _print_run(
         width = max(len(name) for name in measured.rates)
         for name, rate in measured.rates.items():
             typer.echo(f"  {name:<{width}}  {rate:.4f}")
+    for line in cost_lines(plan, measured.synops, "synops", ""):
+        typer.echo(line)
 
 
 def _check_distributed(

@@ -181,8 +181,30 @@ class SparsityRegularizerSpec(SpecModel):
     weight: NonNegative = 1e-3
 
 
+class SynOpsRegularizerSpec(SpecModel):
+    """``weight · (max(S - target, 0) / target)²``: a budget of synaptic operations.
+
+    S is the SynOps per sample per step of the listed weighted layers (``linear``/``conv``;
+    default: all of them), summed, averaged over the batch (see docs/cost.md). At or below
+    ``target`` there is no penalty; above it, the squared relative excess.
+    """
+
+    type: Literal["synops"] = "synops"
+    target: Annotated[Float, Field(gt=0.0, le=1e15)] = Field(
+        description="SynOps per sample per step allowed without penalty."
+    )
+    weight: NonNegative = 1.0
+    layers: tuple[Name, ...] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=10_000,
+        description="Weighted layers whose SynOps count; default: every linear and conv.",
+    )
+
+
 Regularizer = Annotated[
-    FiringRateRegularizerSpec | SparsityRegularizerSpec, Field(discriminator="type")
+    FiringRateRegularizerSpec | SparsityRegularizerSpec | SynOpsRegularizerSpec,
+    Field(discriminator="type"),
 ]
 
 
@@ -602,10 +624,23 @@ def check_train(spec: "ModelSpec", plan: "GraphPlan") -> None:
             SchemaError,
         )
     for r, regularizer in enumerate(train.regularizers):
-        for k, name in enumerate(regularizer.layers):
+        if regularizer.type == "synops" and not any(layer.weighted for layer in plan.layers):
+            raise spec.error(
+                ("train", "regularizers", r),
+                "the model has no linear or conv layer, so there are no SynOps to regularise",
+                SchemaError,
+            )
+        for k, name in enumerate(regularizer.layers or ()):
             if name not in names:
                 raise spec.error(
                     ("train", "regularizers", r, "layers", k), _unknown(name, names), SchemaError
+                )
+            if regularizer.type == "synops" and not plan.layers[names.index(name)].weighted:
+                raise spec.error(
+                    ("train", "regularizers", r, "layers", k),
+                    f"'{name}' is a {plan.layer_types[names.index(name)]}; SynOps are counted "
+                    "for linear and conv layers only",
+                    SchemaError,
                 )
     burnin = spec.time.burnin if train.burnin is None else train.burnin
     if burnin >= spec.time.steps:

@@ -194,9 +194,15 @@ def check_activity(
     :class:`Activity`."""
     import jax
 
+    from ..model.cost import cost_lines, synops_of, with_synops
+
     key = jax.random.PRNGKey(spec.seed) if key is None else key
-    activity = measure_activity(model, batch, key)
+    probed, probes = with_synops(model)
+    activity = measure_activity(probed, batch, key, extra=tuple(probes.values()))
     for line in activity_lines(activity):
+        echo(line)
+    synops = synops_of(model.plan, probes, activity.outputs)
+    for line in cost_lines(model.plan, synops, "synops", "  "):
         echo(line)
     for line in activity_warnings(spec, model.plan, activity):
         warn(line)

@@ -126,14 +126,24 @@ class Task:
                 f"{data.num_classes} neurons",
                 InputError,
             )
-        self.regularized = [[names.index(n) for n in r.layers] for r in train.regularizers]
+        from ..model.cost import with_synops
+
+        # every weighted layer's SynOps probe (snnspec.model.cost): `train_synops` and the
+        # synops regulariser read them; they hold no arrays
+        model, self.probes = with_synops(model)
+        self.regularized = [
+            [names.index(n) for n in r.layers]
+            if r.type != "synops"
+            else [self.probes[i] for i in (map(names.index, r.layers) if r.layers else self.probes)]
+            for r in train.regularizers
+        ]
         self.spiking = [
             i
             for i, layer in enumerate(plan.layers)
             if layer.spiking and "spike_rate" in train.metrics
         ]
         ids = [self.readout, *[i for ids in self.regularized for i in ids], *self.spiking]
-        self.recorded = list(dict.fromkeys(ids))
+        self.recorded = list(dict.fromkeys([*ids, *self.probes.values()]))
         self.layer_names = names
         recording = model.with_outputs(self.recorded)
         self.params, self.static = eqx.partition(recording, eqx.is_inexact_array)
@@ -217,6 +227,11 @@ class Task:
 
         total = jnp.zeros((), jnp.float32)
         for regularizer, ids in zip(self.train.regularizers, self.regularized, strict=True):
+            if regularizer.type == "synops":  # ids are probes: SynOps per sample per step
+                synops = jnp.mean(sum(jnp.mean(outputs[i].astype(jnp.float32), 1) for i in ids))
+                excess = jnp.maximum(synops - regularizer.target, 0.0) / regularizer.target
+                total = total + regularizer.weight * excess**2
+                continue
             for i in ids:
                 out = outputs[i].astype(jnp.float32)
                 if regularizer.type == "sparsity":
@@ -230,22 +245,30 @@ class Task:
 
     def _train_step(
         self, params: Params, opt_state: optax.OptState, x: Array, y: Array, key: PRNGKeyArray
-    ) -> tuple[Params, optax.OptState, Array, Array]:
+    ) -> tuple[Params, optax.OptState, Array, Array, Array]:
+        """One update; returns the loss, the number correct and the batch's mean SynOps per
+        sample per step (all weighted layers)."""
         import equinox as eqx
         import jax
         import jax.numpy as jnp
 
-        def objective(p: Params) -> tuple[Array, Array]:
+        def objective(p: Params) -> tuple[Array, tuple[Array, Array]]:
             outputs = self._outputs(p, x, key, inference=False)
             per_sample, correct = self._task_loss(outputs[self.readout], y)
-            return jnp.mean(per_sample) + self._penalty(outputs), jnp.sum(correct)
+            synops = sum(
+                (jnp.mean(outputs[i].astype(jnp.float32)) for i in self.probes.values()),
+                jnp.zeros((), jnp.float32),
+            )
+            return jnp.mean(per_sample) + self._penalty(outputs), (jnp.sum(correct), synops)
 
-        (loss, correct), grads = eqx.filter_value_and_grad(objective, has_aux=True)(params)
+        (loss, (correct, synops)), grads = eqx.filter_value_and_grad(objective, has_aux=True)(
+            params
+        )
         # optax's adam raises its float decays to the int32 step count, which JAX's strict
         # dtype promotion rejects; our own arithmetic stays under the caller's setting
         with jax.numpy_dtype_promotion("standard"):
             updates, opt_state = self.optimizer.update(grads, opt_state, params)
-        return eqx.apply_updates(params, updates), opt_state, loss, correct
+        return eqx.apply_updates(params, updates), opt_state, loss, correct, synops
 
     def _eval_step(
         self, params: Params, x: Array, y: Array, mask: Array, key: PRNGKeyArray
@@ -628,9 +651,9 @@ def train(
                 epoch_start = time.perf_counter()
                 batches = task.batches(data, epoch)
                 bar.start(f"epoch {epoch}/{train_spec.epochs}", len(batches))
-                loss_total, correct_total, seen = 0.0, 0.0, 0
+                loss_total, correct_total, synops_total, seen = 0.0, 0.0, 0.0, 0
                 for step, index in enumerate(batches):
-                    params, opt_state, loss, correct = task.train_step(
+                    params, opt_state, loss, correct, synops = task.train_step(
                         params,
                         opt_state,
                         x_train[index],
@@ -639,6 +662,7 @@ def train(
                     )
                     loss_total += float(loss)
                     correct_total += float(correct)
+                    synops_total += float(synops)
                     seen += len(index)
                     bar.advance(loss_total / (step + 1), correct_total / seen)
                 train_seconds = time.perf_counter() - epoch_start
@@ -649,6 +673,7 @@ def train(
                     "epoch": epoch,
                     "train_loss": loss_total / len(batches),
                     "train_accuracy": correct_total / seen,
+                    **({"train_synops": synops_total / len(batches)} if task.probes else {}),
                     **scores,
                     "learning_rate": float(
                         np.asarray(task.schedule(epoch * task.steps_per_epoch - 1))

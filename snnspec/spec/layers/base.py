@@ -73,6 +73,9 @@ class LayerSpec(SpecModel):
     """True for layers whose output is a spike train (used for spike-rate reports)."""
     shape_preserving: ClassVar[bool] = False
     """True when the output shape is always the input shape."""
+    weighted: ClassVar[bool] = False
+    """True for layers whose synaptic operations and MACs are counted (``linear``, ``conv``;
+    :mod:`snnspec.model.cost`)."""
     snnax_class: ClassVar[str | None] = None
     """The SNNAX class this type follows (``compat: snnax`` switches only these types)."""
     runtime: ClassVar[str | None]
