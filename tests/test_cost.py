@@ -290,6 +290,26 @@ def test_run_reports_synops_per_layer_and_total(
     }
 
 
+def test_validate_activity_reports_the_synops_of_its_batch(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from snnspec.training.activity import activity_batch
+
+    spec_path = write(tmp_path, TWO_LAYERS)
+    code, out, _ = run_cli("validate", "--activity", spec_path, capsys=capsys)
+    assert code == 0
+    report = out[out.index("SynOps per sample per step") :]
+    printed = {line.split()[0]: line.split()[1] for line in report.splitlines()[2:5]}
+    spec = load(spec_path)
+    batch = activity_batch(spec, plan_graph(spec))
+    model = snnspec.compile(spec)
+    expected = measure_synops(model, batch.inputs, jax.random.PRNGKey(spec.seed), batch.burnin)
+    assert set(printed) == {*expected, "total"}
+    for name, value in expected.items():
+        assert printed[name] == f"{value:,.2f}"
+    assert sum(expected.values()) > 0
+
+
 def test_reports_name_sequential_blocks_they_cannot_count(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -175,7 +175,7 @@ def test_page_of_a_run_has_results_curves_and_a_raster(
     page = parse(output)
     text = output.read_text()
     assert page.svgs >= 3  # the graph, the curves, the raster
-    for heading in ("Results", "Training curves", "Spikes of a test sample", "selected epoch"):
+    for heading in ("Results", "Training curves", "Spikes of a test sample", "SynOps/step"):
         assert heading in text
     assert sorted(page.node_names) == sorted(["spikes", "fc1", "lif1", "fc2", "out"])
 

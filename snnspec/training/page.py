@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +24,7 @@ from .. import __version__
 from ..bundle import MANIFEST, METRICS
 from ..bundle.folders import TRAIN, made_by
 from ..graph.plan import layer_reports, plan_graph
+from ..model.cost import dense_macs, uncounted_layers
 from ..spec.loader import load_json_file
 
 if TYPE_CHECKING:
@@ -47,16 +48,16 @@ def model_page(target: Path, spec: ModelSpec) -> str:
     plan = plan_graph(spec)
     run = target.is_dir() and made_by(target) == TRAIN
     kind = "training run" if run else "build folder" if target.is_dir() else "spec file"
+    run_sections, synops = _run_sections(target, spec) if run else ([], None)
     sections = [
         _header(spec, target, kind, plan.timing),
         "<h2>Graph</h2>",
         graph_svg(plan),
         _legend(),
         "<h2>Layers</h2>",
-        _layer_table(spec, plan),
+        _layer_table(spec, plan, synops),
+        *run_sections,
     ]
-    if run:
-        sections += _run_sections(target, spec)
     title = html.escape(spec.name)
     return (
         "<!DOCTYPE html>\n"
@@ -201,9 +202,14 @@ def _header(spec: ModelSpec, target: Path, kind: str, timing: str) -> str:
     return f"<h1>{_escape(spec.name)}</h1>{description}" + _table(("", ""), facts, head=False)
 
 
-def _layer_table(spec: ModelSpec, plan: GraphPlan) -> str:
+def _layer_table(
+    spec: ModelSpec, plan: GraphPlan, synops: Mapping[str, float] | None = None
+) -> str:
+    """Shapes and parameters of every layer, the dense MACs per sample per step of the
+    weighted ones and, for a run, the SynOps they measured on the shown sample."""
     reports = layer_reports(spec, plan)
-    rows = [
+    macs = dense_macs(plan)
+    rows: list[tuple[str, ...]] = [
         (
             str(i),
             report.name,
@@ -212,13 +218,19 @@ def _layer_table(spec: ModelSpec, plan: GraphPlan) -> str:
             _shape(plan.layer_input_shapes[i]),
             _shape(report.output_shape),
             f"{report.parameter_count:,}",
+            f"{macs[report.name]:,}" if report.name in macs else "",
+            *([f"{synops[report.name]:,.2f}" if report.name in synops else ""] if synops else []),
         )
         for i, report in enumerate(reports)
     ]
     total = sum(r.parameter_count for r in reports)
-    rows.append(("", "total", "", "", "", "", f"{total:,}"))
-    header = ("#", "layer", "type", "inputs", "input shape", "output shape", "parameters")
-    return _table(header, rows)
+    totals = [f"{sum(macs.values()):,}", *([f"{sum(synops.values()):,.2f}"] if synops else [])]
+    rows.append(("", "total", "", "", "", "", f"{total:,}", *totals))
+    header = ["#", "layer", "type", "inputs", "input shape", "output shape", "parameters"]
+    header += ["dense MACs/step", *(["SynOps/step (sample)"] if synops else [])]
+    notes = [f"not counted: weighted layers inside sequential {', '.join(uncounted_layers(plan))}"]
+    note = f"<p>{_escape(notes[0])}</p>" if uncounted_layers(plan) else ""
+    return _table(header, rows) + note
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]], head: bool = True) -> str:
@@ -234,12 +246,14 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], head: bool = Tr
 # --- a training run -------------------------------------------------------------------------
 
 
-def _run_sections(directory: Path, spec: ModelSpec) -> list[str]:
-    """Results, training curves and a spike raster of the first test sample."""
+def _run_sections(directory: Path, spec: ModelSpec) -> tuple[list[str], dict[str, float]]:
+    """Results, training curves and a spike raster of the first test sample; the SynOps per
+    step of that sample by weighted layer."""
     import jax
 
     from ..bundle import RESULTS
     from ..model.compile import compile as compile_spec
+    from ..model.cost import measure_synops
     from .data import load_data
     from .loop import _read_records, data_root_of, read_manifest
     from .plots import run_figure, svg_text, training_figure
@@ -270,8 +284,9 @@ def _run_sections(directory: Path, spec: ModelSpec) -> list[str]:
     shown = [*spiking, *(i for i in plan.final_layer_ids if i not in spiking)]
     key = jax.random.PRNGKey(spec.seed)
     raster = run_figure(model.with_outputs(shown), [x[:1]], key, spec.time.burnin)
+    synops = measure_synops(model, [x[:1]], key, spec.time.burnin)
     epoch = selected["epoch"] if selected else None
-    return [
+    sections = [
         "<h2>Results</h2>",
         _table(("", ""), facts, head=False),
         f"<h2>Training curves</h2><p>From {METRICS}; the dashed line is the selected epoch.</p>",
@@ -281,6 +296,7 @@ def _run_sections(directory: Path, spec: ModelSpec) -> list[str]:
         "every spiking layer and the model's outputs.</p>",
         svg_text(raster),
     ]
+    return sections, synops
 
 
 def _shape(shape: Sequence[int]) -> str:
