@@ -274,7 +274,7 @@ def test_a_missing_split_folder_names_the_folder_and_the_page(
     folder = tmp_path / "nmnist"
     assert err == (
         f"{spec}:13:24: train.data.root: N-MNIST folder Test/ not found in {folder}; download "
-        f"Test.zip from {PAGE} and unpack it into {folder}\n"
+        f"Test.zip from {PAGE} and unpack it into {folder}, or set download: true\n"
     )
     assert not (tmp_path / "run").exists()
 
@@ -331,7 +331,7 @@ def test_invalid_settings_are_refused(tmp_path: Path, options: str, message: str
 def test_the_readout_must_have_ten_neurons(tmp_path: Path) -> None:
     layers = LINEAR.replace("out_features: 10", "out_features: 9")
     data = "{type: nmnist, root: nowhere, max_duration: 0.3}"
-    with pytest.raises(SpecError, match="NMNIST has 10 classes") as error:
+    with pytest.raises(SpecError, match="N-MNIST has 10 classes") as error:
         load(write_spec(tmp_path, data, layers=layers))
     assert error.value.path == ("train", "loss")
 
