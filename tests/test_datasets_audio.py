@@ -274,7 +274,7 @@ def test_download_true_lets_tonic_fetch_a_missing_file(
     monkeypatch.setattr(tonic_dataset, "download_and_extract_archive", fetch)
     write_h5(tmp_path / "shd" / "shd_train.h5", random_samples(4, 0), [0, 1, 2, 3])
     data = "{type: shd, root: shd, max_duration: 1.0, channels: 16}"
-    with pytest.raises(SpecError, match="SHD file shd_test.h5 not found"):
+    with pytest.raises(SpecError, match=r"SHD file shd_test\.h5 not found"):
         load_data(load(write_spec(tmp_path, data)))
     assert calls == []
     dataset = load_data(load(write_spec(tmp_path, data[:-1] + ", download: true}")))
