@@ -389,6 +389,30 @@ def test_without_download_nothing_is_fetched_and_the_error_names_the_page(
     assert not (tmp_path / "run").exists()
 
 
+def test_download_refuses_to_split_a_copy_across_two_layouts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One split unpacked in root itself: tonic would put the other in its own layout, so
+    the spec is refused and nothing is downloaded."""
+    tonic_dataset = pytest.importorskip("tonic.dataset", reason=NEEDS_TONIC)
+    calls: list[tuple[str, str]] = []
+    monkeypatch.setattr(tonic_dataset, "download_and_extract_archive", _fake_download(calls))
+    write_split(tmp_path / "dvs" / "ibmGestureTrain", ("user01_led",), 1)
+    data = "{type: dvs_gesture, root: dvs, max_duration: 1.5, download: true}"
+    with pytest.raises(SpecError) as error:
+        load_data(load(write_spec(tmp_path, data)))
+    root = tmp_path / "dvs"
+    assert error.value.path == ("train", "data", "download")
+    assert error.value.message == (
+        f"ibmGestureTest/ is missing from {root}, which holds the other split; tonic would "
+        f"download it into {root / 'DVSGesture'} (its own layout), apart from the rest: "
+        f"download ibmGestureTest.tar.gz from tonic's page {TONIC_PAGE} and unpack it into "
+        f"{root} (the data set's page: {PAGE}), or move the split folders into "
+        f"{root / 'DVSGesture'}"
+    )
+    assert calls == []
+
+
 def test_a_failed_download_is_a_located_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

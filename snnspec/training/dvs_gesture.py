@@ -83,36 +83,15 @@ def read_dvs_gesture(
 
 
 def locate(spec: ModelSpec, data: DvsGestureDataSpec, folder: Path) -> Path:
-    """The folder holding both split folders: ``root`` itself or tonic's layout below it;
-    with ``download: true`` tonic fetches a missing one into tonic's layout."""
-    root = folder / data.root
-    candidates = (root, root / TONIC_FOLDER)
+    """The folder holding both split folders: ``root`` itself or tonic's layout below it."""
 
-    def found() -> list[Path]:
-        return [base for base in candidates if any((base / s).is_dir() for s in SPLITS)]
-
-    if data.download:
-        for split, train in SPLITS.items():
-            if not any((base / split).is_dir() for base in candidates):
-                datasets.download(spec, root, TONIC_FOLDER, f"DVS Gesture {split}/", train=train)
-    bases = found()
-    if len(bases) > 1:
-        raise spec.error(
-            ("train", "data", "root"),
-            f"two copies of DVS Gesture: in {bases[0]} and in {bases[1]} (tonic's layout); "
-            "keep one",
+    def fetch(split: str, base: Path) -> str:
+        return (
+            f"download {split}.tar.gz from tonic's page {TONIC_PAGE} and unpack it into "
+            f"{base} (the data set's page: {PAGE})"
         )
-    base = bases[0] if bases else root
-    for split in SPLITS:
-        if not (base / split).is_dir():
-            raise spec.error(
-                ("train", "data", "root"),
-                f"DVS Gesture folder {split}/ not found in {base}"
-                + ("" if bases else f" (nor in {candidates[1]}, tonic's layout)")
-                + f"; download {split}.tar.gz from tonic's page {TONIC_PAGE} and unpack it "
-                f"into {base} (the data set's page: {PAGE}), or set download: true",
-            )
-    return base
+
+    return events.locate_splits(spec, data, folder, SPLITS, TONIC_FOLDER, fetch)
 
 
 def list_split(split: Path) -> tuple[list[Path], np.ndarray]:

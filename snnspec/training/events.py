@@ -5,6 +5,9 @@ and t (microseconds from the recording's start, not decreasing). :func:`bin_reco
 turns them into float32 frames ``(N, T, P, H, W)`` with the transforms of the spec, named as
 tonic names them and applied in this order:
 
+:func:`locate_splits` finds the split folders (as distributed, or in tonic's layout) and
+lets tonic download a missing one with ``download: true``.
+
 1. ``denoise: {filter_time}`` (tonic's ``Denoise``), per recording at the sensor's
    resolution: :func:`denoise`.
 2. The time grid (:func:`.datasets.time_edges`, ``crop_time`` included): bin k holds the
@@ -18,7 +21,8 @@ tonic names them and applied in this order:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -34,6 +38,56 @@ Events = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 US = 1e6
 """Microseconds per second."""
+
+
+def locate_splits(
+    spec: ModelSpec,
+    data: AbstractCameraDataSpec,
+    folder: Path,
+    splits: Mapping[str, bool],
+    tonic_folder: str,
+    fetch: Callable[[str, Path], str],
+) -> Path:
+    """The folder holding the split folders (``splits``: name -> tonic's ``train``
+    argument): ``root`` itself or tonic's layout ``root/<tonic_folder>``; with
+    ``download: true`` tonic fetches a missing split into its layout. ``fetch(split,
+    folder)`` says how to get a missing split by hand."""
+    root = folder / data.root
+    candidates = (root, root / tonic_folder)
+
+    def holding() -> list[Path]:
+        return [base for base in candidates if any((base / s).is_dir() for s in splits)]
+
+    if data.download:
+        partial = [s for s in splits if not (root / s).is_dir()] if holding() == [root] else []
+        if partial:
+            raise spec.error(
+                ("train", "data", "download"),
+                f"{partial[0]}/ is missing from {root}, which holds the other split; tonic "
+                f"would download it into {candidates[1]} (its own layout), apart from the "
+                f"rest: {fetch(partial[0], root)}, or move the split folders into "
+                f"{candidates[1]}",
+            )
+        for split, train in splits.items():
+            if not any((base / split).is_dir() for base in candidates):
+                datasets.download(spec, root, tonic_folder, f"{data.title} {split}/", train=train)
+    bases = holding()
+    if len(bases) > 1:
+        raise spec.error(
+            ("train", "data", "root"),
+            f"two copies of {data.title}: in {bases[0]} and in {bases[1]} (tonic's layout); "
+            "keep one",
+        )
+    base = bases[0] if bases else root
+    for split in splits:
+        if not (base / split).is_dir():
+            raise spec.error(
+                ("train", "data", "root"),
+                f"{data.title} folder {split}/ not found in {base}"
+                + ("" if bases else f" (nor in {candidates[1]}, tonic's layout)")
+                + f"; {fetch(split, base)}, or set download: true",
+            )
+    return base
 
 
 def bin_recordings(

@@ -39,8 +39,8 @@ if TYPE_CHECKING:
 PAGE = "https://www.garrickorchard.com/datasets/n-mnist"
 """Where the authors distribute N-MNIST."""
 
-SPLITS = ("Train", "Test")
-"""The folders of the official training and test sets."""
+SPLITS = {"Train": True, "Test": False}
+"""The folders of the official training and test sets (and tonic's ``train`` argument)."""
 
 TONIC_FOLDER = "NMNIST"
 """Where tonic's ``NMNIST(save_to=root)`` unpacks the folders."""
@@ -71,31 +71,11 @@ def read_nmnist(spec: ModelSpec, data: NmnistDataSpec, steps: int, folder: Path)
 
 def locate(spec: ModelSpec, data: NmnistDataSpec, folder: Path) -> Path:
     """The folder holding ``Train/`` and ``Test/``: ``root`` itself or tonic's layout below it."""
-    root = folder / data.root
-    candidates = (root, root / TONIC_FOLDER)
-    if data.download:
-        for split in SPLITS:
-            if not any((base / split).is_dir() for base in candidates):
-                datasets.download(
-                    spec, root, TONIC_FOLDER, f"N-MNIST {split}/", train=split == "Train"
-                )
-    found = [base for base in candidates if any((base / split).is_dir() for split in SPLITS)]
-    if len(found) > 1:
-        raise spec.error(
-            ("train", "data", "root"),
-            f"two copies of N-MNIST: in {found[0]} and in {found[1]} (tonic's layout); keep one",
-        )
-    base = found[0] if found else root
-    for split in SPLITS:
-        if not (base / split).is_dir():
-            raise spec.error(
-                ("train", "data", "root"),
-                f"N-MNIST folder {split}/ not found in {base}"
-                + ("" if found else f" (nor in {candidates[1]}, tonic's layout)")
-                + f"; download {split}.zip from {PAGE} and unpack it into {base}, or set "
-                "download: true",
-            )
-    return base
+
+    def fetch(split: str, base: Path) -> str:
+        return f"download {split}.zip from {PAGE} and unpack it into {base}"
+
+    return events.locate_splits(spec, data, folder, SPLITS, TONIC_FOLDER, fetch)
 
 
 def list_split(split: Path) -> tuple[list[Path], np.ndarray]:
