@@ -274,9 +274,31 @@ def test_a_missing_split_folder_names_the_folder_and_the_page(
     folder = tmp_path / "nmnist"
     assert err == (
         f"{spec}:13:24: train.data.root: N-MNIST folder Test/ not found in {folder}; download "
-        f"Test.zip from {PAGE} and unpack it into {folder}\n"
+        f"Test.zip from {PAGE} and unpack it into {folder}, or set download: true\n"
     )
     assert not (tmp_path / "run").exists()
+
+
+def test_download_true_lets_tonic_fetch_the_missing_split(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """tonic's download entry point gets the folder of tonic's layout below root, once per
+    missing split, never for a split already there."""
+    tonic_dataset = pytest.importorskip(
+        "tonic.dataset", reason="the check needs tonic (pip install 'snnspec[datasets]')"
+    )
+    calls: list[tuple[str, str]] = []
+
+    def fetch(url: str, download_root: str, filename: str, md5: str) -> None:
+        calls.append((download_root, filename))
+        write_split(Path(download_root) / filename.removesuffix(".zip").title(), 1, 3)
+
+    monkeypatch.setattr(tonic_dataset, "download_and_extract_archive", fetch)
+    write_split(tmp_path / "data" / "NMNIST" / "Train", 2, 1)
+    data = "{type: nmnist, root: data, max_duration: 0.3, download: true}"
+    dataset = load_data(load(write_spec(tmp_path, data)))
+    assert calls == [(str(tmp_path / "data" / "NMNIST"), "test.zip")]
+    assert (len(dataset.y_train), len(dataset.y_test)) == (20, 10)
 
 
 # --- validation without the data ------------------------------------------------------------
@@ -331,7 +353,7 @@ def test_invalid_settings_are_refused(tmp_path: Path, options: str, message: str
 def test_the_readout_must_have_ten_neurons(tmp_path: Path) -> None:
     layers = LINEAR.replace("out_features: 10", "out_features: 9")
     data = "{type: nmnist, root: nowhere, max_duration: 0.3}"
-    with pytest.raises(SpecError, match="NMNIST has 10 classes") as error:
+    with pytest.raises(SpecError, match="N-MNIST has 10 classes") as error:
         load(write_spec(tmp_path, data, layers=layers))
     assert error.value.path == ("train", "loss")
 

@@ -1,12 +1,12 @@
 """Training data: sources (synthetic, digits, npz; SHD and SSC in :mod:`.datasets`, N-MNIST
-in :mod:`.nmnist`), spike encoders and the seeded split.
+in :mod:`.nmnist`, DVS Gesture in :mod:`.dvs_gesture`), spike encoders and the seeded split.
 
 Everything here is NumPy and a pure function of the spec and its ``train.seed``: the same
 spec gives the same arrays, bit for bit, on every run (the manifest records their sha256).
 The random streams are independent: ``default_rng([seed, 0])`` splits, ``[seed, 1, epoch]``
 orders an epoch's batches, ``[seed, 2]`` encodes (``[seed, 2, 1]`` an npz ``test_path``
 file), ``[seed, 3]`` draws the synthetic task.
-No loader downloads anything.
+No loader downloads anything, except DVS Gesture's with ``download: true`` (through tonic).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from ..spec.train import (
         DeltaEncoderSpec,
         DigitsDataSpec,
+        DvsGestureDataSpec,
         LatencyEncoderSpec,
         NmnistDataSpec,
         NpzDataSpec,
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
         | ShdDataSpec
         | SscDataSpec
         | NmnistDataSpec
+        | DvsGestureDataSpec
     )
 
 SPLIT, ORDER, ENCODE, SYNTHETIC = 0, 1, 2, 3
@@ -137,13 +139,20 @@ def load_data(spec: ModelSpec, root: Path | None = None) -> Dataset:
         parts = read_heidelberg(spec, data, steps, folder)
         (x, y), given, given_val = parts.train, parts.test, parts.val
         test_file, val_file, num_classes = parts.test_file, parts.val_file, parts.num_classes
-    elif data.type == "nmnist":
-        from ..spec.train import NMNIST_CLASSES
-        from .nmnist import read_nmnist
+    elif data.type == "nmnist" or data.type == "dvs_gesture":
+        from .events import check_frames
 
-        events = read_nmnist(spec, data, steps, folder)
-        (x, y), given, test_file = events.train, events.test, events.test_folder
-        num_classes = NMNIST_CLASSES
+        if data.type == "nmnist":
+            from .nmnist import read_nmnist
+
+            camera = read_nmnist(spec, data, steps, folder)
+        else:
+            from .dvs_gesture import read_dvs_gesture
+
+            camera = read_dvs_gesture(spec, data, steps, folder)
+        (x, y), given, test_file = camera.train, camera.test, camera.test_folder
+        check_frames(spec, data, x)
+        num_classes = data.classes
     else:
         x, y, num_classes = _npz(spec, data, "path", shape, steps, seed, folder)
         if data.test_path is not None:
@@ -181,7 +190,7 @@ def _fractions(data: DataSpec) -> tuple[float | None, float | None]:
     its own, or there is none)."""
     if data.type == "ssc":
         return None, None
-    if data.type == "shd" or data.type == "nmnist":
+    if data.type == "shd" or data.type == "nmnist" or data.type == "dvs_gesture":
         return None, data.validation_fraction
     return data.test_fraction, data.validation_fraction
 
