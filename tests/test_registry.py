@@ -169,8 +169,11 @@ def test_resolve_writes_every_field_of_every_layer(
         fields = set(LAYER_TYPES[layer["type"]].model_fields)
         assert fields <= set(layer), f"{layer['type']}: missing {sorted(fields - set(layer))}"
         # null only where null is the setting itself (no reset value; the per-flag form of
-        # layer_norm; a block member's name and sources), never for "the type's default"
-        allowed = {"reset_val", "elementwise_affine"} | ({"name", "inputs"} if member else set())
+        # layer_norm; a block member's name and sources; a time constant not given, its decay
+        # being written), never for "the type's default"
+        taus = set(getattr(LAYER_TYPES[layer["type"]], "time_constants", {}))
+        allowed = {"reset_val", "elementwise_affine"} | taus
+        allowed |= {"name", "inputs"} if member else set()
         nulls = {key for key, value in layer.items() if value is None}
         assert nulls <= allowed, f"{layer['type']}: {nulls}"
         return 1 + sum(check(inner, member=True) for inner in layer.get("layers", ()))
@@ -202,7 +205,8 @@ def test_peer_layer_names_are_hints_only() -> None:
         "RSynaptic": "lif",
         "LIFCell": "lif",  # Norse's classes
         "LIFBoxCell": "simple_lif",
-        "LSNNCell": "adaptive_lif",
+        "LSNNCell": "lsnn",
+        "ALIF": "lsnn",  # Spyx's class
         "LIFAdExCell": "adaptive_lif",
         "IAFCell": "iaf",
         "LICell": "simple_li",
