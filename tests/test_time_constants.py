@@ -22,6 +22,7 @@ from helpers import run_cli
 
 import snnspec
 from snnspec.graph.plan import plan_graph
+from snnspec.interop.python import export_python
 from snnspec.spec.dump import normalized_data
 from snnspec.spec.layers.neurons import AbstractParametricNeuronSpec, LIFSpec
 from snnspec.spec.registry import LAYER_TYPES
@@ -279,3 +280,36 @@ def test_a_resolved_spec_under_another_dt_is_refused(
     assert "layers[1].tau_mem: give either decay_constants or tau_mem and tau_syn, not both" in err
     code, _, err = run_cli("validate", source, "--set", "dt=0.002", capsys=capsys)
     assert (code, err) == (0, "")  # the time constants alone follow the new dt
+
+
+def test_python_export_keeps_the_time_constants(tmp_path: Path) -> None:
+    """``export --python`` writes the spec as written (the time constants), and its
+    ``build()`` is the same model."""
+    source = tmp_path / "taus.yaml"
+    source.write_text(TAU_SPEC, encoding="utf-8")
+    spec = snnspec.load(source)
+    export_python(spec, tmp_path / "net.py")
+    text = (tmp_path / "net.py").read_text(encoding="utf-8")
+    assert "tau_adaptation=0.2" in text
+    assert "decay_constants" not in text
+    namespace: dict[str, Any] = {}
+    exec(compile(text, "net.py", "exec"), namespace)  # the generated module, as a user runs it
+    built = namespace["build"]()
+    for key, value in snnspec.parameter_arrays(snnspec.compile(spec)).items():
+        np.testing.assert_array_equal(snnspec.parameter_arrays(built)[key], value, strict=True)
+
+
+def test_nir_export_under_the_exact_rule_gives_the_time_constant_back(x64: None) -> None:
+    pytest.importorskip("nir")
+    spec = snnspec.ModelSpec.model_validate(
+        {
+            "snnspec": 1,
+            "name": "m",
+            "dtype": "float64",
+            "dt": 1e-3,
+            "inputs": [{"name": "x", "shape": [3]}],
+            "layers": [{"type": "simple_lif", "tau_mem": 0.02, "threshold": 0.5}],
+        }
+    )
+    graph = snnspec.to_nir(spec, discretization="exact")
+    np.testing.assert_allclose(graph.nodes["simple_lif_0"].tau, 0.02, rtol=1e-12)
