@@ -373,11 +373,18 @@ Seconds = Annotated[Float, Field(gt=0, le=1e6)]
 """A time constant in seconds."""
 
 
+def _not_given(value: float | None) -> bool:
+    """Dumps leave out a time constant not given, so a spec written with decays resolves to
+    the text it did before time constants existed."""
+    return value is None
+
+
 class TauMemMixin(SpecModel):
     """The ``tau_mem`` field: the membrane decay as a time constant."""
 
     tau_mem: Seconds | None = Field(
         default=None,
+        exclude_if=_not_given,
         description="Membrane time constant in seconds, instead of its decay constant: "
         "decay = exp(-dt/tau_mem) with the spec's dt.",
     )
@@ -388,6 +395,7 @@ class TauSynMixin(SpecModel):
 
     tau_syn: Seconds | None = Field(
         default=None,
+        exclude_if=_not_given,
         description="Synaptic time constant in seconds, instead of its decay constant: "
         "decay = exp(-dt/tau_syn) with the spec's dt.",
     )
@@ -768,6 +776,7 @@ class TauAdaptationMixin(SpecModel):
 
     tau_adaptation: Seconds | None = Field(
         default=None,
+        exclude_if=_not_given,
         description="Adaptation time constant in seconds, instead of adaptation_decay: "
         "ρ = exp(-dt/tau_adaptation) with the spec's dt.",
     )
