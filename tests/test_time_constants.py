@@ -301,6 +301,8 @@ def test_python_export_keeps_the_time_constants(tmp_path: Path) -> None:
 
 def test_nir_export_under_the_exact_rule_gives_the_time_constant_back(x64: None) -> None:
     pytest.importorskip("nir")
+    from nir import LIF
+
     spec = snnspec.ModelSpec.model_validate(
         {
             "snnspec": 1,
@@ -312,4 +314,6 @@ def test_nir_export_under_the_exact_rule_gives_the_time_constant_back(x64: None)
         }
     )
     graph = snnspec.to_nir(spec, discretization="exact")
-    np.testing.assert_allclose(graph.nodes["simple_lif_0"].tau, 0.02, rtol=1e-12)
+    node = graph.nodes["simple_lif_0"]
+    assert isinstance(node, LIF)
+    np.testing.assert_allclose(node.tau, 0.02, rtol=1e-12)
