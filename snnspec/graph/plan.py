@@ -21,6 +21,7 @@ from .._errors import (
     GraphError,
     InputError,
     PathElement,
+    SchemaError,
     ShapeError,
     SpecError,
     SpecWarning,
@@ -168,6 +169,7 @@ def plan_graph(spec: ModelSpec) -> GraphPlan:
     layers = lowered.layers
     if spec.compat == "snnax":
         layers = tuple(layer.snnax_compatible() for layer in layers)
+    layers = _with_time_step(context, layers, spec.dt)
     _check_names(context, spec, layers)
     if lowered.inputs is not None:
         sources, finals = _named_sources(context, lowered)
@@ -307,6 +309,19 @@ def _expand(
     if layer.includes_skip():
         ends.append(entry)
     out.append((IdentitySpec(name=name, combine="sum"), origin, tuple(ends)))
+
+
+def _with_time_step(
+    context: _Context, layers: tuple[LayerSpec, ...], dt: float
+) -> tuple[LayerSpec, ...]:
+    """The layers with what follows from ``dt`` written out (decays from time constants)."""
+    out = []
+    for i, layer in enumerate(layers):
+        try:
+            out.append(layer.with_time_step(dt))
+        except SchemaError as error:
+            raise context.error(("layers", i, *error.path), error.message, SchemaError) from None
+    return tuple(out)
 
 
 def _check_names(context: _Context, spec: ModelSpec, layers: tuple[LayerSpec, ...]) -> None:

@@ -109,6 +109,12 @@ class LayerSpec(SpecModel):
         """This spec with every inferred field (``in_features``...) written out."""
         return self
 
+    def with_time_step(self, dt: float) -> "LayerSpec":
+        """This spec with the values that follow from the spec's ``dt`` (seconds per step)
+        written out: the decays given by time constants (neurons). A SchemaError's ``path``
+        is relative to the layer."""
+        return self
+
     def parameter_shapes(self, input_shape: Shape) -> dict[str, Shape]:
         """Shapes of the trainable arrays, keyed by the field name used in params files."""
         return {}
