@@ -619,7 +619,8 @@ def train(
         echo(f"no checkpoint in {directory}; starting from epoch 1")
     params, opt_state = placement.replicate((params, opt_state))
     if not primary:
-        return _follow(directory, spec, task, data, placement, params, opt_state, records)
+        state = (params, opt_state, first_epoch, records)
+        return _follow(directory, spec, task, data, placement, *state)
     if force:  # an earlier run (checked above), removed only now that the new one can start
         _remove_run(directory)
     write_text_atomic(directory / RESOLVED, text)
@@ -629,7 +630,7 @@ def train(
     prior_seconds = float(manifest.get("wall_time_seconds", 0.0)) if latest else 0.0
     manifest.update(status="running", epochs_completed=first_epoch - 1)
     manifest.pop("interrupted_by", None)
-    if placement.mesh is not None:
+    if placement.mesh is not None or "devices" in manifest:  # the latest session's mesh
         manifest["devices"] = {"count": placement.devices, "processes": placement.processes}
     _write_json(directory / MANIFEST, manifest)
     # Selection and early stopping are functions of the records: a resumed run recomputes them.
@@ -1040,6 +1041,7 @@ def _follow(
     placement: Placement,
     params: Params,
     opt_state: optax.OptState,
+    first: int,
     records: list[dict[str, Any]],
 ) -> RunResult:
     """A process other than 0 of a distributed run: the same epochs (every step is a
@@ -1050,7 +1052,6 @@ def _follow(
     train_spec = _train_of(spec)
     validation = has_validation(spec)
     selection = selection_of(train_spec, records, validation) if records else None
-    first = records[-1]["epoch"] + 1 if records else 1
     last = first - 1 if selection is not None and selection.stop else train_spec.epochs
     kept = None
     for epoch in range(first, last + 1):
