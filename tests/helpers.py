@@ -934,3 +934,10 @@ def example_input(type_name: str, batch: int = 2, steps: int = 5, seed: int = 0)
 
     shape = (batch, steps, *LAYER_TYPES[type_name].example_input_shape)
     return np.random.default_rng(seed).normal(size=shape).astype(np.float32)
+
+
+def without_times(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Records without their timing fields (the one rule every equality check of runs uses)."""
+    from snnspec.training.throughput import without_timings
+
+    return [without_timings(record) for record in records]

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers import TINY_MODEL, run_cli
+from helpers import TINY_MODEL, run_cli, without_times
 
 from snnspec._errors import SpecError
 from snnspec._io import sha256_text
@@ -37,7 +37,7 @@ def quiet(_: str) -> None:
 
 def records(directory: Path) -> list[dict[str, Any]]:
     lines = (directory / "metrics.jsonl").read_text().splitlines()
-    return [{k: v for k, v in json.loads(line).items() if "time" not in k} for line in lines]
+    return without_times([json.loads(line) for line in lines])
 
 
 def params(directory: Path) -> dict[str, np.ndarray]:

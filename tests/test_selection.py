@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers import run_cli
+from helpers import run_cli, without_times
 from safetensors import safe_open
 from safetensors.numpy import load_file
 
@@ -54,10 +54,6 @@ NO_VALIDATION = (
 
 def quiet(_: str) -> None:
     pass
-
-
-def without_times(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{k: v for k, v in r.items() if "time" not in k} for r in records]
 
 
 def records_of(**metrics: list[float]) -> list[dict[str, Any]]:

@@ -35,11 +35,18 @@ from .hints import bad_parameter, phrased
 from .nir import nir_app
 from .options import (
     AllowPathOption,
+    CoordinatorOption,
+    DevicesOption,
+    DistributedOption,
     ForceOption,
     MaxMemoryOption,
+    NumProcessesOption,
     PartialParamsOption,
+    ProcessIdOption,
     SetOption,
     StrictEnvOption,
+    check_distributed,
+    initialize_distributed,
     load,
     report_partial,
     use_dtype,
@@ -239,44 +246,11 @@ def run(
         str | None,
         typer.Option(help="auto, stepwise or layerwise (default: the spec's `schedule`)."),
     ] = None,
-    devices: Annotated[
-        str | None,
-        typer.Option(help="Shard the batch over N devices or 'all' (data parallel)."),
-    ] = None,
-    distributed: Annotated[
-        bool,
-        typer.Option(
-            "--distributed",
-            help="Multi-process run: call jax.distributed.initialize() first (implies "
-            "--devices all unless given).",
-        ),
-    ] = False,
-    coordinator: Annotated[
-        str | None,
-        typer.Option(
-            metavar="HOST:PORT",
-            help="With --distributed: address of process 0's coordinator, the same for every "
-            "process (default: $JAX_COORDINATOR_ADDRESS or the detected cluster's).",
-            show_default=False,
-        ),
-    ] = None,
-    num_processes: Annotated[
-        int | None,
-        typer.Option(
-            min=1,
-            help="With --distributed: number of processes (default: the detected cluster's).",
-            show_default=False,
-        ),
-    ] = None,
-    process_id: Annotated[
-        int | None,
-        typer.Option(
-            min=0,
-            help="With --distributed: this process's id, 0 to N-1 (default: the detected "
-            "cluster's).",
-            show_default=False,
-        ),
-    ] = None,
+    devices: DevicesOption = None,
+    distributed: DistributedOption = False,
+    coordinator: CoordinatorOption = None,
+    num_processes: NumProcessesOption = None,
+    process_id: ProcessIdOption = None,
     force: ForceOption = False,
     strict_env: StrictEnvOption = False,
 ) -> None:
@@ -294,7 +268,7 @@ def run(
 
     if schedule is not None and schedule not in SCHEDULES:
         raise InputError(f"--schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
-    _check_distributed(distributed, coordinator, num_processes, process_id)
+    check_distributed(distributed, coordinator, num_processes, process_id)
     if distributed and devices is None:
         devices = "all"
     from ..bundle.folders import check_output_files
@@ -380,7 +354,7 @@ def run(
         manifest = load_json_file(target / MANIFEST)
         check_folder(target, manifest, strict=strict_env, warn=_error, dtype=spec.dtype)
     if distributed:
-        _initialize_distributed(coordinator, num_processes, process_id)
+        initialize_distributed(coordinator, num_processes, process_id)
     from ..model.model import data_mesh
 
     mesh = data_mesh(devices, inputs[0].shape[0])
@@ -467,54 +441,6 @@ def _print_run(
             typer.echo(f"  {name:<{width}}  {rate:.4f}")
     for line in cost_lines(plan, measured.synops, "synops", ""):
         typer.echo(line)
-
-
-def _check_distributed(
-    distributed: bool, coordinator: str | None, num_processes: int | None, process_id: int | None
-) -> None:
-    """Consistent --distributed options, checked before JAX starts."""
-    given = {
-        "--coordinator": coordinator,
-        "--num-processes": num_processes,
-        "--process-id": process_id,
-    }
-    if not distributed:
-        for option, value in given.items():
-            if value is not None:
-                raise InputError(f"{option} needs --distributed")
-        return
-    if coordinator is not None:
-        host, _, port = coordinator.rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise InputError(f"--coordinator must be HOST:PORT, got {coordinator!r}")
-    if num_processes is not None and process_id is not None and process_id >= num_processes:
-        raise InputError(
-            f"--process-id {process_id} must be smaller than --num-processes {num_processes}"
-        )
-
-
-def _initialize_distributed(
-    coordinator: str | None, num_processes: int | None, process_id: int | None
-) -> None:
-    """``jax.distributed.initialize`` with the values given; JAX detects the others."""
-    import os
-
-    import jax
-
-    try:
-        jax.distributed.initialize(coordinator, num_processes, process_id)
-    except ValueError as error:  # a value neither given nor detected
-        raise InputError(
-            f"--distributed: {str(error).rstrip('.')} (no Slurm, Open MPI, Cloud TPU or "
-            "Kubernetes cluster was detected to provide it); pass --coordinator HOST:PORT, "
-            "--num-processes N and --process-id I"
-        ) from None
-    except RuntimeError as error:  # the coordinator cannot be started or reached
-        address = coordinator or os.environ.get("JAX_COORDINATOR_ADDRESS") or "(detected)"
-        detail = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise InputError(
-            f"--distributed: cannot start or reach the coordinator at {address}: {detail}"
-        ) from None
 
 
 def _check_activity(spec: ModelSpec, partial_params: bool, quiet: bool) -> None:

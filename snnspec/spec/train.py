@@ -628,7 +628,24 @@ class TrainSpec(SpecModel):
     optimizer: OptimizerSpec = OptimizerSpec()
     regularizers: tuple[Regularizer, ...] = Field(default=(), max_length=1000)  # pyright: ignore[reportInvalidTypeForm]
     epochs: Annotated[int, Field(ge=1, le=1_000_000, strict=True)] = 10
-    batch_size: Annotated[int, Field(ge=1, le=1_000_000, strict=True)] = 32
+    batch_size: Annotated[int, Field(ge=1, le=1_000_000, strict=True)] = Field(
+        default=32,
+        description="Samples of one optimizer step (the global batch: split into "
+        "accumulate_steps micro-batches, and over the devices of `snnspec train --devices`).",
+    )
+    accumulate_steps: Annotated[int, Field(ge=1, le=1_000_000, strict=True)] = Field(
+        default=1,
+        description="Gradient accumulation: each step runs batch_size / K samples at a time "
+        "and averages their gradients (one update equal to the whole batch's, up to float "
+        "rounding); batch_size must be a multiple of K.",
+    )
+    precision: Literal["float32", "bfloat16"] = Field(
+        default="float32",
+        description="Compute dtype of the training step: bfloat16 runs matrix products and "
+        "neuron state in bfloat16 on a copy of the parameters, which stay in the spec's "
+        "dtype (as do the loss, the gradients' sum and the update); evaluation runs in the "
+        "spec's dtype. float32: the spec's dtype throughout.",
+    )
     burnin: Annotated[int, Field(ge=0, strict=True)] | None = Field(
         default=None, description="Burn-in steps during training; default: time.burnin."
     )
@@ -751,6 +768,20 @@ def check_train(spec: "ModelSpec", plan: "GraphPlan") -> None:
                     "for linear and conv layers only",
                     SchemaError,
                 )
+    if train.batch_size % train.accumulate_steps:
+        raise spec.error(
+            ("train", "accumulate_steps"),
+            f"batch_size {train.batch_size} does not split into {train.accumulate_steps} "
+            f"micro-batches; use a batch_size that is a multiple of {train.accumulate_steps}",
+            SchemaError,
+        )
+    if train.precision == "bfloat16" and spec.dtype == "float64":
+        raise spec.error(
+            ("train", "precision"),
+            "bfloat16 computes a float64 model at less than a quarter of its precision; use "
+            "precision: float32 with dtype: float64, or dtype: float32 with bfloat16",
+            SchemaError,
+        )
     burnin = spec.time.burnin if train.burnin is None else train.burnin
     if burnin >= spec.time.steps:
         raise spec.error(

@@ -142,6 +142,7 @@ def train(
     partial_params: bool = False,
     max_memory: str | None = None,
     strict_env: bool = False,
+    devices: str | int | None = None,
     echo: Callable[[str], None] | None = print,
     warn: Callable[[str], object] | None = None,
 ) -> Run:
@@ -160,6 +161,9 @@ def train(
     trackers (``"tensorboard"``, ``"mlflow"``); tracker objects
     (:mod:`snnspec.training.tracking`) may be given among ``callbacks``. ``echo`` gets the
     progress lines (None: silent); ``max_memory`` is the memory budget (e.g. ``"2GiB"``).
+    ``devices`` (a count or ``"all"``) trains data parallel over a device mesh (the batch
+    sharded, the results equal to one device's up to float rounding); with several JAX
+    processes (after ``jax.distributed.initialize()``) only process 0 writes ``out_dir``.
     """
     from ..graph.plan import plan_graph
     from ..graph.resources import budget, check_run
@@ -229,7 +233,8 @@ def train(
         raise spec.error((), "the spec has no `train:` section; add one (see README: Training)")
     limit = budget(max_memory)
     plan = plan_graph(spec)
-    check_run(spec, plan, limit, spec.train.batch_size, None, backprop=True)
+    micro_batch = spec.train.batch_size // spec.train.accumulate_steps  # alive at a time
+    check_run(spec, plan, limit, micro_batch, None, backprop=True)
     if spec.params_partial and data_root is None:  # a fresh run: the spec's folder holds them
         from ..model.params import partial_note
 
@@ -268,6 +273,7 @@ def train(
         echo=say,
         callbacks=[*trackers, *callbacks],
         force=force,
+        devices=devices,
     )
     return Run(output)
 
