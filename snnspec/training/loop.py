@@ -916,9 +916,11 @@ def _start_manifest(
 
             latest = latest_checkpoint(directory)
             record = extension(directory, manifest, spec, digest, latest[0] if latest else 0)
-            echo(extension_note(spec, record))
+            if record is not None:
+                echo(extension_note(spec, record))
+                manifest.setdefault("extensions", []).append(record)
+            # else: the same values in an older version's words, rewritten in this one's
             manifest.setdefault("original_resolved_spec_sha256", manifest["resolved_spec_sha256"])
-            manifest.setdefault("extensions", []).append(record)
             manifest["resolved_spec_sha256"] = digest
         before, _ = recorded(manifest)
         manifest.update(manifest_fields())
