@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from . import _clock  # noqa: F401  (first: the time the command line counts start-up from)
 from ._errors import GraphError as GraphError
 from ._errors import InputError as InputError
 from ._errors import LoadError as LoadError

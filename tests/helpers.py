@@ -495,6 +495,31 @@ class SimpleIAFRef(SpikingRef):
         return v - self.reset_term(v) * s, s
 
 
+class LSNNRef(RefLayer):
+    """v' = α·v + (1-α)·x - s·B;  a' = ρ·a + (1-ρ)·s;  B' = thr + β·a';  s' = H(v' - B')
+    (s and B = thr + β·a of the previous step; α, ρ clamped to [0.5, 1], β to >= 0)."""
+
+    def __init__(self, ctx: LayerContext) -> None:
+        self.shape = ctx.in_shape
+        self.alpha = _decays(ctx)[0]
+        self.rho = np.clip(ctx.param("adaptation_decay", ctx.layer["adaptation_decay"]), 0.5, 1)
+        self.beta = np.maximum(ctx.param("beta", ctx.layer.get("beta", 1.8)), 0.0)
+        self.threshold = ctx.param("threshold", ctx.layer.get("threshold", 1.0))
+
+    def init(self) -> Any:
+        return tuple(np.zeros(self.shape, F64) for _ in range(3))
+
+    def rest(self) -> np.ndarray:
+        return np.zeros(self.shape, F64)
+
+    def step(self, state: Any, x: np.ndarray) -> tuple[Any, np.ndarray]:
+        v, a, s = state
+        v_new = self.alpha * v + (1.0 - self.alpha) * x - s * (self.threshold + self.beta * a)
+        a_new = self.rho * a + (1.0 - self.rho) * s
+        s_new = heaviside(v_new - (self.threshold + self.beta * a_new))
+        return (v_new, a_new, s_new), s_new
+
+
 class SimpleLIRef(RefLayer):
     """v' = α·v + (1-α)·x; outputs v'; v = 0 before t=0."""
 
@@ -578,6 +603,17 @@ LAYER_CASES: dict[str, LayerCase] = {
             "ada_coupling_var": 0.2,
         },
         AdaptiveLIFRef,
+        spiking=True,
+    ),
+    "lsnn": LayerCase(
+        {
+            "type": "lsnn",
+            "decay_constants": [0.8],
+            "adaptation_decay": 0.9,
+            "beta": 0.6,
+            "threshold": 0.4,
+        },
+        LSNNRef,
         spiking=True,
     ),
     "iaf": LayerCase(
@@ -898,3 +934,10 @@ def example_input(type_name: str, batch: int = 2, steps: int = 5, seed: int = 0)
 
     shape = (batch, steps, *LAYER_TYPES[type_name].example_input_shape)
     return np.random.default_rng(seed).normal(size=shape).astype(np.float32)
+
+
+def without_times(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Records without their timing fields (the one rule every equality check of runs uses)."""
+    from snnspec.training.throughput import without_timings
+
+    return [without_timings(record) for record in records]

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers import run_cli
+from helpers import run_cli, without_times
 
 import snnspec
 from snnspec._errors import UsageError
@@ -22,10 +22,6 @@ CONFIG = Path(__file__).resolve().parent.parent / "configs" / "synthetic_recurre
 SMALL = {"train.epochs": 2, "train.data.num_samples": 64, "train.batch_size": 16, "time.steps": 16}
 """The synthetic example made small, as a mapping of Python values."""
 SMALL_SET = [f"{path}={value}" for path, value in SMALL.items()]
-
-
-def without_times(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{k: v for k, v in r.items() if "time" not in k} for r in records]
 
 
 @pytest.fixture(scope="module")

@@ -339,6 +339,7 @@ def test_the_data_root_flag_and_variable(
         ["reproduce", "run"],
         ["sweep", "spec.yaml", "-o", "out"],
         ["data", "spec.yaml"],
+        ["view", "run", "-o", "page.html"],
     ],
 )
 def test_every_data_command_refuses_a_missing_data_root(
@@ -351,7 +352,7 @@ def test_every_data_command_refuses_a_missing_data_root(
     assert not missing.exists()
 
 
-def test_train_and_evaluate_take_the_data_root(
+def test_train_evaluate_and_view_take_the_data_root(
     tmp_path: Path, cache_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     shd_fixture(tmp_path / "shared" / "shd")
@@ -369,6 +370,15 @@ def test_train_and_evaluate_take_the_data_root(
     code, out, _ = run_cli("evaluate", run, *root, capsys=capsys)
     assert code == 0
     assert "reproduces the reported test accuracy" in out
+    page = tmp_path / "page.html"
+    os.environ[DATA_ROOT_ENV] = ""
+    code, _, err = run_cli("view", run, "-o", page, capsys=capsys)
+    assert code == 1
+    assert "shd_train.h5 not found in" in err
+    assert run_cli("view", run, "-o", page, *root, capsys=capsys)[0] == 0
+    code, _, err = run_cli("view", spec, "-o", page, "--force", *root, capsys=capsys)
+    assert code == 2  # a spec's page reads no data: the flag cannot apply
+    assert "applies to a training run folder" in " ".join(err.replace("│", " ").split())
 
 
 # --- streaming ----------------------------------------------------------------------------

@@ -252,9 +252,34 @@ def test_a_missing_file_names_the_file_the_folder_and_the_page(
     assert err == (
         f"{spec}:12:21: train.data.root: SHD file shd_test.h5 not found in {folder} (nor in "
         f"{folder / 'SHD'}, tonic's layout); download shd_test.h5.zip from {PAGE} and unpack "
-        f"it into {folder}\n"
+        f"it into {folder}, or set download: true\n"
     )
     assert not (tmp_path / "run" / "params.safetensors").exists()
+
+
+def test_download_true_lets_tonic_fetch_a_missing_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """tonic's download entry point is called with the folder of tonic's layout below
+    ``root`` for the missing file only; without ``download`` it is never called."""
+    tonic_dataset = pytest.importorskip(
+        "tonic.dataset", reason="the check needs tonic (pip install 'snnspec[datasets]')"
+    )
+    calls: list[tuple[str, str]] = []
+
+    def fetch(url: str, download_root: str, filename: str, md5: str) -> None:
+        calls.append((download_root, filename))
+        write_h5(Path(download_root) / filename.removesuffix(".zip"), random_samples(5, 2), [1] * 5)
+
+    monkeypatch.setattr(tonic_dataset, "download_and_extract_archive", fetch)
+    write_h5(tmp_path / "shd" / "shd_train.h5", random_samples(4, 0), [0, 1, 2, 3])
+    data = "{type: shd, root: shd, max_duration: 1.0, channels: 16}"
+    with pytest.raises(SpecError, match=r"SHD file shd_test\.h5 not found"):
+        load_data(load(write_spec(tmp_path, data)))
+    assert calls == []
+    dataset = load_data(load(write_spec(tmp_path, data[:-1] + ", download: true}")))
+    assert calls == [(str(tmp_path / "shd" / "SHD"), "shd_test.h5.zip")]
+    assert (len(dataset.y_train), len(dataset.y_test)) == (4, 5)
 
 
 def test_a_missing_extra_names_the_pip_command(

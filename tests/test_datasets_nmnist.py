@@ -19,6 +19,7 @@ from snnspec._errors import SpecError
 from snnspec.spec.load import load
 from snnspec.training import datasets, nmnist
 from snnspec.training.data import load_data
+from snnspec.training.events import bin_split
 
 PAGE = "https://www.garrickorchard.com/datasets/n-mnist"
 
@@ -195,7 +196,8 @@ def test_an_event_on_every_edge_lands_in_the_bin_it_starts(tmp_path: Path) -> No
         events = np.array([[0, 0, 1, k * 1000] for k in range(301)])  # 300 000 us: dropped
         (tmp_path / "Train" / str(digit) / "a.bin").write_bytes(encode(events))
     data = NmnistDataSpec(root="r", time_window=0.001, polarity="merge", downsample=34)
-    frames, labels = nmnist.read_split(tmp_path / "Train", data, 300)
+    split = tmp_path / "Train"
+    frames, labels = bin_split(split, nmnist.list_split(split), nmnist.read_events, data, 300)
     assert np.array_equal(frames.reshape(10, 300), np.ones((10, 300)))
     assert labels.tolist() == list(range(10))
 
@@ -207,6 +209,7 @@ def test_binning_in_chunks_gives_the_same_frames(
     spec = load(write_spec(tmp_path, "{type: nmnist, root: nmnist, time_window: 0.03}"))
     whole = load_data(spec)
     monkeypatch.setattr(datasets, "BIN_BUDGET", 3 * 10 * 2 * 34 * 34)  # three files a chunk
+    monkeypatch.setenv("SNNSPEC_CACHE_DIR", str(tmp_path / "fresh"))  # bin again: no cache hit
     chunked = load_data(spec)
     assert np.array_equal(whole.x_train, chunked.x_train)
     assert whole.sha256 == chunked.sha256
@@ -274,9 +277,31 @@ def test_a_missing_split_folder_names_the_folder_and_the_page(
     folder = tmp_path / "nmnist"
     assert err == (
         f"{spec}:13:24: train.data.root: N-MNIST folder Test/ not found in {folder}; download "
-        f"Test.zip from {PAGE} and unpack it into {folder}\n"
+        f"Test.zip from {PAGE} and unpack it into {folder}, or set download: true\n"
     )
     assert not (tmp_path / "run").exists()
+
+
+def test_download_true_lets_tonic_fetch_the_missing_split(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """tonic's download entry point gets the folder of tonic's layout below root, once per
+    missing split, never for a split already there."""
+    tonic_dataset = pytest.importorskip(
+        "tonic.dataset", reason="the check needs tonic (pip install 'snnspec[datasets]')"
+    )
+    calls: list[tuple[str, str]] = []
+
+    def fetch(url: str, download_root: str, filename: str, md5: str) -> None:
+        calls.append((download_root, filename))
+        write_split(Path(download_root) / filename.removesuffix(".zip").title(), 1, 3)
+
+    monkeypatch.setattr(tonic_dataset, "download_and_extract_archive", fetch)
+    write_split(tmp_path / "data" / "NMNIST" / "Train", 2, 1)
+    data = "{type: nmnist, root: data, max_duration: 0.3, download: true}"
+    dataset = load_data(load(write_spec(tmp_path, data)))
+    assert calls == [(str(tmp_path / "data" / "NMNIST"), "test.zip")]
+    assert (len(dataset.y_train), len(dataset.y_test)) == (20, 10)
 
 
 # --- validation without the data ------------------------------------------------------------
@@ -331,7 +356,7 @@ def test_invalid_settings_are_refused(tmp_path: Path, options: str, message: str
 def test_the_readout_must_have_ten_neurons(tmp_path: Path) -> None:
     layers = LINEAR.replace("out_features: 10", "out_features: 9")
     data = "{type: nmnist, root: nowhere, max_duration: 0.3}"
-    with pytest.raises(SpecError, match="NMNIST has 10 classes") as error:
+    with pytest.raises(SpecError, match="N-MNIST has 10 classes") as error:
         load(write_spec(tmp_path, data, layers=layers))
     assert error.value.path == ("train", "loss")
 

@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -52,8 +53,23 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def run_processes(tmp_path: Path, count: int) -> list[tuple[int, str, str]]:
-    """``count`` distributed processes to completion: (exit code, stdout, stderr) of each."""
+def run_command(tmp_path: Path, port: int, count: int, i: int) -> list[str]:
+    """Process ``i``'s ``snnspec run --distributed``, writing its own --output and --plot."""
+    return command(
+        tmp_path,
+        *("--distributed", "--coordinator", f"127.0.0.1:{port}"),
+        *("--num-processes", str(count), "--process-id", str(i)),
+        *("-o", str(tmp_path / f"p{i}.npz"), "--plot", str(tmp_path / f"p{i}.png")),
+    )
+
+
+def run_processes(
+    tmp_path: Path,
+    count: int,
+    make_command: Callable[[Path, int, int, int], list[str]] = run_command,
+) -> list[tuple[int, str, str]]:
+    """``count`` distributed processes to completion: (exit code, stdout, stderr) of each;
+    ``make_command(tmp_path, port, count, i)`` is process i's command line."""
     for _ in range(PORT_ATTEMPTS):
         port = free_port()
         env = {**environment(tmp_path), "JAX_COORDINATOR_BIND_ADDRESS": f"127.0.0.1:{port}"}
@@ -63,12 +79,7 @@ def run_processes(tmp_path: Path, count: int) -> list[tuple[int, str, str]]:
         ]
         processes = [
             subprocess.Popen(
-                command(
-                    tmp_path,
-                    *("--distributed", "--coordinator", f"127.0.0.1:{port}"),
-                    *("--num-processes", str(count), "--process-id", str(i)),
-                    *("-o", str(tmp_path / f"p{i}.npz"), "--plot", str(tmp_path / f"p{i}.png")),
-                ),
+                make_command(tmp_path, port, count, i),
                 stdout=out,
                 stderr=err,
                 text=True,

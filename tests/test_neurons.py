@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import pydantic
 import pytest
+from helpers import LayerContext, LSNNRef
 
 import snnspec
 from snnspec.spec.dump import normalized_data
@@ -423,6 +424,50 @@ def test_srm_refractory_kernel_lowers_the_rate() -> None:
     assert high < low
 
 
+def lsnn_ref(layer: dict[str, Any]) -> Reference:
+    """The LSNN equations of the issue written out (``helpers.LSNNRef``), as dict states."""
+    ref = LSNNRef(LayerContext(layer, "lsnn", SHAPE, None, {}))
+
+    def step(state: State, x: np.ndarray) -> tuple[State, np.ndarray]:
+        (v, a, s), y = ref.step((state["v"], state["a"], state["spikes"]), x)
+        return {"v": v, "a": a, "spikes": s}, y
+
+    zeros = np.zeros(SHAPE, F64)
+    return functools.partial(run_reference, dict.fromkeys(("v", "a", "spikes"), zeros), step)
+
+
+LSNNS = [
+    {"type": "lsnn", "decay_constants": [0.85], "adaptation_decay": 0.95, "beta": 1.8,
+     "threshold": 0.3},
+    {"type": "lsnn", "decay_constants": [0.7], "adaptation_decay": 0.6, "beta": 0.4,
+     "threshold": 0.2, "stop_reset_grad": False, "per_neuron": True},
+    {"type": "lsnn", "decay_constants": [0.9], "adaptation_decay": 0.9, "beta": 0.0,
+     "threshold": 0.3},
+]  # fmt: skip
+LSNN_STEPS = 50
+
+
+def test_lsnn_matches_the_reference() -> None:
+    """v' = α·v + (1-α)·x - s·B;  a' = ρ·a + (1-ρ)·s;  B' = thr + β·a';  s' = H(v' - B'):
+    spikes exact and v, a to 1e-6 at every step (float64), and the adaptation matters."""
+    x = np.random.default_rng(11).normal(0.6, 1.0, (BATCH, LSNN_STEPS, *SHAPE))
+    model = snnspec.compile(spec(LSNNS))
+    check(model, x, [lsnn_ref(layer) for layer in LSNNS], [True] * len(LSNNS))
+    states, spikes = lsnn_ref(LSNNS[0])(x[0])
+    module, step = model.layers[0], eqx.filter_jit(lambda m, s, xt: m(s, xt))
+    state = module.init_state(SHAPE, jnp.dtype("float64"))
+    for t in range(LSNN_STEPS):
+        state, _ = step(module, state, jnp.asarray(x[0, t]))
+        np.testing.assert_array_equal(np.asarray(state.spikes), states[t]["spikes"])
+        for name in ("v", "a"):
+            np.testing.assert_allclose(
+                np.asarray(getattr(state, name)), states[t][name], atol=TOL, rtol=0
+            )
+    _, unadapted = lsnn_ref({**LSNNS[0], "beta": 0.0})(x[0])
+    assert spikes.sum() < unadapted.sum(), "the adaptation does not lower the rate here"
+    assert np.max(states[-1]["a"]) > 0.1
+
+
 def test_spike_counter_matches_the_reference() -> None:
     layers = [{"type": "spike_counter"}, {"type": "spike_counter", "output": "spikes"}]
     x = (np.random.default_rng(7).random((BATCH, STEPS, *SHAPE)) < 0.3).astype(F64)
@@ -460,8 +505,8 @@ def test_spiking_max_pool2d_rejects_a_flat_input() -> None:
 
 # --- gradients, trainable, per_neuron --------------------------------------------------------
 
-NEW_TYPES = ("adaptive_lif", "iaf", "simple_iaf", "sigma_delta", "srm", "spike_counter")
-PARAMETRIC = ("adaptive_lif", "iaf", "simple_iaf", "sigma_delta", "srm")
+NEW_TYPES = ("adaptive_lif", "iaf", "simple_iaf", "sigma_delta", "srm", "lsnn", "spike_counter")
+PARAMETRIC = ("adaptive_lif", "iaf", "simple_iaf", "sigma_delta", "srm", "lsnn")
 POOL_SHAPE = (2, 6, 6)
 
 
@@ -644,6 +689,7 @@ ALIF = {"type": "adaptive_lif", "decay_constants": [0.8]}
 IAF = {"type": "iaf", "decay_constants": [0.8]}
 SRM = {"type": "srm", "decay_constants": [0.8, 0.7]}
 SIGMA_DELTA = {"type": "sigma_delta", "decay_constants": [0.7, 0.4, 0.7]}
+LSNN = {"type": "lsnn", "decay_constants": [0.8], "adaptation_decay": 0.9}
 INVALID = [
     ({**ALIF, "ada_step_val": 2.5}, "less than or equal to 2"),
     ({**ALIF, "ada_coupling_var": -1.5}, "greater than or equal to -1"),
@@ -667,6 +713,10 @@ INVALID = [
     ({**IAF, "init": {"type": "uniform", "low": 1.0, "high": 0.0}}, "smaller than high"),
     ({**IAF, "init": {"type": "normal", "std": -1.0}}, "greater than or equal to 0"),
     ({**IAF, "init": "ones"}, "init"),
+    ({**LSNN, "adaptation_decay": 0.3}, "greater than or equal to 0.5"),
+    ({**LSNN, "beta": -0.5}, "greater than or equal to 0"),
+    ({**LSNN, "reset": "zero"}, "reset"),
+    ({"type": "lsnn", "decay_constants": [0.8]}, "adaptation_decay"),
     ({"type": "spike_counter", "trainable": []}, "trainable"),
     ({"type": "spike_counter", "output": "rate"}, "output"),
     ({"type": "spiking_max_pool2d", "kernel_size": [2, 2, 2]}, "one per spatial axis"),

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers import TINY_MODEL, run_cli
+from helpers import TINY_MODEL, run_cli, without_times
 
 from snnspec._errors import SpecError
 from snnspec._io import sha256_text
@@ -37,7 +37,7 @@ def quiet(_: str) -> None:
 
 def records(directory: Path) -> list[dict[str, Any]]:
     lines = (directory / "metrics.jsonl").read_text().splitlines()
-    return [{k: v for k, v in json.loads(line).items() if "time" not in k} for line in lines]
+    return without_times([json.loads(line) for line in lines])
 
 
 def params(directory: Path) -> dict[str, np.ndarray]:
@@ -270,6 +270,43 @@ def test_an_edited_resolved_spec_is_not_extended(
         f"{resolved}: the run's resolved spec differs from its manifest's resolved_spec_sha256 "
         "(edited after the run), so it cannot be extended"
     )
+
+
+def test_a_run_interrupted_under_a_version_that_wrote_fewer_defaults_resumes_plainly(
+    specs: dict[str, Path], tmp_path: Path
+) -> None:
+    """A newer snnspec writes new defaults into resolved.yaml (here: train.accumulate_steps
+    and train.precision, new in 0.4.0); the run's values are unchanged, so --resume continues
+    it (no extension) and equals the run never interrupted."""
+    run, whole = tmp_path / "run", tmp_path / "whole"
+    spec = load(specs["constant"], ["train.epochs=2"])
+
+    def interrupt(epoch: int, record: dict[str, Any]) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(spec, run, progress=False, echo=quiet, callbacks=[interrupt])
+    resolved = run / "resolved.yaml"
+    older = "".join(
+        line
+        for line in resolved.read_text().splitlines(keepends=True)
+        if not line.strip().startswith(("accumulate_steps:", "precision:"))
+    )
+    assert older != resolved.read_text()
+    resolved.write_text(older)
+    recorded = manifest(run)
+    (run / "manifest.json").write_text(
+        json.dumps({**recorded, "resolved_spec_sha256": sha256_text(older)})
+    )
+    train(load(resolved), run, resume=True, progress=False, echo=quiet)
+    train(spec, whole, progress=False, echo=quiet)
+    after = manifest(run)
+    assert "extensions" not in after
+    assert after["original_resolved_spec_sha256"] == sha256_text(older)
+    assert after["resolved_spec_sha256"] == sha256_text(resolved.read_text())
+    assert resolved.read_text() == resolved_text(spec)
+    assert records(run) == records(whole)
+    assert same_params(run, whole)
 
 
 def test_two_extensions_the_first_interrupted_before_its_epochs_are_replayed_bitwise(

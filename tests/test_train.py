@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers import TINY_MODEL, run_cli
+from helpers import TINY_MODEL, run_cli, without_times
 from safetensors.numpy import load_file
 
 from snnspec._errors import SpecError
@@ -17,6 +17,7 @@ from snnspec.model.params import read_params
 from snnspec.spec.load import load
 from snnspec.spec.overrides import resolved_text
 from snnspec.training.loop import RunResult, evaluate_run, train
+from snnspec.training.throughput import without_timings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,10 +36,6 @@ train:
   metrics: [accuracy, spike_rate]
 """
 )
-
-
-def without_times(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{k: v for k, v in r.items() if "time" not in k} for r in records]
 
 
 def quiet(_: str) -> None:
@@ -74,16 +71,31 @@ def test_run_folder_contents(baseline: RunResult, tiny_spec: Path) -> None:
             "epoch",
             "train_loss",
             "train_accuracy",
+            "train_synops",
             "learning_rate",
             "train_time_seconds",
+            "step_time",
+            "samples_per_second",
             "data_load_time",
             "data_wait_time",
             "eval_time_seconds",
         }
-        assert all(isinstance(record[k], float) for k in ("train_loss", "train_accuracy"))
-        timing = [k for k in record if k.endswith("seconds")]
-        assert timing
-        assert all("time" in k for k in timing)
+        assert all(
+            isinstance(record[k], float) for k in ("train_loss", "train_accuracy", "train_synops")
+        )
+        # every timing (reproduce and reruns leave these out) and nothing else
+        assert set(without_timings(record)) == {
+            "epoch",
+            "train_loss",
+            "train_accuracy",
+            "train_synops",
+            "learning_rate",
+        }
+        # the epoch's time covers its steps, of 12 samples each (the last partial one skipped)
+        assert 0 < record["step_time"] <= record["train_time_seconds"]
+        trained = json.loads((d / "manifest.json").read_text())["data"]["train_samples"] // 12 * 12
+        samples = record["samples_per_second"] * record["train_time_seconds"]
+        assert samples == pytest.approx(trained)
     manifest = json.loads((d / "manifest.json").read_text())
     assert manifest["status"] == "completed"
     assert manifest["seed"] == 1
@@ -385,6 +397,6 @@ def test_progress_bar_shows_no_metrics_before_the_first_batch_ends() -> None:
 
     assert "nan" not in shown()
     assert "0.000" not in shown()
-    assert "loss —  acc —" in shown()
-    progress.advance(0.5, 0.25)
-    assert "loss 0.5000  acc 0.250" in shown()
+    assert "loss —  acc —  — samples/s" in shown()
+    progress.advance(0.5, 0.25, 1234.4)
+    assert "loss 0.5000  acc 0.250  1234 samples/s" in shown()

@@ -12,6 +12,7 @@ import functools
 import inspect
 import json
 import sys
+import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -19,11 +20,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from .._clock import STARTED
 from .._errors import InputError, SpecError, SpecWarning, UsageError
 from .._errors import printable as _plain
 from ..bundle import MANIFEST, PARAMS, SPEC
 from ..graph.plan import GraphPlan, layer_reports, plan_graph
 from ..graph.resources import budget, build_check, check_parameters, check_run, format_bytes
+from ..model.cost import cost_lines, dense_macs
 from ..spec.loader import load_json_file
 from ..spec.model import ModelSpec, check_partial
 from .data import data
@@ -32,20 +35,29 @@ from .hints import bad_parameter, phrased
 from .nir import nir_app
 from .options import (
     AllowPathOption,
+    CoordinatorOption,
+    DevicesOption,
+    DistributedOption,
     ForceOption,
     MaxMemoryOption,
+    NumProcessesOption,
     PartialParamsOption,
+    ProcessIdOption,
     SetOption,
     StrictEnvOption,
+    check_distributed,
+    initialize_distributed,
     load,
     report_partial,
     use_dtype,
 )
 from .sweep import sweep
 from .train import env, evaluate, graph, reproduce, resolve, train
+from .view import view
 
 if TYPE_CHECKING:
     from ..model.model import StatefulModel
+    from ..model.run import TimedRun
 
 app = typer.Typer(
     name="snnspec",
@@ -101,10 +113,21 @@ def validate(
     allow_paths: AllowPathOption = None,
     max_memory: MaxMemoryOption = None,
     partial_params: PartialParamsOption = False,
+    activity: Annotated[
+        bool,
+        typer.Option(
+            "--activity",
+            help="Also build the model and run one batch (the first training batch, else "
+            "seeded random spikes): report every spiking layer's spike rate and warn about "
+            "silent (no spike) and saturated (>90%) layers, naming the fixes.",
+        ),
+    ] = False,
 ) -> None:
-    """Parse and check specs: schema, graph, shapes, memory, params file; print a table.
+    """Parse and check specs: schema, graph, shapes, memory, params file; print a table
+    and the dense MACs per step of the weighted layers.
 
     Exit code 0 when every spec is valid, 1 otherwise (one error line per invalid spec).
+    A silent or saturated layer (--activity) is a warning on stderr, not an error.
     """
     limit = budget(max_memory)
     failures = 0
@@ -119,6 +142,15 @@ def validate(
                 from ..model.params import check_params_file
 
                 left = check_params_file(spec, plan, limit, partial=partial_params or None)
+            if left:
+                report_partial(spec, plan)
+            if not quiet:
+                typer.echo(_describe(spec, plan, _plain(str(path))))
+                typer.echo(f"  {memory.summary(limit)}")
+                for line in cost_lines(plan, dense_macs(plan), "macs", "  "):
+                    typer.echo(line)
+            if activity:
+                _check_activity(spec, partial_params, quiet)
         except UsageError:
             raise  # the flags do not fit: a usage error (exit 2), not an invalid spec
         except SpecError as error:
@@ -126,12 +158,6 @@ def validate(
                 raise
             failures += 1
             _report(error)
-            continue
-        if left:
-            report_partial(spec, plan)
-        if not quiet:
-            typer.echo(_describe(spec, plan, _plain(str(path))))
-            typer.echo(f"  {memory.summary(limit)}")
     if failures:
         raise typer.Exit(1)
 
@@ -203,6 +229,15 @@ def run(
     plot: Annotated[
         Path | None, typer.Option(help="Draw spike rasters and membrane traces (.png).")
     ] = None,
+    record: Annotated[
+        str | None,
+        typer.Option(
+            metavar="LAYER,...",
+            help="Also write these layers' outputs to --output (under their names) and draw "
+            "them in --plot, e.g. --record lif1,lif2.",
+            show_default=False,
+        ),
+    ] = None,
     overrides: SetOption = None,
     allow_paths: AllowPathOption = None,
     max_memory: MaxMemoryOption = None,
@@ -211,48 +246,15 @@ def run(
         str | None,
         typer.Option(help="auto, stepwise or layerwise (default: the spec's `schedule`)."),
     ] = None,
-    devices: Annotated[
-        str | None,
-        typer.Option(help="Shard the batch over N devices or 'all' (data parallel)."),
-    ] = None,
-    distributed: Annotated[
-        bool,
-        typer.Option(
-            "--distributed",
-            help="Multi-process run: call jax.distributed.initialize() first (implies "
-            "--devices all unless given).",
-        ),
-    ] = False,
-    coordinator: Annotated[
-        str | None,
-        typer.Option(
-            metavar="HOST:PORT",
-            help="With --distributed: address of process 0's coordinator, the same for every "
-            "process (default: $JAX_COORDINATOR_ADDRESS or the detected cluster's).",
-            show_default=False,
-        ),
-    ] = None,
-    num_processes: Annotated[
-        int | None,
-        typer.Option(
-            min=1,
-            help="With --distributed: number of processes (default: the detected cluster's).",
-            show_default=False,
-        ),
-    ] = None,
-    process_id: Annotated[
-        int | None,
-        typer.Option(
-            min=0,
-            help="With --distributed: this process's id, 0 to N-1 (default: the detected "
-            "cluster's).",
-            show_default=False,
-        ),
-    ] = None,
+    devices: DevicesOption = None,
+    distributed: DistributedOption = False,
+    coordinator: CoordinatorOption = None,
+    num_processes: NumProcessesOption = None,
+    process_id: ProcessIdOption = None,
     force: ForceOption = False,
     strict_env: StrictEnvOption = False,
 ) -> None:
-    """Compile, jit and run a model; print timings and per-layer spike rates.
+    """Compile, jit and run a model; print timings, per-layer spike rates and SynOps.
 
     Without --input the model is driven by seeded random spikes (Bernoulli, rate 0.1).
     The memory the run needs is estimated from shapes and checked before JAX starts.
@@ -266,7 +268,7 @@ def run(
 
     if schedule is not None and schedule not in SCHEDULES:
         raise InputError(f"--schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
-    _check_distributed(distributed, coordinator, num_processes, process_id)
+    check_distributed(distributed, coordinator, num_processes, process_id)
     if distributed and devices is None:
         devices = "all"
     from ..bundle.folders import check_output_files
@@ -323,23 +325,10 @@ def run(
     else:
         check_run(spec, plan_graph(spec), limit, batch, steps, from_spec=steps is None)
 
-    import jax
+    from ..model.run import demo_inputs, read_inputs
 
-    from ..model.run import demo_inputs, read_inputs, timed_run
-
-    if folder:
-        from ..bundle.environment import check_folder
-
-        manifest = load_json_file(target / MANIFEST)
-        check_folder(target, manifest, strict=strict_env, warn=_error, dtype=spec.dtype)
-    if distributed:
-        _initialize_distributed(coordinator, num_processes, process_id)
-    model = _compile(spec, partial_params)
-    if partial_params or spec.params_partial:
-        report_partial(spec, model.plan)
-    if schedule is not None:
-        model = model.with_schedule(schedule)
-    plan = model.plan
+    plan = plan_graph(spec)
+    recorded = _recorded_layers(plan, record, output, plot)
     seed = spec.seed if seed is None else seed
     if input_path is not None:
         inputs = read_inputs(input_path, plan, spec.time.steps, warn=_error)
@@ -354,94 +343,115 @@ def run(
     burnin = spec.time.burnin if burnin is None else burnin
     if burnin >= num_steps:
         raise InputError(f"--burnin {burnin} must be smaller than the {num_steps} time steps")
+
+    import jax
+
+    from ..model.run import timed_run
+
+    if folder:
+        from ..bundle.environment import check_folder
+
+        manifest = load_json_file(target / MANIFEST)
+        check_folder(target, manifest, strict=strict_env, warn=_error, dtype=spec.dtype)
+    if distributed:
+        initialize_distributed(coordinator, num_processes, process_id)
     from ..model.model import data_mesh
 
     mesh = data_mesh(devices, inputs[0].shape[0])
-    outputs, rates, compile_seconds, run_seconds = timed_run(
-        model, inputs, jax.random.PRNGKey(seed), burnin, mesh
-    )
-    batch_size = inputs[0].shape[0]
+    # Every refusal the spec, the options and the input decide came before this line: the
+    # model's layers and initial parameters are made only for a run that can go ahead.
+    start = time.perf_counter()
+    model = _compile(spec, partial_params)
+    build_seconds = time.perf_counter() - start
+    if partial_params or spec.params_partial:
+        report_partial(spec, model.plan)
+    if schedule is not None:
+        model = model.with_schedule(schedule)
+    measured = timed_run(model, inputs, jax.random.PRNGKey(seed), burnin, mesh, recorded)
     where = (
         jax.default_backend() if mesh is None else f"{mesh.size} {jax.default_backend()} devices"
     )
     if jax.process_count() > 1:
         where += f" ({jax.process_count()} processes)"
     typer.echo(
-        f"{_plain(spec.name)}: batch {batch_size}, {num_steps} steps (burn-in {burnin}) on "
-        f"{where}; schedule {model.execution.name}"
+        f"{_plain(spec.name)}: batch {inputs[0].shape[0]}, {num_steps} steps (burn-in {burnin}) "
+        f"on {where}; schedule {model.execution.name}"
     )
-    typer.echo(f"compile time  {compile_seconds:8.3f} s")
-    typer.echo(f"run time      {run_seconds:8.3f} s")
-    typer.echo(
-        f"steps/s       {num_steps / run_seconds:10.1f}   "
-        f"(sample-steps/s {batch_size * num_steps / run_seconds:.1f})"
-    )
-    if rates:
-        typer.echo("spike rates (spikes per neuron per step):")
-        width = max(len(name) for name in rates)
-        for name, rate in rates.items():
-            typer.echo(f"  {name:<{width}}  {rate:.4f}")
+    _print_run(model.plan, start - STARTED, build_seconds, measured, inputs[0].shape[:2])
     if jax.process_index() != 0:
         return
     if output is not None:
         from .._io import write_npz_atomic
 
-        arrays = {plan.layer_names[i]: outputs[n] for n, i in enumerate(plan.final_layer_ids)}
+        arrays = {
+            plan.layer_names[i]: measured.outputs[n] for n, i in enumerate(plan.final_layer_ids)
+        }
+        arrays.update((plan.layer_names[i], measured.recorded[i]) for i in recorded)
         write_npz_atomic(output, arrays)
         typer.echo(f"wrote {_plain(str(output))}")
     if plot is not None:
         from ..training.plots import plot_run
 
-        plot_run(plot, model, inputs, jax.random.PRNGKey(seed), burnin)
+        shown = model.with_outputs([*dict.fromkeys([*plan.final_layer_ids, *recorded])])
+        plot_run(plot, shown, inputs, jax.random.PRNGKey(seed), burnin)
         typer.echo(f"wrote {_plain(str(plot))}")
 
 
-def _check_distributed(
-    distributed: bool, coordinator: str | None, num_processes: int | None, process_id: int | None
-) -> None:
-    """Consistent --distributed options, checked before JAX starts."""
-    given = {
-        "--coordinator": coordinator,
-        "--num-processes": num_processes,
-        "--process-id": process_id,
-    }
-    if not distributed:
-        for option, value in given.items():
-            if value is not None:
-                raise InputError(f"{option} needs --distributed")
-        return
-    if coordinator is not None:
-        host, _, port = coordinator.rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise InputError(f"--coordinator must be HOST:PORT, got {coordinator!r}")
-    if num_processes is not None and process_id is not None and process_id >= num_processes:
-        raise InputError(
-            f"--process-id {process_id} must be smaller than --num-processes {num_processes}"
+def _recorded_layers(
+    plan: GraphPlan, record: str | None, output: Path | None, plot: Path | None
+) -> tuple[int, ...]:
+    """The layer ids ``--record`` names (a usage error for an unknown name, or without
+    --output and --plot, which would leave the recorded outputs unused)."""
+    if record is None:
+        return ()
+    if output is None and plot is None:
+        raise typer.BadParameter(
+            "the recorded outputs go to --output or --plot; give one", param_hint="--record"
         )
-
-
-def _initialize_distributed(
-    coordinator: str | None, num_processes: int | None, process_id: int | None
-) -> None:
-    """``jax.distributed.initialize`` with the values given; JAX detects the others."""
-    import os
-
-    import jax
-
+    names = [name.strip() for name in record.split(",")]
     try:
-        jax.distributed.initialize(coordinator, num_processes, process_id)
-    except ValueError as error:  # a value neither given nor detected
-        raise InputError(
-            f"--distributed: {str(error).rstrip('.')} (no Slurm, Open MPI, Cloud TPU or "
-            "Kubernetes cluster was detected to provide it); pass --coordinator HOST:PORT, "
-            "--num-processes N and --process-id I"
-        ) from None
-    except RuntimeError as error:  # the coordinator cannot be started or reached
-        address = coordinator or os.environ.get("JAX_COORDINATOR_ADDRESS") or "(detected)"
-        detail = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise InputError(
-            f"--distributed: cannot start or reach the coordinator at {address}: {detail}"
-        ) from None
+        return plan.layer_ids(names)
+    except InputError as error:
+        raise typer.BadParameter(error.message, param_hint="--record") from None
+
+
+def _print_run(
+    plan: GraphPlan,
+    startup_seconds: float,
+    build_seconds: float,
+    measured: TimedRun,
+    extent: tuple[int, ...],
+) -> None:
+    """What ``run`` measured: the four times (they add up to the wall time from the package's
+    import to the run's end), the step rate, the spike rate of every spiking layer and the
+    SynOps of every weighted layer."""
+    batch_size, num_steps = extent
+    typer.echo(f"start-up      {startup_seconds:8.3f} s   (imports, spec, checks, input)")
+    typer.echo(f"build time    {build_seconds:8.3f} s   (spec -> model: layers, parameters)")
+    typer.echo(f"compile time  {measured.compile_seconds:8.3f} s   (XLA)")
+    typer.echo(f"run time      {measured.run_seconds:8.3f} s")
+    typer.echo(
+        f"steps/s       {num_steps / measured.run_seconds:10.1f}   "
+        f"(sample-steps/s {batch_size * num_steps / measured.run_seconds:.1f})"
+    )
+    if measured.rates:
+        typer.echo("spike rates (spikes per neuron per step):")
+        width = max(len(name) for name in measured.rates)
+        for name, rate in measured.rates.items():
+            typer.echo(f"  {name:<{width}}  {rate:.4f}")
+    for line in cost_lines(plan, measured.synops, "synops", ""):
+        typer.echo(line)
+
+
+def _check_activity(spec: ModelSpec, partial_params: bool, quiet: bool) -> None:
+    """``validate --activity``: build the model, run one batch, print the report (unless
+    ``quiet``) and warn about silent and saturated layers."""
+    from ..training.activity import activity_batch, check_activity
+
+    batch = activity_batch(spec, plan_graph(spec))  # the data's errors before any weight
+    model = _compile(spec, partial_params)
+    report = (lambda _: None) if quiet else typer.echo
+    check_activity(spec, model, batch, report, lambda line: _error(f"warning: {line}"))
 
 
 def _compile(spec: ModelSpec, partial_params: bool = False) -> StatefulModel:
@@ -514,6 +524,7 @@ app.command()(graph)
 app.command()(sweep)
 app.command()(export)
 app.command()(data)
+app.command()(view)
 app.add_typer(nir_app, name="nir")
 _groups = [group.typer_instance for group in app.registered_groups if group.typer_instance]
 for _info in [*app.registered_commands, *(c for g in _groups for c in g.registered_commands)]:
@@ -525,7 +536,18 @@ def main() -> None:
     """Console entry point: SpecError -> one line per problem on stderr and exit 1.
 
     A SpecWarning is one line on stderr, ``warning: FILE:LINE:COL: path: message``, once.
+    When this function is the process's entry point (``snnspec`` or ``python -m snnspec``) the
+    process ends as soon as the command has (see :func:`_end_process`).
     """
+    try:
+        _main()
+    except SystemExit as stop:
+        if not _is_entry_point():
+            raise
+        _end_process(stop.code)
+
+
+def _main() -> None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("always", SpecWarning)
@@ -553,6 +575,46 @@ def main() -> None:
             raise
         _error(f"error: {type(error).__name__}: {error} (rerun with --debug for the traceback)")
         sys.exit(1)
+
+
+def _is_entry_point() -> bool:
+    """True when :func:`main` is the process's entry point: ``python -m snnspec`` or the
+    ``snnspec`` console script; not a program (or ``python -c``) that called it itself."""
+    entry = sys.modules.get("__main__")
+    spec = getattr(entry, "__spec__", None)
+    if spec is not None and spec.name == "snnspec.__main__":
+        return True
+    file = getattr(entry, "__file__", None)
+    return (
+        file is not None and Path(file).stem == "snnspec" and getattr(entry, "main", None) is main
+    )
+
+
+def _end_process(code: object) -> None:
+    """Exit with ``code`` (a SystemExit code) without the interpreter's teardown.
+
+    Freeing every module and JAX's runtime object by object takes 0.2-0.7 s after a command
+    that used JAX, and nothing of it is needed: the outputs are written and closed
+    (:mod:`snnspec._io`), the exit handlers still run (loggers, trackers,
+    ``jax.distributed``), and stdout and stderr are flushed. A non-daemon thread still
+    running gets the ordinary exit, which waits for it.
+    """
+    import atexit
+    import os
+    import threading
+
+    if isinstance(code, int) or code is None:
+        status = code or 0
+    else:  # sys.exit("message"): the message on stderr, status 1
+        _error(str(code))
+        status = 1
+    main_thread = threading.main_thread()
+    if any(t is not main_thread and not t.daemon for t in threading.enumerate()):
+        sys.exit(status)
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 if __name__ == "__main__":

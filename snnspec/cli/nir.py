@@ -122,8 +122,6 @@ def export_nir(
     allow_paths: AllowPathOption = None,
 ) -> None:
     """Write the NIR graph of SPEC (with its params file) to FILE.nir, atomically."""
-    import nir
-
     from .._io import write_atomic
     from ..bundle.folders import check_output_files
     from ..graph.plan import plan_graph
@@ -136,6 +134,8 @@ def export_nir(
     graph = to_nir(spec, discretization=discretization, partial_params=partial_params or None)
     if partial_params or spec.params_partial:
         report_partial(spec, plan_graph(spec))
+    import nir  # imported by to_nir, after the checks that need only the spec
+
     write_atomic(output, lambda path: nir.write(path, graph))
     typer.echo(f"wrote {output} ({len(graph.nodes)} nodes, {len(graph.edges)} edges)")
 

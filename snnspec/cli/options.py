@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from .._errors import InputError
 from ..spec.load import load as load_spec
 
 if TYPE_CHECKING:
@@ -149,3 +150,92 @@ StrictEnvOption = Annotated[
         "numbers (versions, backend, x64, XLA flags, CPU), instead of warning.",
     ),
 ]
+
+
+DevicesOption = Annotated[
+    str | None,
+    typer.Option(help="Shard the batch over N devices or 'all' (data parallel)."),
+]
+
+DistributedOption = Annotated[
+    bool,
+    typer.Option(
+        "--distributed",
+        help="Multi-process run: call jax.distributed.initialize() first (implies "
+        "--devices all unless given).",
+    ),
+]
+
+CoordinatorOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="HOST:PORT",
+        help="With --distributed: address of process 0's coordinator, the same for every "
+        "process (default: $JAX_COORDINATOR_ADDRESS or the detected cluster's).",
+        show_default=False,
+    ),
+]
+
+NumProcessesOption = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help="With --distributed: number of processes (default: the detected cluster's).",
+        show_default=False,
+    ),
+]
+
+ProcessIdOption = Annotated[
+    int | None,
+    typer.Option(
+        min=0,
+        help="With --distributed: this process's id, 0 to N-1 (default: the detected cluster's).",
+        show_default=False,
+    ),
+]
+
+
+def check_distributed(
+    distributed: bool, coordinator: str | None, num_processes: int | None, process_id: int | None
+) -> None:
+    """Consistent --distributed options, checked before JAX starts."""
+    given = {
+        "--coordinator": coordinator,
+        "--num-processes": num_processes,
+        "--process-id": process_id,
+    }
+    if not distributed:
+        for option, value in given.items():
+            if value is not None:
+                raise InputError(f"{option} needs --distributed")
+        return
+    if coordinator is not None:
+        host, _, port = coordinator.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise InputError(f"--coordinator must be HOST:PORT, got {coordinator!r}")
+    if num_processes is not None and process_id is not None and process_id >= num_processes:
+        raise InputError(
+            f"--process-id {process_id} must be smaller than --num-processes {num_processes}"
+        )
+
+
+def initialize_distributed(
+    coordinator: str | None, num_processes: int | None, process_id: int | None
+) -> None:
+    """``jax.distributed.initialize`` with the values given; JAX detects the others."""
+    import jax
+
+    try:
+        jax.distributed.initialize(coordinator, num_processes, process_id)
+    except ValueError as error:  # a value neither given nor detected
+        raise InputError(
+            f"--distributed: {str(error).rstrip('.')} (no Slurm, Open MPI, Cloud TPU or "
+            "Kubernetes cluster was detected to provide it); pass --coordinator HOST:PORT, "
+            "--num-processes N and --process-id I"
+        ) from None
+    except RuntimeError as error:  # the coordinator cannot be started or reached
+        address = coordinator or os.environ.get("JAX_COORDINATOR_ADDRESS") or "(detected)"
+        detail = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise InputError(
+            f"--distributed: cannot start or reach the coordinator at {address}: {detail}"
+        ) from None

@@ -19,12 +19,19 @@ from ..bundle import MANIFEST, RESOLVED
 from ..spec.overrides import resolved_text
 from .options import (
     AllowPathOption,
+    CoordinatorOption,
     DataRootOption,
+    DevicesOption,
+    DistributedOption,
     ForceOption,
     MaxMemoryOption,
+    NumProcessesOption,
     PartialParamsOption,
+    ProcessIdOption,
     SetOption,
     StrictEnvOption,
+    check_distributed,
+    initialize_distributed,
     load,
     use_data_root,
 )
@@ -75,6 +82,11 @@ def train(
     partial_params: PartialParamsOption = False,
     strict_env: StrictEnvOption = False,
     data_root: DataRootOption = None,
+    devices: DevicesOption = None,
+    distributed: DistributedOption = False,
+    coordinator: CoordinatorOption = None,
+    num_processes: NumProcessesOption = None,
+    process_id: ProcessIdOption = None,
 ) -> None:
     """Train a spec's model with its `train:` section; write a reproducible run folder.
 
@@ -85,9 +97,23 @@ def train(
     new or empty; --force replaces an earlier training run in it; `--resume --set
     train.epochs=N` extends a finished or interrupted run (no other --set applies). The Python API
     `snnspec.train` does the same.
+
+    With --devices every batch (train.batch_size, the global batch) is split over a device
+    mesh, parameters and optimizer state replicated; the results equal the one-device run up
+    to float rounding. With --distributed every process runs the same command (with the same
+    -o DIR, which every process must see for --resume), reads only its rows of each batch,
+    and only process 0 writes DIR.
     """
     from ..training.api import train as train_run
 
+    check_distributed(distributed, coordinator, num_processes, process_id)
+    if distributed and devices is None:
+        devices = "all"
+    if distributed and output is None and not spec_path.is_dir():
+        raise typer.BadParameter(
+            "every process of a --distributed run needs the same run folder; pass -o DIR",
+            param_hint="-o",
+        )
     spec = None
     if spec_path.is_dir():  # a run folder: its resolved spec (overrides add epochs only)
         if (spec_path / RESOLVED).is_file():
@@ -95,6 +121,8 @@ def train(
     elif spec_path.exists():
         spec = load(spec_path, overrides or (), allow_paths=allow_paths or ())  # and here
     use_data_root(data_root, spec)
+    if distributed:
+        initialize_distributed(coordinator, num_processes, process_id)
     train_run(  # its UsageError is a usage error on its flag (the commands' wrapper)
         spec_path,
         output,
@@ -107,6 +135,7 @@ def train(
         partial_params=partial_params,
         max_memory=max_memory,
         strict_env=strict_env,
+        devices=devices,
         echo=typer.echo,
         warn=_warn,
     )

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from .._errors import (
     GraphError,
+    InputError,
     PathElement,
+    SchemaError,
     ShapeError,
     SpecError,
     SpecWarning,
@@ -95,6 +98,22 @@ class GraphPlan:
             for layer, in_shape in zip(self.layers, self.layer_input_shapes, strict=True)
         )
 
+    def layer_ids(self, layers: Sequence[int | str]) -> tuple[int, ...]:
+        """The ids of ``layers``, each a layer id or a layer name: an unknown name (a close
+        one is suggested) or an id out of range is an InputError."""
+        names = self.layer_names
+        ids = []
+        for layer in layers:
+            if isinstance(layer, str):
+                if layer not in names:
+                    raise InputError(_unknown_name(layer, list(names), "layer"))
+                ids.append(names.index(layer))
+            elif not 0 <= layer < len(names):
+                raise InputError(f"layer id {layer} is out of range (0-{len(names) - 1})")
+            else:
+                ids.append(layer)
+        return tuple(ids)
+
     def source_name(self, source: Source) -> str:
         """Readable name of a source; a delayed one is marked ``name@t-1``."""
         names = self.input_names if source.kind == "input" else self.layer_names
@@ -150,6 +169,7 @@ def plan_graph(spec: ModelSpec) -> GraphPlan:
     layers = lowered.layers
     if spec.compat == "snnax":
         layers = tuple(layer.snnax_compatible() for layer in layers)
+    layers = _with_time_step(context, layers, spec.dt)
     _check_names(context, spec, layers)
     if lowered.inputs is not None:
         sources, finals = _named_sources(context, lowered)
@@ -218,6 +238,12 @@ def layer_reports(spec: ModelSpec, plan: GraphPlan) -> tuple[LayerReport, ...]:
     return tuple(reports)
 
 
+def layer_origin(spec: ModelSpec, index: int) -> tuple[PathElement, ...]:
+    """Where layer ``index`` of the spec's plan is written in the file (for located
+    messages about a layer: a member of a block points into the block)."""
+    return _lower(spec).origins[index]
+
+
 def _lower(spec: ModelSpec) -> _Lowered:
     """Name every layer and expand ``residual``/``parallel`` blocks into plain layers.
 
@@ -283,6 +309,19 @@ def _expand(
     if layer.includes_skip():
         ends.append(entry)
     out.append((IdentitySpec(name=name, combine="sum"), origin, tuple(ends)))
+
+
+def _with_time_step(
+    context: _Context, layers: tuple[LayerSpec, ...], dt: float
+) -> tuple[LayerSpec, ...]:
+    """The layers with what follows from ``dt`` written out (decays from time constants)."""
+    out = []
+    for i, layer in enumerate(layers):
+        try:
+            out.append(layer.with_time_step(dt))
+        except SchemaError as error:
+            raise context.error(("layers", i, *error.path), error.message, SchemaError) from None
+    return tuple(out)
 
 
 def _check_names(context: _Context, spec: ModelSpec, layers: tuple[LayerSpec, ...]) -> None:

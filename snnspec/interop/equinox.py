@@ -375,6 +375,7 @@ CONVERTERS: dict[str, Converter] = {
     "simple_li": _neuron,
     "sigma_delta": _neuron,
     "srm": _neuron,
+    "lsnn": _neuron,
     "spike_counter": _neuron,
     "spiking_max_pool2d": _spiking_max_pool,
 }

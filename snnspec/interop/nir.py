@@ -739,10 +739,10 @@ def _export_flatten(layer: _Layer) -> Any:
     return nir.Flatten(input_type={"input": np.array(layer.input_shape)}, start_dim=0, end_dim=-1)
 
 
-def _export_reshape(layer: _Layer) -> Any:
-    """A reshape that merges consecutive axes (what import makes of a partial Flatten)."""
-    nir = _require_nir()
-    before, after = layer.input_shape, layer.output_shape
+def _flattened_axes(name: str, before: tuple[int, ...], after: tuple[int, ...]) -> tuple[int, int]:
+    """(start_dim, end_dim) of the NIR Flatten that reshapes ``before`` to ``after``: a
+    reshape that merges consecutive axes (what import makes of a partial Flatten), else a
+    SpecError naming layer ``name``."""
     start = 0
     while start < min(len(before), len(after)) and before[start] == after[start]:
         start += 1
@@ -755,9 +755,16 @@ def _export_reshape(layer: _Layer) -> Any:
         or math.prod(before[start : end + 1]) != after[start]
     ):
         raise SpecError(
-            f"layer '{layer.name}' reshapes {list(before)} to {list(after)}, which is not a "
+            f"layer '{name}' reshapes {list(before)} to {list(after)}, which is not a "
             "flattening of consecutive axes (NIR's Flatten)"
         )
+    return start, end
+
+
+def _export_reshape(layer: _Layer) -> Any:
+    nir = _require_nir()
+    before = layer.input_shape
+    start, end = _flattened_axes(layer.name, before, layer.output_shape)
     return nir.Flatten(input_type={"input": np.array(before)}, start_dim=start, end_dim=end)
 
 
@@ -928,7 +935,6 @@ def to_nir(
     """
     from ..spec.model import ModelSpec
 
-    nir = _require_nir()
     if discretization not in ("euler", "exact"):
         raise SpecError(f"discretization must be euler or exact, got {discretization!r}")
     if isinstance(spec_or_model, ModelSpec):
@@ -936,6 +942,7 @@ def to_nir(
 
         dt = spec_or_model.dt if dt is None else dt
         _check_plan(plan_graph(spec_or_model), dt, discretization)  # before JAX, before weights
+        _require_nir()  # a missing package too
         from ..model.compile import compile as compile_spec
 
         model = compile_spec(spec_or_model, params=params, partial_params=partial_params)
@@ -945,6 +952,7 @@ def to_nir(
             found = {getattr(m, "dt", None) for m in model.layers} - {None}
             dt = found.pop() if len(found) == 1 else None
         _check_plan(model.plan, dt, discretization)
+    nir = _require_nir()
     plan = model.plan
     names = plan.layer_names
     nodes: dict[str, Any] = {}
@@ -1046,6 +1054,8 @@ def _check_plan(plan: GraphPlan, dt: float | None, discretization: str) -> None:
                 f"layer '{name}' ({layer.type}) resets by '{reset}', which NIR cannot "
                 "express (NIR sets the potential to v_reset)"
             )
+        if layer.type == "reshape":
+            _flattened_axes(name, plan.layer_input_shapes[i], plan.layer_output_shapes[i])
         if layer.type == "lif" and discretization == "exact":
             raise SpecError(f"layer '{name}' (lif) matches NIR's CubaLIF only under the euler rule")
         padding, stride = getattr(layer, "padding", None), getattr(layer, "stride", 1)

@@ -100,9 +100,11 @@ class StatefulModel(eqx.Module):
         """The graph in SNNAX's index form."""
         return self.plan.structure
 
-    def with_outputs(self, layer_ids: Sequence[int]) -> StatefulModel:
-        """The same model returning the outputs of ``layer_ids`` instead of the final layers."""
-        structure = dataclasses.replace(self.plan.structure, final_layer_ids=tuple(layer_ids))
+    def with_outputs(self, layers: Sequence[int | str]) -> StatefulModel:
+        """The same model returning the outputs of ``layers`` (layer ids or names) instead of
+        the final layers; an unknown name is an InputError that suggests a close one."""
+        ids = self.plan.layer_ids(layers)
+        structure = dataclasses.replace(self.plan.structure, final_layer_ids=ids)
         plan = dataclasses.replace(self.plan, structure=structure)
         return dataclasses.replace(self, plan=plan)
 
@@ -442,9 +444,16 @@ def simulate(
 
 
 def simulate_batch(
-    model: StatefulModel, inputs: tuple[Array, ...], key: PRNGKeyArray | None, burnin: int
+    model: StatefulModel,
+    inputs: tuple[Array, ...],
+    key: PRNGKeyArray | None,
+    burnin: int,
+    indices: Array | None = None,
 ) -> list[Array]:
-    """:func:`simulate` without the jit: vmap of the single-sample call from rest."""
+    """:func:`simulate` without the jit: vmap of the single-sample call from rest.
+
+    Sample b draws from ``fold_in(key, indices[b])`` (default ``indices = arange(B)``): a
+    part of a batch given its samples' places in the whole batch draws what they would."""
     sizes = {x.shape[0] for x in inputs}
     if len(sizes) != 1:
         raise InputError(f"all inputs need the same batch size, got {sorted(sizes)}")
@@ -456,7 +465,9 @@ def simulate_batch(
         _, outputs = model(model.init_state(key=init_key), list(sample), sample_key, burnin)
         return outputs
 
-    return jax.vmap(one, axis_name=BATCH_AXIS)(inputs, jnp.arange(batch_size))
+    if indices is None:
+        indices = jnp.arange(batch_size)
+    return jax.vmap(one, axis_name=BATCH_AXIS)(inputs, indices)
 
 
 _jitted_simulate_batch = eqx.filter_jit(simulate_batch)
@@ -476,7 +487,22 @@ def data_mesh(devices: str | int | None, batch_size: int) -> jax.sharding.Mesh |
 
     None when ``devices`` is None. The batch must divide evenly over the devices (each device
     runs ``batch_size / N`` samples; parameters are replicated); anything else is an
-    InputError, as is asking for more devices than there are. With several processes
+    InputError. The devices are :func:`device_mesh`'s.
+    """
+    mesh = device_mesh(devices)
+    if mesh is not None and batch_size % mesh.size:
+        count = mesh.size
+        raise InputError(
+            f"batch size {batch_size} does not divide over {count} devices; use a batch that "
+            f"is a multiple of {count} or fewer devices"
+        )
+    return mesh
+
+
+def device_mesh(devices: str | int | None) -> jax.sharding.Mesh | None:
+    """A 1-D ``jax.sharding.Mesh`` over ``devices`` (a count, or ``"all"``); None for None.
+
+    Asking for more devices than there are is an InputError. With several processes
     (``jax.distributed``) every process contributes ``N / process_count`` of its own devices,
     in process order, so N must divide over the processes: a process without a device in
     the mesh could not take part in the computation.
@@ -500,11 +526,6 @@ def data_mesh(devices: str | int | None, batch_size: int) -> jax.sharding.Mesh |
                 "CPU devices)",
                 hint=_DEVICES,
             )
-    if batch_size % count:
-        raise InputError(
-            f"batch size {batch_size} does not divide over {count} devices; use a batch that "
-            f"is a multiple of {count} or fewer devices"
-        )
     import numpy as np
 
     processes = jax.process_count()

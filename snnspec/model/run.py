@@ -2,7 +2,8 @@
 
 The inputs are an npz of one ``(B, T, *shape)`` array per input name (checked against the
 model), or seeded demo spikes. :func:`timed_run` compiles ahead of time, runs once and returns
-the final layers' outputs, the spike rate of every spiking layer and both times.
+the final layers' outputs, the spike rate of every spiking layer, the SynOps of every weighted
+layer (:mod:`.cost`) and both times.
 """
 
 from __future__ import annotations
@@ -28,12 +29,16 @@ DEMO_SPIKE_RATE = 0.1
 
 class TimedRun(NamedTuple):
     """What :func:`timed_run` measured: outputs of the final layers (NumPy, in index order),
-    spike rates by spiking layer name, and the compile and run times in seconds."""
+    spike rates by spiking layer name, the compile and run times in seconds, the outputs of
+    the layers asked to be recorded, by layer id, and the SynOps per sample per step by
+    weighted layer name."""
 
     outputs: list[np.ndarray]
     rates: dict[str, float]
     compile_seconds: float
     run_seconds: float
+    recorded: dict[int, np.ndarray]
+    synops: dict[str, float]
 
 
 def draws_random_numbers(plan: GraphPlan) -> bool:
@@ -115,20 +120,24 @@ def timed_run(
     key: Any,
     burnin: int,
     mesh: jax.sharding.Mesh | None = None,
+    record: Sequence[int] = (),
 ) -> TimedRun:
-    """Compile ahead of time, run once; outputs of the final layers and spike rates.
+    """Compile ahead of time, run once; outputs of the final layers (and of the ``record``
+    layer ids), spike rates and SynOps.
 
     With a ``mesh`` the batch is sharded over it and the parameters and key replicated.
     """
     import equinox as eqx
     import jax
 
+    from .cost import synops_of, with_synops
     from .model import place, simulate_batch, to_host
 
     plan = model.plan
     spiking = [i for i, layer in enumerate(plan.layers) if layer.spiking]
-    recorded = list(dict.fromkeys([*plan.final_layer_ids, *spiking]))
-    recording = eqx.nn.inference_mode(model.with_outputs(recorded))
+    probed, probes = with_synops(model)
+    recorded = list(dict.fromkeys([*plan.final_layer_ids, *spiking, *record, *probes.values()]))
+    recording = eqx.nn.inference_mode(probed.with_outputs(recorded))
     params, static = eqx.partition(recording, eqx.is_array)
 
     def forward(params: Any, inputs: Any, key: Any) -> Any:
@@ -145,11 +154,11 @@ def timed_run(
     results = jax.block_until_ready(compiled(params, arrays, key))
     run_seconds = max(time.perf_counter() - start, 1e-9)
     by_layer = dict(zip(recorded, map(to_host, results), strict=True))
-    outputs = [
-        np.asarray(by_layer[i], dtype=np.float32 if model.dtype == "bfloat16" else None)
-        for i in plan.final_layer_ids
-    ]
+    as_float = np.float32 if model.dtype == "bfloat16" else None
+    outputs = [np.asarray(by_layer[i], dtype=as_float) for i in plan.final_layer_ids]
     rates = {
         plan.layer_names[i]: float(np.mean(np.asarray(by_layer[i], np.float32))) for i in spiking
     }
-    return TimedRun(outputs, rates, compile_seconds, run_seconds)
+    kept = {i: np.asarray(by_layer[i], dtype=as_float) for i in record}
+    synops = synops_of(plan, probes, by_layer)
+    return TimedRun(outputs, rates, compile_seconds, run_seconds, kept, synops)

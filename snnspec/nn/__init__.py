@@ -5,6 +5,7 @@ These are the runtime side of the specs in :mod:`snnspec.spec.layers`; they impo
 
 from .neurons import IAF as IAF
 from .neurons import LIF as LIF
+from .neurons import LSNN as LSNN
 from .neurons import SRM as SRM
 from .neurons import AbstractFiringNeuron as AbstractFiringNeuron
 from .neurons import AbstractInit as AbstractInit
@@ -14,6 +15,7 @@ from .neurons import AdaptiveLIF as AdaptiveLIF
 from .neurons import AdaptiveLIFState as AdaptiveLIFState
 from .neurons import IAFState as IAFState
 from .neurons import LIFState as LIFState
+from .neurons import LSNNState as LSNNState
 from .neurons import NormalInit as NormalInit
 from .neurons import SigmaDelta as SigmaDelta
 from .neurons import SigmaDeltaState as SigmaDeltaState

@@ -533,6 +533,62 @@ class SRM(AbstractFiringNeuron[SRMState]):
         return SRMState(p, q, r, spikes), spikes
 
 
+class LSNNState(NamedTuple):
+    """State of an :class:`LSNN`: potential, threshold adaptation and last spikes."""
+
+    v: Float[Array, " *neurons"]
+    a: Float[Array, " *neurons"]
+    spikes: Float[Array, " *neurons"]
+
+
+class LSNN(AbstractFiringNeuron[LSNNState]):
+    """LIF with an adaptive threshold (LSNN, Bellec et al. 2018); ``init`` sets v.
+
+    v' = α·v + (1-α)·x - sg(s·B);  a' = ρ·a + (1-ρ)·s;  B' = threshold + β·a';
+    s' = H(v' - B')
+    with s and B = threshold + β·a of the previous step on the right-hand side,
+    α = clamp(decay[0], 0.5, 1), ρ = clamp(adaptation_decay, 0.5, 1), β = max(beta, 0); sg
+    only when ``stop_reset_grad`` (the adaptation keeps its gradient).
+    """
+
+    decay_constants: Float[Array, " 1 *neurons"]
+    adaptation_decay: Float[Array, " *neurons"]
+    beta: Float[Array, " *neurons"]
+    threshold: Float[Array, " *neurons"]
+    clamps: ClassVar[dict[str, tuple[float, float]]] = {
+        "decay_constants": (0.5, 1.0),
+        "adaptation_decay": (0.5, 1.0),
+        "beta": (0.0, float("inf")),
+    }
+    surrogate: AbstractSurrogate = SuperSpike()
+    stop_reset_grad: bool = eqx.field(static=True, default=True)
+    init: AbstractInit = ZerosInit()
+    trainable: tuple[str, ...] = eqx.field(
+        static=True, default=("decay_constants", "adaptation_decay", "beta")
+    )
+
+    def init_state(
+        self, shape: tuple[int, ...], dtype: jnp.dtype, key: Array | None = None
+    ) -> LSNNState:
+        zeros = _zeros(shape, dtype)
+        return LSNNState(self.init(shape, dtype, key), zeros, zeros)
+
+    def __call__(
+        self, state: LSNNState, x: Array, *, key: Array | None = None
+    ) -> tuple[LSNNState, Array]:
+        alpha = self.decay(0)
+        rho = self.clamped("adaptation_decay")
+        beta = self.clamped("beta")
+        threshold = self.parameter("threshold")
+        reset = state.spikes * (threshold + beta * state.a)
+        if self.stop_reset_grad:
+            reset = jax.lax.stop_gradient(reset)
+        v = alpha * state.v + (1.0 - alpha) * x - reset
+        a = rho * state.a + (1.0 - rho) * state.spikes
+        spikes = self.surrogate(v - (threshold + beta * a))
+        return LSNNState(v, a, spikes), spikes
+
+
 class SpikeCounter(AbstractNeuron[SpikeCounterState]):
     """Running spike count: c' = c + x; outputs c' (``output: count``) or x (``spikes``)."""
 

@@ -14,7 +14,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from .layers.base import LayerSpec
-from .layers.neurons import AbstractNeuronSpec
+from .layers.neurons import AbstractNeuronSpec, AbstractParametricNeuronSpec
 from .registry import LAYER_TYPES, SURROGATE_TYPES
 
 COMMON_FIELDS = ("type", "name", "inputs", "combine")
@@ -45,6 +45,16 @@ def layers_markdown() -> str:
             if cls.parameter_names:
                 fields = ", ".join(f"`{name}`" for name in cls.parameter_names)
                 lines += [f"Parameters (params-file fields): {fields}.", ""]
+            if issubclass(cls, AbstractParametricNeuronSpec) and cls.time_constants:
+                taus = ", ".join(
+                    f"`{tau}` gives `{field}" + ("`" if index is None else f"[{index}]`")
+                    for tau, (field, index) in cls.time_constants.items()
+                )
+                lines += [
+                    f"Time constants (seconds, instead of the decay they give, decay = "
+                    f"exp(-dt/τ) with the spec's `dt`): {taus}.",
+                    "",
+                ]
         fields = [(k, v) for k, v in cls.model_fields.items() if k not in COMMON_FIELDS]
         if fields:
             lines += ["| field | type | default | description |", "|---|---|---|---|"]

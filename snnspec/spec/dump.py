@@ -26,7 +26,7 @@ def normalized_data(spec: ModelSpec, plan: GraphPlan | None = None) -> dict[str,
     data = spec.model_dump(mode="json", exclude={"layers", "graph", "outputs"}, exclude_none=True)
     layers = []
     for layer, sources in zip(resolved_layers(plan), plan.sources, strict=True):
-        entry = layer.model_dump(mode="json")  # every field, defaults and nulls included
+        entry = layer.model_dump(mode="json")  # defaults and nulls; unset time constants out
         entry["inputs"] = [plan.source_name(s).removesuffix("@t-1") for s in sources]
         entry["feedback"] = False  # a feedback edge is now listed in `inputs`
         layers.append(entry)

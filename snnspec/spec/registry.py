@@ -33,6 +33,7 @@ from .layers.neurons import (
     IAFSpec,
     LIFSoftResetSpec,
     LIFSpec,
+    LSNNSpec,
     SigmaDeltaSpec,
     SimpleIAFSpec,
     SimpleLIFSpec,
@@ -87,6 +88,7 @@ LAYER_TYPES: dict[str, type[LayerSpec]] = _by_type_name(
     SimpleIAFSpec,
     SigmaDeltaSpec,
     SRMSpec,
+    LSNNSpec,
     SpikingMaxPool2dSpec,
     SpikeCounterSpec,
     BatchNormSpec,
@@ -116,11 +118,10 @@ LAYER_TYPE_ALIASES: dict[str, str] = {
     # dropped; Norse's LIFCell and IAFCell are `lif` and `iaf` already).
     "lifbox": "simple_lif",
     "li": "simple_li",
-    "lsnn": "adaptive_lif",
     "lifadex": "adaptive_lif",
-    # Common names in papers and other frameworks.
+    # Common names in papers and other frameworks (ALIF: Bellec's adaptive threshold, Spyx's).
     "adlif": "adaptive_lif",
-    "alif": "adaptive_lif",
+    "alif": "lsnn",
     "adaptive": "adaptive_lif",
     "adex": "adaptive_lif",
     "cubalif": "nir_cuba_lif",

@@ -7,7 +7,7 @@ graph (a named layer exists, the readout fits the task) live in :func:`check_tra
 """
 
 import re
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -181,8 +181,30 @@ class SparsityRegularizerSpec(SpecModel):
     weight: NonNegative = 1e-3
 
 
+class SynOpsRegularizerSpec(SpecModel):
+    """``weight · (max(S - target, 0) / target)²``: a budget of synaptic operations.
+
+    S is the SynOps per sample per step of the listed weighted layers (``linear``/``conv``;
+    default: all of them), summed, averaged over the batch (see docs/cost.md). At or below
+    ``target`` there is no penalty; above it, the squared relative excess.
+    """
+
+    type: Literal["synops"] = "synops"
+    target: Annotated[Float, Field(gt=0.0, le=1e15)] = Field(
+        description="SynOps per sample per step allowed without penalty."
+    )
+    weight: NonNegative = 1.0
+    layers: tuple[Name, ...] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=10_000,
+        description="Weighted layers whose SynOps count; default: every linear and conv.",
+    )
+
+
 Regularizer = Annotated[
-    FiringRateRegularizerSpec | SparsityRegularizerSpec, Field(discriminator="type")
+    FiringRateRegularizerSpec | SparsityRegularizerSpec | SynOpsRegularizerSpec,
+    Field(discriminator="type"),
 ]
 
 
@@ -317,11 +339,44 @@ HEIDELBERG_CLASSES = {"shd": 20, "ssc": 35}
 """Classes of each Heidelberg data set (labels 0 to N-1)."""
 
 
+class CropTimeSpec(SpecModel):
+    """tonic's ``CropTime``: events before ``min`` seconds are dropped and the time grid
+    starts there. Its end is the grid's end (``min + max_duration``, or ``min`` plus
+    ``time.steps`` windows), so there is no ``max``."""
+
+    min: Annotated[Float, Field(ge=0.0, le=1e6)] = Field(
+        description="Seconds from the recording's start where the time grid begins; earlier "
+        "events are dropped."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_max(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "max" in data:
+            raise ValueError(
+                "max does not apply: the crop ends where the time grid ends (min + "
+                "max_duration, or min + time.steps · time_window); set max_duration instead"
+            )
+        return data
+
+
+class DenoiseSpec(SpecModel):
+    """tonic's ``Denoise``: an event is dropped unless one of its 4 neighbouring pixels had an
+    event less than ``filter_time`` before it (at the sensor's resolution, before
+    downsampling)."""
+
+    filter_time: Seconds = Field(
+        description="Seconds: the longest time since a neighbouring pixel's last event for an "
+        "event to be kept."
+    )
+
+
 class AbstractEventDataSpec(SpecModel):
     """Recorded spike events binned to frames on a fixed grid from the recording's time zero.
 
     ``root`` is the folder holding the files as distributed, unpacked (or tonic's download
-    layout below it), relative to the spec file. ``time.steps`` bins cover
+    layout below it), relative to the spec file; ``download: true`` lets tonic fetch what is
+    missing. ``time.steps`` bins cover
     ``[0, max_duration)``, or are ``time_window`` seconds wide (give exactly one); later
     events are dropped.
     """
@@ -342,6 +397,17 @@ class AbstractEventDataSpec(SpecModel):
     values: Literal["counts", "binary"] = Field(
         default="counts",
         description="counts: events per bin and channel; binary: 1 where there is any.",
+    )
+    download: Bool = Field(
+        default=False,
+        description="Let tonic download and unpack a missing file or folder into its layout "
+        "below root (needs snnspec[datasets] and a network); default: nothing is downloaded "
+        "and a missing file is an error.",
+    )
+    crop_time: CropTimeSpec | None = Field(
+        default=None,
+        description="Start the time grid at crop_time.min seconds (earlier events are "
+        "dropped); default: at the recording's time zero.",
     )
 
     @model_validator(mode="after")
@@ -402,32 +468,39 @@ class SscDataSpec(AbstractHeidelbergDataSpec):
     type: Literal["ssc"] = "ssc"
 
 
-NMNIST_SENSOR = 34
-"""Width and height of the ATIS sensor area N-MNIST was recorded with (pixels)."""
-NMNIST_CLASSES = 10
-"""The digits 0 to 9."""
+class AbstractCameraDataSpec(AbstractEventDataSpec):
+    """Recordings of an event camera binned on the fixed time grid into frames ``[P, H, W]``.
 
-
-class NmnistDataSpec(AbstractEventDataSpec):
-    """N-MNIST (Orchard et al. 2015): ``Train/<digit>/*.bin`` and ``Test/<digit>/*.bin``.
-
-    Each file is one recording of the 34x34 sensor (40-bit events: x, y, polarity and a
-    timestamp in microseconds), binned on the fixed time grid into frames ``[P, H, W]``:
-    ``P`` is 1 (``polarity: merge``) or 2 (``separate``: OFF, then ON), ``H`` and ``W`` are
-    ``ceil(34 / downsample)`` (pixel (x, y) goes to ``[y // downsample, x // downsample]``).
-    That must be the spec's input shape. The test set is ``Test/``; ``validation_fraction``
-    carves a validation split from ``Train/`` by the seeded split.
+    ``P`` is 1 (``polarity: merge``) or 2 (``separate``: OFF, then ON); pixel (x, y) goes to
+    ``[y // downsample, x // downsample]``, so ``H`` is ``ceil(height / downsample)`` and
+    ``W`` is ``ceil(width / downsample)``. That must be the spec's input shape. ``denoise``
+    drops isolated events first (at the sensor's resolution). The test set is the official
+    one; ``validation_fraction`` carves a validation split from the training set by the
+    seeded split.
     """
 
-    type: Literal["nmnist"] = "nmnist"
-    downsample: Annotated[int, Field(ge=1, le=NMNIST_SENSOR, strict=True)] = Field(
+    title: ClassVar[str]
+    """The data set's name in messages."""
+    sensor: ClassVar[tuple[int, int]]
+    """``(width, height)`` of the sensor in pixels."""
+    classes: ClassVar[int]
+    """Labels are 0 to classes - 1."""
+    test_split: ClassVar[str]
+    """The official test set, in messages."""
+
+    downsample: Annotated[int, Field(ge=1, le=1024, strict=True)] = Field(
         default=1,
         description="Spatial pooling factor f: pixel (x, y) goes to (x // f, y // f), giving "
-        "ceil(34 / f) x ceil(34 / f) frames.",
+        "ceil(width / f) x ceil(height / f) frames.",
     )
     polarity: Literal["merge", "separate"] = Field(
         default="separate",
         description="separate: two channels (OFF, ON); merge: one channel counting both.",
+    )
+    denoise: DenoiseSpec | None = Field(
+        default=None,
+        description="Drop events without a recent event at a neighbouring pixel (tonic's "
+        "Denoise); default: keep every event.",
     )
     validation_fraction: ValidationFraction = None
 
@@ -436,20 +509,73 @@ class NmnistDataSpec(AbstractEventDataSpec):
     def _official_test_split(cls, data: Any) -> Any:
         if isinstance(data, dict) and "test_fraction" in data:
             raise ValueError(
-                "test_fraction does not apply: N-MNIST's test set is the official Test/ "
-                "folder; remove test_fraction"
+                f"test_fraction does not apply: {cls.title}'s test set is the official "
+                f"{cls.test_split}; remove test_fraction"
             )
         return data
 
     @property
     def frame_shape(self) -> tuple[int, int, int]:
         """``(P, H, W)`` of one binned frame."""
-        side = -(-NMNIST_SENSOR // self.downsample)
-        return (1 if self.polarity == "merge" else 2, side, side)
+        width, height = self.sensor
+        f = self.downsample
+        return (1 if self.polarity == "merge" else 2, -(-height // f), -(-width // f))
+
+
+NMNIST_SENSOR = 34
+"""Width and height of the ATIS sensor area N-MNIST was recorded with (pixels)."""
+NMNIST_CLASSES = 10
+"""The digits 0 to 9."""
+
+
+class NmnistDataSpec(AbstractCameraDataSpec):
+    """N-MNIST (Orchard et al. 2015): ``Train/<digit>/*.bin`` and ``Test/<digit>/*.bin``.
+
+    Each file is one recording of the 34x34 sensor (40-bit events: x, y, polarity and a
+    timestamp in microseconds), binned into frames ``[P, ceil(34 / f), ceil(34 / f)]``
+    (``f``: ``downsample``). The test set is ``Test/``.
+    """
+
+    title: ClassVar[str] = "N-MNIST"
+    sensor: ClassVar[tuple[int, int]] = (NMNIST_SENSOR, NMNIST_SENSOR)
+    classes: ClassVar[int] = NMNIST_CLASSES
+    test_split: ClassVar[str] = "Test/ folder"
+
+    type: Literal["nmnist"] = "nmnist"
+
+
+DVS_GESTURE_SENSOR = 128
+"""Width and height of the DVS128 sensor DVS Gesture was recorded with (pixels)."""
+DVS_GESTURE_CLASSES = 11
+"""Ten gestures and "other gestures" (labels 0 to 10)."""
+
+
+class DvsGestureDataSpec(AbstractCameraDataSpec):
+    """IBM DVS Gesture (Amir et al. 2017) in tonic's preprocessed layout:
+    ``ibmGestureTrain/<user>_<lighting>/<label>.npy`` and ``ibmGestureTest/...``.
+
+    Each file is one gesture of the 128x128 DVS128 sensor, an ``(events, 4)`` array of x, y,
+    polarity and time in milliseconds, binned into frames ``[P, ceil(128 / f),
+    ceil(128 / f)]`` (``f``: ``downsample``); 11 classes. The test set is ``ibmGestureTest/``
+    (users 24 to 29).
+    """
+
+    title: ClassVar[str] = "DVS Gesture"
+    sensor: ClassVar[tuple[int, int]] = (DVS_GESTURE_SENSOR, DVS_GESTURE_SENSOR)
+    classes: ClassVar[int] = DVS_GESTURE_CLASSES
+    test_split: ClassVar[str] = "ibmGestureTest/ folder"
+
+    type: Literal["dvs_gesture"] = "dvs_gesture"
 
 
 Data = Annotated[
-    SyntheticDataSpec | DigitsDataSpec | NpzDataSpec | ShdDataSpec | SscDataSpec | NmnistDataSpec,
+    SyntheticDataSpec
+    | DigitsDataSpec
+    | NpzDataSpec
+    | ShdDataSpec
+    | SscDataSpec
+    | NmnistDataSpec
+    | DvsGestureDataSpec,
     Field(discriminator="type"),
 ]
 
@@ -502,7 +628,24 @@ class TrainSpec(SpecModel):
     optimizer: OptimizerSpec = OptimizerSpec()
     regularizers: tuple[Regularizer, ...] = Field(default=(), max_length=1000)  # pyright: ignore[reportInvalidTypeForm]
     epochs: Annotated[int, Field(ge=1, le=1_000_000, strict=True)] = 10
-    batch_size: Annotated[int, Field(ge=1, le=1_000_000, strict=True)] = 32
+    batch_size: Annotated[int, Field(ge=1, le=1_000_000, strict=True)] = Field(
+        default=32,
+        description="Samples of one optimizer step (the global batch: split into "
+        "accumulate_steps micro-batches, and over the devices of `snnspec train --devices`).",
+    )
+    accumulate_steps: Annotated[int, Field(ge=1, le=1_000_000, strict=True)] = Field(
+        default=1,
+        description="Gradient accumulation: each step runs batch_size / K samples at a time "
+        "and averages their gradients (one update equal to the whole batch's, up to float "
+        "rounding); batch_size must be a multiple of K.",
+    )
+    precision: Literal["float32", "bfloat16"] = Field(
+        default="float32",
+        description="Compute dtype of the training step: bfloat16 runs matrix products and "
+        "neuron state in bfloat16 on a copy of the parameters, which stay in the spec's "
+        "dtype (as do the loss, the gradients' sum and the update); evaluation runs in the "
+        "spec's dtype. float32: the spec's dtype throughout.",
+    )
     burnin: Annotated[int, Field(ge=0, strict=True)] | None = Field(
         default=None, description="Burn-in steps during training; default: time.burnin."
     )
@@ -561,8 +704,8 @@ def check_train(spec: "ModelSpec", plan: "GraphPlan") -> None:
     data = train.data
     if data.type == "shd" or data.type == "ssc":
         _check_heidelberg(spec, data)
-    elif data.type == "nmnist":
-        _check_nmnist(spec, data)
+    elif data.type == "nmnist" or data.type == "dvs_gesture":
+        _check_camera(spec, data)
     names = plan.layer_names
     loss = train.loss
     if loss.layer is not None and loss.layer not in names:
@@ -592,21 +735,53 @@ def check_train(spec: "ModelSpec", plan: "GraphPlan") -> None:
             f"shape), got {list(plan.layer_output_shapes[readout])}",
             SchemaError,
         )
-    classes = {**HEIDELBERG_CLASSES, "nmnist": NMNIST_CLASSES}.get(train.data.type)
+    classes = {
+        **HEIDELBERG_CLASSES,
+        "nmnist": NMNIST_CLASSES,
+        "dvs_gesture": DVS_GESTURE_CLASSES,
+    }.get(train.data.type)
     if classes is not None and plan.layer_output_shapes[readout] != (classes,):
+        title = data.title if isinstance(data, AbstractCameraDataSpec) else data.type.upper()
         raise spec.error(
             ("train", "loss"),
-            f"{train.data.type.upper()} has {classes} classes but the readout layer "
+            f"{title} has {classes} classes but the readout layer "
             f"'{names[readout]}' has output shape {list(plan.layer_output_shapes[readout])}; "
             f"give it {classes} neurons",
             SchemaError,
         )
     for r, regularizer in enumerate(train.regularizers):
-        for k, name in enumerate(regularizer.layers):
+        if regularizer.type == "synops" and not any(layer.weighted for layer in plan.layers):
+            raise spec.error(
+                ("train", "regularizers", r),
+                "the model has no linear or conv layer, so there are no SynOps to regularise",
+                SchemaError,
+            )
+        for k, name in enumerate(regularizer.layers or ()):
             if name not in names:
                 raise spec.error(
                     ("train", "regularizers", r, "layers", k), _unknown(name, names), SchemaError
                 )
+            if regularizer.type == "synops" and not plan.layers[names.index(name)].weighted:
+                raise spec.error(
+                    ("train", "regularizers", r, "layers", k),
+                    f"'{name}' is a {plan.layer_types[names.index(name)]}; SynOps are counted "
+                    "for linear and conv layers only",
+                    SchemaError,
+                )
+    if train.batch_size % train.accumulate_steps:
+        raise spec.error(
+            ("train", "accumulate_steps"),
+            f"batch_size {train.batch_size} does not split into {train.accumulate_steps} "
+            f"micro-batches; use a batch_size that is a multiple of {train.accumulate_steps}",
+            SchemaError,
+        )
+    if train.precision == "bfloat16" and spec.dtype == "float64":
+        raise spec.error(
+            ("train", "precision"),
+            "bfloat16 computes a float64 model at less than a quarter of its precision; use "
+            "precision: float32 with dtype: float64, or dtype: float32 with bfloat16",
+            SchemaError,
+        )
     burnin = spec.time.burnin if train.burnin is None else train.burnin
     if burnin >= spec.time.steps:
         raise spec.error(
@@ -638,13 +813,22 @@ def _check_split(spec: "ModelSpec", train: TrainSpec) -> None:
 
 def _check_fractions(
     spec: "ModelSpec",
-    data: SyntheticDataSpec | DigitsDataSpec | NpzDataSpec | ShdDataSpec | NmnistDataSpec,
+    data: SyntheticDataSpec
+    | DigitsDataSpec
+    | NpzDataSpec
+    | ShdDataSpec
+    | NmnistDataSpec
+    | DvsGestureDataSpec,
 ) -> None:
     """One test set, and held-out fractions that leave training samples."""
     from .._errors import SchemaError
 
-    # SHD: shd_test.h5, N-MNIST: Test/
-    test_fraction = None if data.type == "shd" or data.type == "nmnist" else data.test_fraction
+    # SHD: shd_test.h5, N-MNIST: Test/, DVS Gesture: ibmGestureTest/
+    test_fraction = (
+        None
+        if data.type == "shd" or data.type == "nmnist" or data.type == "dvs_gesture"
+        else data.test_fraction
+    )
     where = ("train", "data", "test_fraction")
     if data.type == "npz" and data.test_path is not None and test_fraction is not None:
         raise spec.error(
@@ -692,29 +876,40 @@ def _check_heidelberg(spec: "ModelSpec", data: ShdDataSpec | SscDataSpec) -> Non
         )
 
 
-def _check_nmnist(spec: "ModelSpec", data: NmnistDataSpec) -> None:
+def _check_camera(spec: "ModelSpec", data: AbstractCameraDataSpec) -> None:
     """The binned frames fit the spec's single input (checked without reading the files)."""
     from .._errors import SchemaError
 
     if len(spec.inputs) != 1:
         raise spec.error(
             ("inputs",),
-            f"N-MNIST data feed a single input, but this spec has {len(spec.inputs)}",
+            f"{data.title} data feed a single input, but this spec has {len(spec.inputs)}",
             SchemaError,
         )
-    frame, shape = list(data.frame_shape), list(spec.inputs[0].shape)
+    mismatch = frame_mismatch(data, spec.inputs[0].name, spec.inputs[0].shape)
+    if mismatch is not None:
+        key, message = mismatch
+        raise spec.error(("train", "data", key), message, SchemaError)
+
+
+def frame_mismatch(
+    data: AbstractCameraDataSpec, name: str, shape: "tuple[int, ...] | list[int]"
+) -> tuple[str, str] | None:
+    """None when frames ``data.frame_shape`` fit the input ``name`` of ``shape``; else the
+    transform to change (``polarity`` when only the channel count differs, else
+    ``downsample``) and the message saying how."""
+    frame, shape = list(data.frame_shape), list(shape)
     if shape == frame:
-        return
-    # located at polarity when only the channel axis differs, else at downsample
+        return None
     key = "polarity" if len(shape) == 3 and shape[1:] == frame[1:] else "downsample"
-    raise spec.error(
-        ("train", "data", key),
-        f"N-MNIST with polarity: {data.polarity} and downsample: {data.downsample} gives "
-        f"frames of shape {frame} ([polarities, height, width]), but the input "
-        f"'{spec.inputs[0].name}' has shape {shape}; change polarity (merge: 1 channel, "
-        f"separate: 2) or downsample (f gives ceil(34 / f) pixels a side), or the input's "
-        f"shape to {frame} (a flatten layer turns the frames into vectors)",
-        SchemaError,
+    width, height = data.sensor
+    side = f"ceil({width} / f)" if width == height else f"ceil({height} / f) x ceil({width} / f)"
+    return key, (
+        f"{data.title} with polarity: {data.polarity} and downsample: {data.downsample} gives "
+        f"frames of shape {frame} ([polarities, height, width]), but the input '{name}' has "
+        f"shape {shape}; change polarity (merge: 1 channel, separate: 2) or downsample (f "
+        f"gives {side} pixels a side), or the input's shape to {frame} (a flatten layer turns "
+        "the frames into vectors)"
     )
 
 

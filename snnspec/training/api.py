@@ -142,6 +142,7 @@ def train(
     partial_params: bool = False,
     max_memory: str | None = None,
     strict_env: bool = False,
+    devices: str | int | None = None,
     echo: Callable[[str], None] | None = print,
     warn: Callable[[str], object] | None = None,
 ) -> Run:
@@ -160,11 +161,12 @@ def train(
     trackers (``"tensorboard"``, ``"mlflow"``); tracker objects
     (:mod:`snnspec.training.tracking`) may be given among ``callbacks``. ``echo`` gets the
     progress lines (None: silent); ``max_memory`` is the memory budget (e.g. ``"2GiB"``).
+    ``devices`` (a count or ``"all"``) trains data parallel over a device mesh (the batch
+    sharded, the results equal to one device's up to float rounding); with several JAX
+    processes (after ``jax.distributed.initialize()``) only process 0 writes ``out_dir``.
     """
     from ..graph.plan import plan_graph
     from ..graph.resources import budget, check_run
-    from .loop import data_root_of, read_manifest
-    from .loop import train as run_training
 
     say = echo if echo is not None else _silent
     warned = warn if warn is not None else _stderr
@@ -189,6 +191,7 @@ def train(
         if path.is_dir():
             from ..bundle.folders import TRAIN, made_by
             from .extend import resume_spec
+            from .loop import data_root_of, read_manifest
 
             if made_by(path) != TRAIN:
                 read_manifest(path)  # says what the folder is instead
@@ -230,7 +233,8 @@ def train(
         raise spec.error((), "the spec has no `train:` section; add one (see README: Training)")
     limit = budget(max_memory)
     plan = plan_graph(spec)
-    check_run(spec, plan, limit, spec.train.batch_size, None, backprop=True)
+    micro_batch = spec.train.batch_size // spec.train.accumulate_steps  # alive at a time
+    check_run(spec, plan, limit, micro_batch, None, backprop=True)
     if spec.params_partial and data_root is None:  # a fresh run: the spec's folder holds them
         from ..model.params import partial_note
 
@@ -250,6 +254,9 @@ def train(
             "`strict_env=True` applies to `resume=True` (a run folder), not to a new run",
             hint=Hint(options=("strict_env", "resume")),
         )
+    from .loop import read_manifest
+    from .loop import train as run_training  # imports JAX: after the checks of the spec
+
     if resume and (output / MANIFEST).is_file():
         from ..bundle.environment import check_folder
 
@@ -266,6 +273,7 @@ def train(
         echo=say,
         callbacks=[*trackers, *callbacks],
         force=force,
+        devices=devices,
     )
     return Run(output)
 

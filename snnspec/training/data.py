@@ -1,13 +1,14 @@
 """Training data: sources (synthetic, digits, npz; SHD and SSC in :mod:`.datasets`, N-MNIST
-in :mod:`.nmnist`, their binned tensors kept by :mod:`.cache`), spike encoders and the
-seeded split.
+in :mod:`.nmnist`, DVS Gesture in :mod:`.dvs_gesture`, their binned tensors kept by
+:mod:`.cache`), spike encoders and the seeded split.
 
 Everything here is NumPy and a pure function of the spec and its ``train.seed``: the same
 spec gives the same arrays, bit for bit, on every run (the manifest records their sha256).
 The random streams are independent: ``default_rng([seed, 0])`` splits, ``[seed, 1, epoch]``
 orders an epoch's batches, ``[seed, 2]`` encodes (``[seed, 2, 1]`` an npz ``test_path``
 file), ``[seed, 3]`` draws the synthetic task.
-No loader downloads anything.
+No loader downloads anything, except an event data set's with ``download: true`` (through
+tonic).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 
 from .._errors import Hint, InputError
 from .._io import sha256
-from ..spec.train import AbstractEventDataSpec
+from ..spec.train import AbstractEventDataSpec, DvsGestureDataSpec, NmnistDataSpec
 
 if TYPE_CHECKING:
     from ..spec.model import ModelSpec
@@ -206,13 +207,15 @@ def event_source(
     spec: ModelSpec, data: AbstractEventDataSpec, steps: int, folder: Path
 ) -> EventSource:
     """What the cache needs of the event data set ``data`` (its ``root`` resolved against
-    :func:`data_folder` of ``folder``); its files are located, not read."""
-    from ..spec.train import NmnistDataSpec
-    from . import datasets, nmnist
+    :func:`data_folder` of ``folder``); its files are located (downloaded first with
+    ``download: true``), not read."""
+    from . import datasets, dvs_gesture, nmnist
 
     base = data_folder(folder)
     if isinstance(data, NmnistDataSpec):
         return nmnist.event_source(spec, data, steps, base)
+    if isinstance(data, DvsGestureDataSpec):
+        return dvs_gesture.event_source(spec, data, steps, base)
     return datasets.event_source(spec, data, steps, base)  # pyright: ignore[reportArgumentType]
 
 

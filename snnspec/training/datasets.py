@@ -19,8 +19,9 @@ scaling them to microseconds in float16).
 Every event is checked: a file that does not match the format is a located error naming
 the file, the field and the 0-based sample index, before anything trains.
 
-The grid (:func:`time_edges`), the order check (:func:`first_decrease`) and the counting
-(:func:`count_events`) serve every event data set (N-MNIST in :mod:`.nmnist` too).
+The grid (:func:`time_edges`, ``crop_time`` included), the order check
+(:func:`first_decrease`) and the counting (:func:`count_events`) serve every event data set
+(the event cameras through :mod:`.events`).
 """
 
 from __future__ import annotations
@@ -92,6 +93,13 @@ def locate(spec: ModelSpec, data: ShdDataSpec | SscDataSpec, name: str, folder: 
     """The file ``name`` in ``root`` as distributed, or in tonic's download layout below it."""
     root = folder / data.root
     candidates = (root / name, root / TONIC_FOLDERS[data.type] / name)
+    if data.download and not any(path.is_file() for path in candidates):
+        split = name.removesuffix(".h5").split("_")[1]  # train, valid or test
+        tonic_class = data.type.upper()
+        if data.type == "shd":
+            download(spec, root, tonic_class, name, train=split == "train")
+        else:
+            download(spec, root, tonic_class, name, split=split)
     found = [path for path in candidates if path.is_file()]
     if len(found) > 1:
         raise spec.error(
@@ -103,9 +111,34 @@ def locate(spec: ModelSpec, data: ShdDataSpec | SscDataSpec, name: str, folder: 
             ("train", "data", "root"),
             f"{data.type.upper()} file {name} not found in {root} (nor in "
             f"{candidates[1].parent}, tonic's layout); download {name}.zip from {PAGE} and "
-            f"unpack it into {root}",
+            f"unpack it into {root}, or set download: true",
         )
     return found[0]
+
+
+def download(spec: ModelSpec, root: Path, tonic_class: str, what: str, **split: object) -> None:
+    """tonic's ``<tonic_class>(save_to=root, **split)``, which downloads one split's archive
+    and unpacks it into ``root/<tonic_class>`` (``download: true``); ``what`` names the
+    files for a message."""
+    where = ("train", "data", "download")
+    try:
+        import tonic.datasets
+    except ImportError:
+        raise spec.error(
+            where,
+            "download: true fetches the files with tonic, which is not installed: "
+            "pip install 'snnspec[datasets]'",
+        ) from None
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        getattr(tonic.datasets, tonic_class)(save_to=str(root), **split)
+    except (OSError, RuntimeError) as error:  # no network, or an archive that does not check
+        raise spec.error(
+            where,
+            f"tonic could not download {what} into {root / tonic_class}: {error}; retry where "
+            "a network is available, or get the files yourself (without download: true the "
+            "error names them and their page)",
+        ) from None
 
 
 def read_file(
@@ -165,12 +198,14 @@ def read_file(
 
 
 def time_edges(data: AbstractEventDataSpec, steps: int) -> np.ndarray:
-    """The ``steps + 1`` bin edges in seconds: ``k·w``, the last one ``max_duration``."""
+    """The ``steps + 1`` bin edges in seconds: ``start + k·w``, the last one ``start +
+    max_duration`` (``start``: ``crop_time.min``, default 0)."""
     width = data.time_window if data.max_duration is None else data.max_duration / steps
     assert width is not None  # the spec gives exactly one of the two
-    edges = np.arange(steps + 1) * width
+    start = 0.0 if data.crop_time is None else data.crop_time.min
+    edges = start + np.arange(steps + 1) * width
     if data.max_duration is not None:
-        edges[-1] = data.max_duration
+        edges[-1] = start + data.max_duration
     return edges
 
 
@@ -235,10 +270,10 @@ def count_events(
     binary: bool,
 ) -> np.ndarray:
     """Frames ``(count, steps, channels)`` of the events (sample index, time, channel):
-    bin k holds ``edges[k] <= t < edges[k + 1]``; events at or after ``edges[-1]`` are
-    dropped; ``binary`` caps each bin at 1."""
+    bin k holds ``edges[k] <= t < edges[k + 1]``; events before ``edges[0]`` or at or after
+    ``edges[-1]`` are dropped; ``binary`` caps each bin at 1."""
     steps = len(edges) - 1
-    kept = t < edges[-1]
+    kept = (t >= edges[0]) & (t < edges[-1])
     step = np.searchsorted(edges, t[kept], side="right") - 1
     flat = (sample[kept] * steps + step) * channels + channel[kept]
     counts = np.bincount(flat, minlength=count * steps * channels)

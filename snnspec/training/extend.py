@@ -68,9 +68,11 @@ def resume_spec(directory: Path, overrides: Sequence[str] = ()) -> ModelSpec:
 
 def extension(
     directory: Path, manifest: dict[str, Any], spec: ModelSpec, digest: str, completed: int
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
     """The ``extensions`` entry for resuming ``directory``'s run with ``spec`` (hash
-    ``digest``) after epoch ``completed``; refuses any change but more epochs."""
+    ``digest``) after epoch ``completed``; refuses any change but more epochs. None when
+    nothing changes but the text: the run's values, resolved by another snnspec version (one
+    that writes other defaults out), which is a plain resume."""
     from ..spec.load import load
 
     text = (directory / RESOLVED).read_text(encoding="utf-8")
@@ -82,9 +84,11 @@ def extension(
         )
     run = load(directory / RESOLVED)
     changed = changed_paths(run, spec)
+    if not changed:
+        return None
     more = _epochs(spec) > _epochs(run)
     if changed != [".".join(EPOCHS)] or not more:
-        what = ", ".join(changed) if changed else "its text (not its values)"
+        what = ", ".join(changed)
         if changed == [".".join(EPOCHS)]:
             what = f"train.epochs from {_epochs(run)} down to {_epochs(spec)}"
         raise InputError(

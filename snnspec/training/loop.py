@@ -9,7 +9,9 @@ A run folder holds everything needed to inspect, resume, rescore or rerun an exp
                            environment (snnspec/bundle/environment.py), wall time, status,
                            the selection and the test metrics
     metrics.jsonl          one JSON object per epoch: training and validation metrics, never
-                           test metrics (timings only in fields containing "time")
+                           test metrics, and timings (:func:`.throughput.is_timing`):
+                           train_time_seconds, step_time (median seconds per optimizer
+                           step), samples_per_second, eval_time_seconds
     results.json           the selected epoch, why it was selected, whether early stopping
                            ended the run, and its test metrics (`snnspec evaluate DIR`)
     split.json             the indices of the train, validation and test samples in their
@@ -66,6 +68,8 @@ from ..spec.loader import load_json_file
 from ..spec.overrides import resolved_text
 from .batches import Batch, Prefetch
 from .data import Dataset, Samples, epoch_order, has_validation, load_data, train_seed
+from .parallel import Placement
+from .throughput import EpochTimer
 from .tracking import TrackedRun, Tracker, check_trackers
 
 if TYPE_CHECKING:
@@ -127,14 +131,24 @@ class Task:
                 f"{data.num_classes} neurons",
                 InputError,
             )
-        self.regularized = [[names.index(n) for n in r.layers] for r in train.regularizers]
+        from ..model.cost import with_synops
+
+        # every weighted layer's SynOps probe (snnspec.model.cost): `train_synops` and the
+        # synops regulariser read them; they hold no arrays
+        model, self.probes = with_synops(model)
+        self.regularized = [
+            [names.index(n) for n in r.layers]
+            if r.type != "synops"
+            else [self.probes[i] for i in (map(names.index, r.layers) if r.layers else self.probes)]
+            for r in train.regularizers
+        ]
         self.spiking = [
             i
             for i, layer in enumerate(plan.layers)
             if layer.spiking and "spike_rate" in train.metrics
         ]
         ids = [self.readout, *[i for ids in self.regularized for i in ids], *self.spiking]
-        self.recorded = list(dict.fromkeys(ids))
+        self.recorded = list(dict.fromkeys([*ids, *self.probes.values()]))
         self.layer_names = names
         recording = model.with_outputs(self.recorded)
         self.params, self.static = eqx.partition(recording, eqx.is_inexact_array)
@@ -181,14 +195,26 @@ class Task:
     # --- the model's forward pass, readout and losses ----------------------------------
 
     def _outputs(
-        self, params: Params, x: Array, key: PRNGKeyArray, inference: bool
+        self,
+        params: Params,
+        x: Array,
+        key: PRNGKeyArray,
+        inference: bool,
+        indices: Array | None = None,
+        dtype: str | None = None,
     ) -> dict[int, Array]:
+        """The recorded layers' outputs; ``dtype`` (default the spec's) is the neuron state's
+        and inputs' dtype, ``indices`` the samples' places in the batch (their keys)."""
+        import dataclasses
+
         import equinox as eqx
 
         from ..model.model import simulate_batch
 
         model = eqx.nn.inference_mode(eqx.combine(params, self.static), value=inference)
-        outputs = simulate_batch(model, (x,), key, self.burnin)
+        if dtype is not None:
+            model = dataclasses.replace(model, dtype=dtype)
+        outputs = simulate_batch(model, (x,), key, self.burnin, indices)
         return dict(zip(self.recorded, outputs, strict=True))
 
     def _task_loss(self, out: Array, y: Array) -> tuple[Array, Array]:
@@ -218,6 +244,11 @@ class Task:
 
         total = jnp.zeros((), jnp.float32)
         for regularizer, ids in zip(self.train.regularizers, self.regularized, strict=True):
+            if regularizer.type == "synops":  # ids are probes: SynOps per sample per step
+                synops = jnp.mean(sum(jnp.mean(outputs[i].astype(jnp.float32), 1) for i in ids))
+                excess = jnp.maximum(synops - regularizer.target, 0.0) / regularizer.target
+                total = total + regularizer.weight * excess**2
+                continue
             for i in ids:
                 out = outputs[i].astype(jnp.float32)
                 if regularizer.type == "sparsity":
@@ -231,22 +262,37 @@ class Task:
 
     def _train_step(
         self, params: Params, opt_state: optax.OptState, x: Array, y: Array, key: PRNGKeyArray
-    ) -> tuple[Params, optax.OptState, Array, Array]:
+    ) -> tuple[Params, optax.OptState, Array, Array, Array]:
+        """One update; returns the loss, the number correct and the batch's mean SynOps per
+        sample per step (all weighted layers)."""
         import equinox as eqx
         import jax
         import jax.numpy as jnp
 
-        def objective(p: Params) -> tuple[Array, Array]:
-            outputs = self._outputs(p, x, key, inference=False)
-            per_sample, correct = self._task_loss(outputs[self.readout], y)
-            return jnp.mean(per_sample) + self._penalty(outputs), jnp.sum(correct)
+        from .step import compute_copy, gradients
 
-        (loss, correct), grads = eqx.filter_value_and_grad(objective, has_aux=True)(params)
+        precision = self.train.precision
+        dtype = "bfloat16" if precision == "bfloat16" else None
+
+        def objective(
+            p: Params, x: Array, y: Array, indices: Array | None
+        ) -> tuple[Array, tuple[Array, Array]]:
+            outputs = self._outputs(compute_copy(p, precision), x, key, False, indices, dtype)
+            per_sample, correct = self._task_loss(outputs[self.readout], y)
+            synops = sum(
+                (jnp.mean(outputs[i].astype(jnp.float32)) for i in self.probes.values()),
+                jnp.zeros((), jnp.float32),
+            )
+            return jnp.mean(per_sample) + self._penalty(outputs), (jnp.sum(correct), synops)
+
+        loss, (correct, synops), grads = gradients(
+            objective, params, x, y, self.train.accumulate_steps
+        )
         # optax's adam raises its float decays to the int32 step count, which JAX's strict
         # dtype promotion rejects; our own arithmetic stays under the caller's setting
         with jax.numpy_dtype_promotion("standard"):
             updates, opt_state = self.optimizer.update(grads, opt_state, params)
-        return eqx.apply_updates(params, updates), opt_state, loss, correct
+        return eqx.apply_updates(params, updates), opt_state, loss, correct, synops
 
     def _eval_step(
         self, params: Params, x: Array, y: Array, mask: Array, key: PRNGKeyArray
@@ -279,24 +325,34 @@ class Task:
         return [order[b * size : (b + 1) * size] for b in range(self.steps_per_epoch)]
 
     def evaluate(
-        self, params: Params, x: Samples, y: np.ndarray, prefix: str = "test"
+        self,
+        params: Params,
+        x: Samples,
+        y: np.ndarray,
+        prefix: str = "test",
+        placement: Placement | None = None,
     ) -> dict[str, Any]:
         """``<prefix>_loss``, ``_accuracy`` (and ``_spike_rate``) over all samples of one
-        part of the data (``val`` or ``test``), padded batches masked."""
+        part of the data (``val`` or ``test``), padded batches masked. With a ``placement``
+        (``params`` placed by it) every batch is sharded and this process reads its rows."""
         import jax
 
+        where = placement or Placement()
         size = self.train.batch_size
-        key = jax.random.PRNGKey(self.seed)
+        key = where.replicate(jax.random.PRNGKey(self.seed))
         loss_sum = correct_sum = 0.0
         rate_sums = [0.0] * len(self.spiking)
         for start in range(0, len(y), size):
-            xb, yb = x[start : start + size], y[start : start + size]
-            mask = np.zeros(size, np.float32)
-            mask[: len(yb)] = 1.0
-            if len(yb) < size:
-                xb = np.concatenate([xb, np.zeros((size - len(yb), *xb.shape[1:]), xb.dtype)])
-                yb = np.concatenate([yb, np.zeros(size - len(yb), yb.dtype)])
-            loss, correct, rates = self.eval_step(params, xb, yb, mask, key)
+            rows = where.rows(np.arange(start, start + size))
+            present = rows[rows < len(y)]
+            xb, yb = x[present], y[present]
+            mask = np.zeros(len(rows), np.float32)
+            mask[: len(present)] = 1.0
+            if len(present) < len(rows):
+                pad = len(rows) - len(present)
+                xb = np.concatenate([xb, np.zeros((pad, *xb.shape[1:]), xb.dtype)])
+                yb = np.concatenate([yb, np.zeros(pad, yb.dtype)])
+            loss, correct, rates = self.eval_step(params, *where.batch(xb, yb, mask), key)
             loss_sum += float(loss)
             correct_sum += float(correct)
             rate_sums = [total + float(r) for total, r in zip(rate_sums, rates, strict=True)]
@@ -512,6 +568,7 @@ def train(
     echo: Callable[[str], None] = print,
     callbacks: Sequence[Callback] = (),
     force: bool = False,
+    devices: str | int | None = None,
 ) -> RunResult:
     """Train ``spec`` into ``directory``; see the module docstring for what is written.
 
@@ -523,25 +580,41 @@ def train(
     stops the run as Ctrl-C does: the manifest says ``interrupted`` (and which callback, in
     ``interrupted_by``), ``resume`` continues it, and the exception propagates. ``directory``
     must be new or empty; ``force`` replaces an earlier run in it (see :mod:`._folders`).
+
+    ``devices`` (a count or ``"all"``) shards every batch over a device mesh (see
+    :mod:`.parallel`); with several JAX processes (``jax.distributed``) each reads its rows
+    of every batch, and only process 0 writes ``directory`` and calls ``callbacks``.
     """
     import jax
 
     directory = Path(directory)
     train_spec = _train_of(spec)
+    placement = Placement.of(spec, devices)
+    primary = placement.primary
+    if not primary:  # process 0 writes, tracks and reports; the others compute along
+        callbacks, echo = (), _quiet
     trackers = check_trackers(callbacks)
     started = time.perf_counter()
     root = data_root or spec.base_dir
     text = resolved_text(spec)
     digest = sha256_text(text)
-    manifest = _start_manifest(
-        directory, spec, digest, resume, force, overrides, source, root, echo
-    )
+    if primary:
+        manifest = _start_manifest(
+            directory, spec, digest, resume, force, overrides, source, root, echo
+        )
+    else:  # process 0 checks and writes the folder; the others only read a resumed run's
+        resumed = resume and (directory / MANIFEST).is_file()
+        manifest = read_manifest(directory) if resumed else {}
     from .custom import check_unchanged
 
     code = check_unchanged(spec, manifest.get("custom_code"), file=str(directory / MANIFEST))
     if code:
         manifest["custom_code"] = code
+    if not primary:  # a preprocessing cache is built by process 0 before the others read it
+        placement.barrier("snnspec-data-loaded")
     data = load_data(spec, root)
+    if primary:
+        placement.barrier("snnspec-data-loaded")
     if manifest.get("data_sha256", data.sha256) != data.sha256:
         raise InputError(
             f"the data differ from the run's (sha256 {manifest['data_sha256'][:12]}..., now "
@@ -571,6 +644,10 @@ def train(
         echo(f"resuming {directory} after epoch {done}")
     elif resume:
         echo(f"no checkpoint in {directory}; starting from epoch 1")
+    params, opt_state = placement.replicate((params, opt_state))
+    if not primary:
+        state = (params, opt_state, first_epoch, records)
+        return _follow(directory, spec, task, data, placement, *state)
     if force:  # an earlier run (checked above), removed only now that the new one can start
         _remove_run(directory)
     write_text_atomic(directory / RESOLVED, text)
@@ -580,6 +657,8 @@ def train(
     prior_seconds = float(manifest.get("wall_time_seconds", 0.0)) if latest else 0.0
     manifest.update(status="running", epochs_completed=first_epoch - 1)
     manifest.pop("interrupted_by", None)
+    if placement.mesh is not None or "devices" in manifest:  # the latest session's mesh
+        manifest["devices"] = {"count": placement.devices, "processes": placement.processes}
     _write_json(directory / MANIFEST, manifest)
     # Selection and early stopping are functions of the records: a resumed run recomputes them.
     selection = selection_of(train_spec, records, validation) if records else None
@@ -590,14 +669,17 @@ def train(
     )
     echo(
         f"training {spec.name}: {parts}{len(data.y_test)} test samples, {data.steps} steps, "
-        f"{train_spec.epochs} epochs on {jax.default_backend()} -> {directory}"
+        f"{train_spec.epochs} epochs on {placement.describe(jax.default_backend())} -> "
+        f"{directory}"
     )
+    if latest is None:  # a fresh start: the initial spike rates, a warning per dead layer
+        from .activity import activity_batch, check_activity
+
+        batch = activity_batch(spec, model.plan, data)
+        check_activity(spec, model, batch, echo, lambda line: echo(f"warning: {line}"))
 
     def wall_time() -> float:
         return prior_seconds + time.perf_counter() - started
-
-    def take(index: np.ndarray) -> Batch:
-        return np.asarray(data.x_train[index]), data.y_train[index]
 
     epoch = first_epoch - 1
     last_epoch = epoch if selection is not None and selection.stop else train_spec.epochs
@@ -624,36 +706,10 @@ def train(
             if trackers:
                 _write_json(directory / MANIFEST, manifest)
             for epoch in range(first_epoch, last_epoch + 1):
-                epoch_start = time.perf_counter()
-                batches = task.batches(data, epoch)
-                bar.start(f"epoch {epoch}/{train_spec.epochs}", len(batches))
-                loss_total, correct_total, seen = 0.0, 0.0, 0
-                with Prefetch(take, batches) as loader:
-                    for step, (xb, yb) in enumerate(loader):
-                        params, opt_state, loss, correct = task.train_step(
-                            params, opt_state, xb, yb, task.step_key(epoch, step)
-                        )
-                        loss_total += float(loss)
-                        correct_total += float(correct)
-                        seen += len(yb)
-                        bar.advance(loss_total / (step + 1), correct_total / seen)
-                train_seconds = time.perf_counter() - epoch_start
-                eval_start = time.perf_counter()
-                # Never the test set: it is scored once, for the selected epoch, at the end.
-                scores = task.evaluate(params, data.x_val, data.y_val, "val") if validation else {}
-                record: dict[str, Any] = {
-                    "epoch": epoch,
-                    "train_loss": loss_total / len(batches),
-                    "train_accuracy": correct_total / seen,
-                    **scores,
-                    "learning_rate": float(
-                        np.asarray(task.schedule(epoch * task.steps_per_epoch - 1))
-                    ),
-                    "train_time_seconds": train_seconds,
-                    "data_load_time": loader.load_time,
-                    "data_wait_time": loader.wait_time,
-                    "eval_time_seconds": time.perf_counter() - eval_start,
-                }
+                bar.start(f"epoch {epoch}/{train_spec.epochs}", task.steps_per_epoch)
+                params, opt_state, record = _epoch(
+                    task, data, placement, params, opt_state, epoch, validation, bar.advance
+                )
                 # Metrics first: a run stopped before the checkpoint redoes this epoch.
                 records.append(record)
                 _write_records(directory, records)
@@ -696,7 +752,7 @@ def train(
     selection = selection_of(train_spec, records, validation)
     try:
         results = _finish(
-            directory, spec, task, data, records, selection, manifest, wall_time, echo
+            directory, spec, task, data, records, selection, manifest, wall_time, echo, placement
         )
     except BaseException:
         _close(opened, "failed")
@@ -862,9 +918,11 @@ def _start_manifest(
 
             latest = latest_checkpoint(directory)
             record = extension(directory, manifest, spec, digest, latest[0] if latest else 0)
-            echo(extension_note(spec, record))
+            if record is not None:
+                echo(extension_note(spec, record))
+                manifest.setdefault("extensions", []).append(record)
+            # else: the same values in an older version's words, rewritten in this one's
             manifest.setdefault("original_resolved_spec_sha256", manifest["resolved_spec_sha256"])
-            manifest.setdefault("extensions", []).append(record)
             manifest["resolved_spec_sha256"] = digest
         before, _ = recorded(manifest)
         manifest.update(manifest_fields())
@@ -898,29 +956,14 @@ def _finish(
     manifest: dict[str, Any],
     wall_time: Callable[[], float],
     echo: Callable[[str], Any],
+    placement: Placement,
 ) -> dict[str, Any]:
     """Write the selected model (spec.yaml + params), score it on the test set (the only time
     the test set is used), write results.json and the final manifest."""
-    import equinox as eqx
-
-    from ..model.params import clamp_parameters, save_params
+    from ..model.params import save_params
     from ..spec.dump import dumps, normalized_data
 
-    best = directory / CHECKPOINTS / BEST
-    params, _, epoch = load_checkpoint(best, task)
-    if epoch != selection.epoch:
-        raise InputError(
-            f"holds epoch {epoch}, but the selected epoch is {selection.epoch}; the run folder "
-            "was changed by hand: train it again",
-            file=str(best),
-        )
-    model, clamped = clamp_parameters(task.model(params))
-    if clamped:
-        echo(
-            f"note: {', '.join(clamped)}: trained values past the range the neurons clamp them "
-            "to are saved as the range's end (the model computes the same)"
-        )
-    scores = task.evaluate(eqx.filter(model, eqx.is_inexact_array), data.x_test, data.y_test)
+    model, scores = _test_scores(directory, task, data, selection, placement, echo)
     completed = records[-1]["epoch"]
     results = {
         "epoch": selection.epoch,
@@ -946,6 +989,137 @@ def _finish(
     )
     _write_json(directory / MANIFEST, manifest)
     return results
+
+
+def _test_scores(
+    directory: Path,
+    task: Task,
+    data: Dataset,
+    selection: Selection,
+    placement: Placement,
+    echo: Callable[[str], Any],
+    kept: Params | None = None,
+) -> tuple[StatefulModel, dict[str, Any]]:
+    """The selected model (``kept``, else read from ``best.safetensors``; clamped) and its
+    test metrics."""
+    import equinox as eqx
+
+    from ..model.params import clamp_parameters
+
+    if kept is None:
+        best = directory / CHECKPOINTS / BEST
+        kept, _, epoch = load_checkpoint(best, task)
+        if epoch != selection.epoch:
+            raise InputError(
+                f"holds epoch {epoch}, but the selected epoch is {selection.epoch}; the run "
+                "folder was changed by hand: train it again",
+                file=str(best),
+            )
+    model, clamped = clamp_parameters(task.model(kept))
+    if clamped:
+        echo(
+            f"note: {', '.join(clamped)}: trained values past the range the neurons clamp them "
+            "to are saved as the range's end (the model computes the same)"
+        )
+    params = placement.replicate(eqx.filter(model, eqx.is_inexact_array))
+    return model, task.evaluate(params, data.x_test, data.y_test, "test", placement)
+
+
+def _epoch(
+    task: Task,
+    data: Dataset,
+    placement: Placement,
+    params: Params,
+    opt_state: optax.OptState,
+    epoch: int,
+    validation: bool,
+    advance: Callable[[float, float, float], None],
+) -> tuple[Params, optax.OptState, dict[str, Any]]:
+    """Train one epoch (and score the validation set): the new parameters, optimizer state
+    and the epoch's record. ``advance(loss, accuracy, samples_per_second)`` follows the steps.
+    """
+    batches = task.batches(data, epoch)
+
+    def take(index: np.ndarray) -> Batch:
+        rows = placement.rows(index)  # by index: this process reads only its rows
+        return np.asarray(data.x_train[rows]), data.y_train[rows]
+
+    timer = EpochTimer()
+    loss_total, correct_total, synops_total, seen = 0.0, 0.0, 0.0, 0
+    with Prefetch(take, batches) as loader:  # the next batches are read during the step
+        for step, (index, local) in enumerate(zip(batches, loader, strict=True)):
+            x, y = placement.batch(*local)
+            key = placement.replicate(task.step_key(epoch, step))
+            params, opt_state, loss, correct, synops = task.train_step(params, opt_state, x, y, key)
+            loss_total += float(loss)
+            correct_total += float(correct)
+            synops_total += float(synops)
+            seen += len(index)
+            timer.step(len(index))
+            advance(loss_total / (step + 1), correct_total / seen, timer.samples_per_second)
+    timing = {
+        **timer.fields(),
+        "data_load_time": loader.load_time,
+        "data_wait_time": loader.wait_time,
+    }
+    eval_start = time.perf_counter()
+    # Never the test set: it is scored once, for the selected epoch, at the end.
+    scores = task.evaluate(params, data.x_val, data.y_val, "val", placement) if validation else {}
+    record: dict[str, Any] = {
+        "epoch": epoch,
+        "train_loss": loss_total / len(batches),
+        "train_accuracy": correct_total / seen,
+        **({"train_synops": synops_total / len(batches)} if task.probes else {}),
+        **scores,
+        "learning_rate": float(np.asarray(task.schedule(epoch * task.steps_per_epoch - 1))),
+        **timing,
+        "eval_time_seconds": time.perf_counter() - eval_start,
+    }
+    return params, opt_state, record
+
+
+def _follow(
+    directory: Path,
+    spec: ModelSpec,
+    task: Task,
+    data: Dataset,
+    placement: Placement,
+    params: Params,
+    opt_state: optax.OptState,
+    first: int,
+    records: list[dict[str, Any]],
+) -> RunResult:
+    """A process other than 0 of a distributed run: the same epochs (every step is a
+    collective computation of all processes), selection and test scoring as process 0,
+    writing nothing. Its records equal process 0's (the metrics are global). The selected
+    parameters are kept in memory (read from the folder only when a resumed run selects an
+    epoch from before the resume)."""
+    train_spec = _train_of(spec)
+    validation = has_validation(spec)
+    selection = selection_of(train_spec, records, validation) if records else None
+    last = first - 1 if selection is not None and selection.stop else train_spec.epochs
+    kept = None
+    for epoch in range(first, last + 1):
+        params, opt_state, record = _epoch(
+            task, data, placement, params, opt_state, epoch, validation, _no_progress
+        )
+        records.append(record)
+        selection = selection_of(train_spec, records, validation)
+        if selection.epoch == epoch:
+            kept = params
+        if selection.stop:
+            break
+    selection = selection_of(train_spec, records, validation)
+    _, scores = _test_scores(directory, task, data, selection, placement, _quiet, kept)
+    return RunResult(directory, records, {"epoch": selection.epoch, **scores})
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def _no_progress(loss: float, accuracy: float, samples_per_second: float) -> None:
+    pass
 
 
 def _remove_run(directory: Path) -> None:
@@ -1018,7 +1192,7 @@ def _summary(record: dict[str, Any]) -> str:
     return (
         f"epoch {record['epoch']:>3}  train loss {record['train_loss']:.4f}  "
         f"train acc {record['train_accuracy']:.4f}  {validation}"
-        f"({record['train_time_seconds']:.1f} s)"
+        f"({record['train_time_seconds']:.1f} s, {record['samples_per_second']:.0f} samples/s)"
     )
 
 
@@ -1037,7 +1211,8 @@ def _plot_curves(
 
 
 class _Progress:
-    """A rich progress bar over an epoch's batches showing running loss and accuracy."""
+    """A rich progress bar over an epoch's batches showing the epoch, running loss and
+    accuracy and samples per second, on a terminal; else each epoch's summary line only."""
 
     def __init__(self, enabled: bool, echo: Callable[[str], Any]) -> None:
         from rich.console import Console
@@ -1075,10 +1250,11 @@ class _Progress:
         if self.task is not None:
             self.progress.remove_task(self.task)
         # No batch has ended yet: no loss or accuracy to show (not "nan" and "0.000").
-        self.task = self.progress.add_task(description, total=total, metrics="loss —  acc —")
+        metrics = "loss —  acc —  — samples/s"
+        self.task = self.progress.add_task(description, total=total, metrics=metrics)
 
-    def advance(self, loss: float, accuracy: float) -> None:
-        metrics = f"loss {loss:.4f}  acc {accuracy:.3f}"
+    def advance(self, loss: float, accuracy: float, samples_per_second: float) -> None:
+        metrics = f"loss {loss:.4f}  acc {accuracy:.3f}  {samples_per_second:.0f} samples/s"
         self.progress.update(self.task, advance=1, metrics=metrics)
 
     def log(self, line: str) -> None:

@@ -12,8 +12,8 @@ decodes the same layout).
 The files are read with NumPy directly: tonic's ``NMNIST`` class checks the md5 of the
 downloaded archives, so it refuses a folder holding only the unpacked files and small test
 fixtures; ``tonic.io.read_mnist_file`` is the same five lines of byte arithmetic as below,
-without the checks. Binning reuses the fixed time grid and counting of the Heidelberg
-data (:func:`.datasets.count_events`).
+without the checks. The frames are made by the event-camera transforms shared with DVS
+Gesture (:func:`.events.bin_recordings`).
 
 Every file and event is checked: a problem is a located error naming the file, the split
 folder, the 0-based sample index in the sorted order (digit, then file name) and the field.
@@ -28,18 +28,18 @@ import numpy as np
 
 from .._errors import InputError
 from ..spec.train import NMNIST_CLASSES, NMNIST_SENSOR
-from . import datasets
+from . import datasets, events
 
 if TYPE_CHECKING:
     from ..spec.model import ModelSpec
     from ..spec.train import NmnistDataSpec
-    from .cache import Allocate, EventSource
+    from .cache import EventSource
 
 PAGE = "https://www.garrickorchard.com/datasets/n-mnist"
 """Where the authors distribute N-MNIST."""
 
-SPLIT_FOLDERS = {"train": "Train", "test": "Test"}
-"""The folders of the official training and test sets."""
+SPLITS = {"Train": True, "Test": False}
+"""The folders of the official training and test sets (and tonic's ``train`` argument)."""
 
 TONIC_FOLDER = "NMNIST"
 """Where tonic's ``NMNIST(save_to=root)`` unpacks the folders."""
@@ -47,54 +47,21 @@ TONIC_FOLDER = "NMNIST"
 EVENT_BYTES = 5
 """One 40-bit event."""
 
-Part = tuple[np.ndarray, np.ndarray]
-
 
 def event_source(spec: ModelSpec, data: NmnistDataSpec, steps: int, folder: Path) -> EventSource:
     """The official training and test folders of ``data`` under ``folder / data.root``, each
     binned as one split (:mod:`.cache` keeps the result)."""
-    from .cache import EventSource, preprocessing
-
     base = locate(spec, data, folder)
-    listed = {split: list_split(base / folder_name) for split, folder_name in SPLIT_FOLDERS.items()}
-
-    def bin_split(split: str, allocate: Allocate) -> Part:
-        return read_split(base / SPLIT_FOLDERS[split], data, steps, listed[split], allocate)
-
-    return EventSource(
-        files=tuple(path for files, _ in listed.values() for path in files),
-        base=base,
-        section=preprocessing(data, steps),
-        origins={split: base / name for split, name in SPLIT_FOLDERS.items()},
-        classes=NMNIST_CLASSES,
-        bin=bin_split,
-    )
+    return events.event_source(spec, data, steps, base, SPLITS, list_split, read_events)
 
 
 def locate(spec: ModelSpec, data: NmnistDataSpec, folder: Path) -> Path:
     """The folder holding ``Train/`` and ``Test/``: ``root`` itself or tonic's layout below it."""
-    root = folder / data.root
-    candidates = (root, root / TONIC_FOLDER)
-    found = [
-        base
-        for base in candidates
-        if any((base / split).is_dir() for split in SPLIT_FOLDERS.values())
-    ]
-    if len(found) > 1:
-        raise spec.error(
-            ("train", "data", "root"),
-            f"two copies of N-MNIST: in {found[0]} and in {found[1]} (tonic's layout); keep one",
-        )
-    base = found[0] if found else root
-    for split in SPLIT_FOLDERS.values():
-        if not (base / split).is_dir():
-            raise spec.error(
-                ("train", "data", "root"),
-                f"N-MNIST folder {split}/ not found in {base}"
-                + ("" if found else f" (nor in {candidates[1]}, tonic's layout)")
-                + f"; download {split}.zip from {PAGE} and unpack it into {base}",
-            )
-    return base
+
+    def fetch(split: str, base: Path) -> str:
+        return f"download {split}.zip from {PAGE} and unpack it into {base}"
+
+    return events.locate_splits(spec, data, folder, SPLITS, TONIC_FOLDER, fetch)
 
 
 def list_split(split: Path) -> tuple[list[Path], np.ndarray]:
@@ -134,7 +101,7 @@ def list_split(split: Path) -> tuple[list[Path], np.ndarray]:
     return files, np.array(labels, np.int32)
 
 
-def read_events(path: Path, split: str, index: int) -> tuple[np.ndarray, ...]:
+def read_events(path: Path, split: str, index: int) -> events.Events:
     """The checked events of one file: x, y, polarity (0/1) and time (microseconds), int64."""
     source = str(path)
     raw = np.fromfile(path, np.uint8)
@@ -168,44 +135,3 @@ def read_events(path: Path, split: str, index: int) -> tuple[np.ndarray, ...]:
             path=(split, index, "timestamp"),
         )
     return x, y, polarity, t
-
-
-def read_split(
-    split: Path,
-    data: NmnistDataSpec,
-    steps: int,
-    listed: tuple[list[Path], np.ndarray] | None = None,
-    allocate: Allocate | None = None,
-) -> Part:
-    """The binned frames ``(N, T, P, H, W)`` (in ``allocate(shape)``, default new zeros) and
-    the labels of one split folder (``listed``: its :func:`list_split`, when known)."""
-    files, labels = list_split(split) if listed is None else listed
-    frame = data.frame_shape
-    channels = frame[0] * frame[1] * frame[2]
-    # in microseconds; an edge that is a whole microsecond compares exactly with the integer
-    # timestamps (k·w in float64 can be off by an ulp)
-    edges = np.round(datasets.time_edges(data, steps) * 1e6, 6)
-    shape = (len(files), steps, *frame)
-    out = np.zeros(shape, np.float32) if allocate is None else allocate(shape)
-    chunk = max(1, datasets.BIN_BUDGET // (steps * channels))
-    for start in range(0, len(files), chunk):
-        events = [
-            read_events(path, split.name, start + i)
-            for i, path in enumerate(files[start : start + chunk])
-        ]
-        x, y, polarity, t = (np.concatenate(field) for field in zip(*events, strict=True))
-        sample = np.repeat(np.arange(len(events)), [len(e[0]) for e in events])
-        p = polarity if data.polarity == "separate" else np.zeros_like(polarity)
-        f = data.downsample
-        channel = (p * frame[1] + y // f) * frame[2] + x // f
-        counts = datasets.count_events(
-            sample,
-            t.astype(np.float64),
-            channel,
-            len(events),
-            edges,
-            channels,
-            data.values == "binary",
-        )
-        out[start : start + len(events)] = counts.reshape(len(events), steps, *frame)
-    return out, labels

@@ -60,6 +60,11 @@ def _save(figure: Figure, path: str | os.PathLike[str]) -> None:
 def plot_training(
     path: str | os.PathLike[str], records: Sequence[dict[str, Any]], selected: int | None = None
 ) -> None:
+    """Draw :func:`training_figure` to ``path``."""
+    _save(training_figure(records, selected), path)
+
+
+def training_figure(records: Sequence[dict[str, Any]], selected: int | None = None) -> Figure:
     """Loss and accuracy per epoch (train and validation) from ``metrics.jsonl`` records,
     with a dashed line at the ``selected`` epoch."""
     figure = _figure(9.0, 3.5)
@@ -83,7 +88,7 @@ def plot_training(
         axes.xaxis.get_major_locator().set_params(integer=True)
         if axes.get_lines():
             axes.legend()
-    _save(figure, path)
+    return figure
 
 
 # --- data samples -------------------------------------------------------------------------
@@ -171,6 +176,11 @@ def plot_run(
     key: Any,
     burnin: int,
 ) -> None:
+    """Draw :func:`run_figure` to ``path``."""
+    _save(run_figure(model, inputs, key, burnin), path)
+
+
+def run_figure(model: StatefulModel, inputs: Sequence[np.ndarray], key: Any, burnin: int) -> Figure:
     """A spike raster per final layer and membrane traces of a few neurons (sample 0)."""
     _figure(1.0, 1.0)  # fail before running anything when matplotlib is missing
 
@@ -188,6 +198,7 @@ def plot_run(
             t, n = np.nonzero(values)
             axes.scatter(steps[t], n, marker="|", s=40, linewidths=1, color="black")
             axes.set_ylim(-0.5, values.shape[1] - 0.5)
+            axes.set_xlim(start - 0.5, start + values.shape[0] - 0.5)  # also when silent
             axes.set_title(f"{name} ({kind}): spikes, sample 0 ({int(values.sum())} in total)")
         else:
             extent = (start - 0.5, start + values.shape[0] - 0.5, values.shape[1] - 0.5, -0.5)
@@ -204,7 +215,21 @@ def plot_run(
         axes.set_title(f"{plan.layer_names[i]}: membrane potential v, sample 0")
         axes.set(xlabel="step", ylabel="v")
         axes.legend(fontsize="small", loc="upper right")
-    _save(figure, path)
+    return figure
+
+
+def svg_text(figure: Figure) -> str:
+    """``figure`` as an ``<svg>`` element to inline in a page: text kept as text, no date
+    (so the same figure gives the same bytes), no XML prolog."""
+    import io
+
+    from matplotlib import rc_context
+
+    buffer = io.StringIO()
+    with rc_context({"svg.fonttype": "none", "svg.hashsalt": "snnspec"}):
+        figure.savefig(buffer, format="svg", metadata={"Date": None})
+    text = buffer.getvalue()
+    return text[text.index("<svg") :]
 
 
 # --- graph diagrams (text) ------------------------------------------------------------------

@@ -11,7 +11,8 @@ that used custom code (``custom_code``) says so, and warns when the code's file 
 The new folder's final parameters, every metric of every epoch and ``results.json`` (the
 selected epoch and its test metrics) are compared with the original's: bitwise, or the
 largest absolute difference per parameter and per metric.
-Timing fields (names ending in ``_time``, ``_seconds`` or ``_per_second``) are not compared.
+Timing fields (:func:`.throughput.is_timing`: names ending in ``_time``, ``_seconds`` or
+``_per_second``) are not compared.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,8 +29,7 @@ from .._errors import Hint, InputError
 from .._io import sha256_file, sha256_text, write_text_atomic
 from ..spec.load import load
 from ..spec.overrides import resolved_text
-
-TIMING = re.compile(r".*(_time|_seconds|_per_second)")
+from .throughput import is_timing
 
 
 @dataclass(frozen=True)
@@ -243,7 +242,7 @@ def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in record.items():
         name = f"{prefix}{key}"
-        if TIMING.fullmatch(key):
+        if is_timing(key):
             continue
         if isinstance(value, dict):
             flat.update(_flatten(value, name + "."))

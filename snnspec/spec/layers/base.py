@@ -73,6 +73,9 @@ class LayerSpec(SpecModel):
     """True for layers whose output is a spike train (used for spike-rate reports)."""
     shape_preserving: ClassVar[bool] = False
     """True when the output shape is always the input shape."""
+    weighted: ClassVar[bool] = False
+    """True for layers whose synaptic operations and MACs are counted (``linear``, ``conv``;
+    :mod:`snnspec.model.cost`)."""
     snnax_class: ClassVar[str | None] = None
     """The SNNAX class this type follows (``compat: snnax`` switches only these types)."""
     runtime: ClassVar[str | None]
@@ -104,6 +107,12 @@ class LayerSpec(SpecModel):
 
     def resolve(self, input_shape: Shape) -> "LayerSpec":
         """This spec with every inferred field (``in_features``...) written out."""
+        return self
+
+    def with_time_step(self, dt: float) -> "LayerSpec":
+        """This spec with the values that follow from the spec's ``dt`` (seconds per step)
+        written out: the decays given by time constants (neurons). A SchemaError's ``path``
+        is relative to the layer."""
         return self
 
     def parameter_shapes(self, input_shape: Shape) -> dict[str, Shape]:

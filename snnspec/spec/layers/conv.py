@@ -88,6 +88,7 @@ class AbstractConvSpec(LayerSpec):
     )
 
     num_spatial_dims: ClassVar[int]
+    weighted = True
 
     @field_validator("kernel_size", "stride", "dilation", "padding")
     @classmethod

@@ -16,6 +16,7 @@ class LinearSpec(LayerSpec):
 
     type: Literal["linear"] = "linear"
     runtime = "equinox.nn:Linear"
+    weighted = True
     out_features: Count = Field(description="Output size.")
     in_features: Count | None = Field(default=None, description="Input size; inferred when absent.")
     use_bias: Bool = Field(default=True, description="Add the bias b.")

@@ -23,6 +23,14 @@ iaf             zero                  subtract
 simple_iaf      zero                  subtract
 ==============  ====================  ==========================
 
+Time constants: a neuron whose decays are time constants takes them in seconds instead
+(``tau_mem``, ``tau_syn``, ``tau_adaptation``; each type's :attr:`time_constants` says which
+decay each gives): decay = exp(-dt/τ) with the spec's ``dt``, and the decay's rule (the
+[0.5, 1] range) applies to the result. A decay and its time constants are alternatives: the
+graph analysis (:meth:`with_time_step`) writes the derived decay, and a decay written beside
+its time constants must equal exp(-dt/τ) exactly (what the normalised spec records), else the
+spec gives both, which is an error.
+
 ``init`` sets the initial membrane-like state variable (named in each type's docs): zeros
 (default), or seeded draws from a uniform or normal distribution; the other state variables
 start at zero.
@@ -38,6 +46,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import Field, field_validator, model_validator
 
+from ..._errors import SchemaError, SpecError
 from .base import Bool, Float, LayerSpec, Shape, SpecModel
 from .pooling import AbstractPoolSpec
 from .surrogates import SuperSpikeSpec, Surrogate
@@ -184,10 +193,98 @@ class AbstractParametricNeuronSpec(AbstractNeuronSpec):
         "`{type: normal, mean, std}` (seeded by the key passed to init_state).",
     )
 
+    time_constants: ClassVar[dict[str, tuple[str, int | None]]] = {}
+    """Time-constant fields (seconds) -> the decay each gives: (decay field, index in it, or
+    None when the field is one number). A decay field listed here defaults to None and is
+    given either written or by all its time constants (module docs)."""
+
     @field_validator("trainable")
     @classmethod
     def _check_trainable(cls, names: tuple[str, ...] | None) -> tuple[str, ...] | None:
         return check_trainable(names, cls.parameter_names)
+
+    @model_validator(mode="after")
+    def _decays_given(self) -> "AbstractParametricNeuronSpec":
+        for field, taus in self.time_constants_by_decay().items():
+            if getattr(self, field) is not None:
+                continue  # a written decay beside its time constants is checked with dt
+            given = [tau for tau in taus if getattr(self, tau) is not None]
+            missing = [tau for tau in taus if tau not in given]
+            if not given:
+                raise ValueError(
+                    f"missing required key '{field}' (or give {' and '.join(taus)}: time "
+                    "constants in seconds, decay = exp(-dt/τ) with the spec's dt)"
+                )
+            if missing:
+                raise ValueError(
+                    f"{' and '.join(given)} without {' and '.join(missing)}: give "
+                    f"{' and '.join(taus)} together, or {field}"
+                )
+        return self
+
+    @classmethod
+    def time_constants_by_decay(cls) -> dict[str, dict[str, int | None]]:
+        """Decay field -> {time-constant field: its index in the decay field}."""
+        grouped: dict[str, dict[str, int | None]] = {}
+        for tau, (field, index) in cls.time_constants.items():
+            grouped.setdefault(field, {})[tau] = index
+        return grouped
+
+    def with_time_step(self, dt: float) -> "AbstractParametricNeuronSpec":
+        """This spec with the decays its time constants give, exp(-dt/τ), written out.
+
+        The derived decay must pass the decay field's own rule (its range); a decay written
+        beside its time constants must equal exp(-dt/τ) exactly. Errors are located at the
+        time constant.
+        """
+        update: dict[str, Any] = {}
+        for field, taus in self.time_constants_by_decay().items():
+            written = getattr(self, field)
+            derived: dict[int | None, float] = {}
+            for tau, index in taus.items():
+                seconds = getattr(self, tau)
+                if seconds is None:
+                    continue
+                decay = math.exp(-dt / seconds)
+                if written is not None:
+                    value = written if index is None else written[index]
+                    if value != decay:
+                        where = field if index is None else f"{field}[{index}]"
+                        raise SchemaError(
+                            f"give either {field} or {' and '.join(taus)}, not both: {where} "
+                            f"is {value!r} but exp(-dt/{tau}) = {decay!r} with dt = {dt!r} s "
+                            "(a normalised spec writes both, equal to the last digit for its dt)",
+                            path=(tau,),
+                        )
+                problem = None if written is not None else self._decay_problem(field, index, decay)
+                if problem is not None:
+                    raise SchemaError(
+                        f"{tau} = {seconds:g} s with dt = {dt:g} s gives the decay "
+                        f"exp(-dt/{tau}) = {decay:.6g}, which breaks the rule of {field}: "
+                        f"{problem}; a longer {tau} gives a decay closer to 1",
+                        path=(tau,),
+                    )
+                derived[index] = decay
+            if written is None and derived:
+                indices = sorted(index for index in derived if index is not None)
+                vector = tuple(derived[index] for index in indices)
+                update[field] = derived.get(None, vector)  # a number, else the vector
+        return self.model_copy(update=update) if update else self
+
+    def _decay_problem(self, field: str, index: int | None, decay: float) -> str | None:
+        """Why ``decay`` as entry ``index`` of the unwritten ``field`` breaks the field's
+        rules (validated as the layer would be), or None."""
+        from pydantic import ValidationError
+
+        value: Any = decay
+        if index is not None:  # the other entries at 1 (valid), so the message is this one's
+            length = len(self.time_constants_by_decay()[field])
+            value = tuple(decay if k == index else 1.0 for k in range(length))
+        try:
+            type(self).model_validate({**self.model_dump(), field: value})
+        except ValidationError as error:
+            return str(error.errors(include_url=False)[0]["msg"]).removeprefix("Value error, ")
+        return None
 
     def trainable_parameters(self) -> tuple[str, ...]:
         """The parameters that receive gradients."""
@@ -197,7 +294,16 @@ class AbstractParametricNeuronSpec(AbstractNeuronSpec):
         return {"trainable": self.trainable_parameters()}
 
     def _values(self) -> dict[str, float | tuple[float, ...]]:
-        return {name: getattr(self, name) for name in self.parameter_names}
+        values = {name: getattr(self, name) for name in self.parameter_names}
+        for name, value in values.items():
+            if value is None:  # given by time constants, which need the spec's dt
+                taus = " and ".join(self.time_constants_by_decay()[name])
+                raise SpecError(
+                    f"{self.type}: {name} is given by {taus}, which need the spec's dt: "
+                    "build the layer through its ModelSpec (snnspec.compile), or call "
+                    "with_time_step(dt) first"
+                )
+        return values
 
     def parameter_shapes(self, input_shape: Shape) -> dict[str, Shape]:
         neuron_shape = input_shape if self.per_neuron else ()
@@ -234,8 +340,10 @@ class AbstractParametricNeuronSpec(AbstractNeuronSpec):
 class DecayConstantsMixin(SpecModel):
     """The ``decay_constants`` field of the leaky neurons."""
 
-    decay_constants: tuple[Float, ...] = Field(
-        description="Decay factors per step, each in [0.5, 1] (SNNAX clamps to this range)."
+    decay_constants: tuple[Float, ...] | None = Field(
+        default=None,
+        description="Decay factors per step, each in [0.5, 1] (SNNAX clamps to this range). "
+        "Required unless the type's time constants (tau_mem, tau_syn) give them.",
     )
     num_decay_constants: ClassVar[int] = 1
     decay_range: ClassVar[tuple[float, float]] = (0.5, 1.0)
@@ -244,7 +352,9 @@ class DecayConstantsMixin(SpecModel):
 
     @field_validator("decay_constants")
     @classmethod
-    def _check_decay_constants(cls, values: tuple[float, ...]) -> tuple[float, ...]:
+    def _check_decay_constants(cls, values: tuple[float, ...] | None) -> tuple[float, ...] | None:
+        if values is None:
+            return values
         if len(values) != cls.num_decay_constants:
             raise ValueError(
                 f"expected {cls.num_decay_constants} decay constant(s), got {len(values)}"
@@ -257,6 +367,38 @@ class DecayConstantsMixin(SpecModel):
             if not low <= value <= high:
                 raise ValueError(f"decay constant {value} is outside [{low:g}, {high:g}] ({why})")
         return values
+
+
+Seconds = Annotated[Float, Field(gt=0, le=1e6)]
+"""A time constant in seconds."""
+
+
+def _not_given(value: float | None) -> bool:
+    """Dumps leave out a time constant not given, so a spec written with decays resolves to
+    the text it did before time constants existed."""
+    return value is None
+
+
+class TauMemMixin(SpecModel):
+    """The ``tau_mem`` field: the membrane decay as a time constant."""
+
+    tau_mem: Seconds | None = Field(
+        default=None,
+        exclude_if=_not_given,
+        description="Membrane time constant in seconds, instead of its decay constant: "
+        "decay = exp(-dt/tau_mem) with the spec's dt.",
+    )
+
+
+class TauSynMixin(SpecModel):
+    """The ``tau_syn`` field: the synaptic decay as a time constant."""
+
+    tau_syn: Seconds | None = Field(
+        default=None,
+        exclude_if=_not_given,
+        description="Synaptic time constant in seconds, instead of its decay constant: "
+        "decay = exp(-dt/tau_syn) with the spec's dt.",
+    )
 
 
 class AbstractFiringNeuronSpec(AbstractParametricNeuronSpec):
@@ -332,7 +474,7 @@ class AbstractSpikingNeuronSpec(AbstractFiringNeuronSpec):
 # --- the LIF family --------------------------------------------------------------------------
 
 
-class SimpleLIFSpec(DecayConstantsMixin, AbstractSpikingNeuronSpec):
+class SimpleLIFSpec(DecayConstantsMixin, TauMemMixin, AbstractSpikingNeuronSpec):
     """Leaky integrate-and-fire without synaptic current (SNNAX ``SimpleLIF``).
 
     ``init`` sets v. Default trainable: decay_constants. With only ``reset_val`` the neuron
@@ -345,6 +487,7 @@ class SimpleLIFSpec(DecayConstantsMixin, AbstractSpikingNeuronSpec):
     runtime = "snnspec.nn.neurons:SimpleLIF"
     parameter_names = ("decay_constants", "threshold")
     default_trainable = ("decay_constants",)
+    time_constants = {"tau_mem": ("decay_constants", 0)}
     state_names = ("v", "spikes")
     example = {"type": "simple_lif", "decay_constants": [0.9], "threshold": 0.5}
     equations = (
@@ -358,13 +501,14 @@ class SimpleLIFSpec(DecayConstantsMixin, AbstractSpikingNeuronSpec):
         return "subtract", softplus(self.reset_val)
 
 
-class AbstractLIFSpec(DecayConstantsMixin, AbstractSpikingNeuronSpec):
+class AbstractLIFSpec(DecayConstantsMixin, TauMemMixin, TauSynMixin, AbstractSpikingNeuronSpec):
     """Base of the current-based LIF types (``lif``, ``lif_soft_reset``): one equation, two
     default resets."""
 
     num_decay_constants = 2
     parameter_names = ("decay_constants", "threshold")
     default_trainable = ("decay_constants",)
+    time_constants = {"tau_mem": ("decay_constants", 0), "tau_syn": ("decay_constants", 1)}
     state_names = ("v", "i", "spikes")
     runtime = "snnspec.nn.neurons:LIF"
     equations = (
@@ -401,7 +545,7 @@ class LIFSoftResetSpec(AbstractLIFSpec):
         return None if self.reset_val is not None else ("subtract", 1.0)
 
 
-class AdaptiveLIFSpec(DecayConstantsMixin, AbstractSpikingNeuronSpec):
+class AdaptiveLIFSpec(DecayConstantsMixin, TauMemMixin, AbstractSpikingNeuronSpec):
     """LIF with a spike-triggered adaptation variable a (SNNAX ``AdaptiveLIF``).
 
     The adaptation a is added to the input; it follows v with coupling c and drops by b at
@@ -444,6 +588,7 @@ class AdaptiveLIFSpec(DecayConstantsMixin, AbstractSpikingNeuronSpec):
         "ada_step_val",
         "ada_coupling_var",
     )
+    time_constants = {"tau_mem": ("decay_constants", 0)}
     state_names = ("v", "a", "spikes")
     reset_val_mode = "subtract"
     example = {
@@ -472,7 +617,7 @@ class AdaptiveLIFSpec(DecayConstantsMixin, AbstractSpikingNeuronSpec):
         return value
 
 
-class IAFSpec(DecayConstantsMixin, AbstractSpikingNeuronSpec):
+class IAFSpec(DecayConstantsMixin, TauSynMixin, AbstractSpikingNeuronSpec):
     """Current-based integrate-and-fire with a constant leak (SNNAX ``IAF``).
 
     ``init`` sets v. Default trainable: decay_constants, leak; with only ``reset_val``,
@@ -486,6 +631,7 @@ class IAFSpec(DecayConstantsMixin, AbstractSpikingNeuronSpec):
     runtime = "snnspec.nn.neurons:IAF"
     parameter_names = ("decay_constants", "leak", "threshold")
     default_trainable = ("decay_constants", "leak")
+    time_constants = {"tau_syn": ("decay_constants", 0)}
     state_names = ("v", "i", "spikes")
     reset_val_mode = "subtract"
     example = {"type": "iaf", "decay_constants": [0.8], "leak": 0.05, "threshold": 0.5}
@@ -516,7 +662,7 @@ class SimpleIAFSpec(AbstractSpikingNeuronSpec):
     equations = "v' = v - leak + x;  s = H(v' - threshold);  v ← v' - sg(R(v')·s)"
 
 
-class SimpleLISpec(DecayConstantsMixin, AbstractParametricNeuronSpec):
+class SimpleLISpec(DecayConstantsMixin, TauMemMixin, AbstractParametricNeuronSpec):
     """Leaky integrator; outputs its potential, never spikes (SNNAX ``SimpleLI``).
 
     ``init`` sets v. Default trainable: decay_constants.
@@ -527,6 +673,7 @@ class SimpleLISpec(DecayConstantsMixin, AbstractParametricNeuronSpec):
     runtime = "snnspec.nn.neurons:SimpleLI"
     parameter_names = ("decay_constants",)
     default_trainable = ("decay_constants",)
+    time_constants = {"tau_mem": ("decay_constants", 0)}
     state_names = ("v",)
     example = {"type": "simple_li", "decay_constants": [0.9]}
     equations = "v' = α·v + (1-α)·x;  output v'   (α = decay_constants[0])"
@@ -546,7 +693,8 @@ class SigmaDeltaSpec(DecayConstantsMixin, AbstractFiringNeuronSpec):
     keeps the state bounded (it is what snnspec's ``sigma_delta`` computed before it followed
     SNNAX's current class). The
     decays are not clamped (nor in SNNAX); there is no reset. ``init`` sets m. Default
-    trainable: decay_constants (the threshold is a constant in SNNAX).
+    trainable: decay_constants (the threshold is a constant in SNNAX). It takes no time
+    constants: the decays 0 and 1 its codec uses are no finite time constant.
     """
 
     type: Literal["sigma_delta"] = "sigma_delta"
@@ -580,7 +728,7 @@ class SigmaDeltaSpec(DecayConstantsMixin, AbstractFiringNeuronSpec):
         return data
 
 
-class SRMSpec(DecayConstantsMixin, AbstractFiringNeuronSpec):
+class SRMSpec(DecayConstantsMixin, TauSynMixin, TauMemMixin, AbstractFiringNeuronSpec):
     """Spike response model: two synaptic filters and an exponential refractory kernel.
 
     The input passes through two first-order filters in cascade (p, then q): their impulse
@@ -609,6 +757,7 @@ class SRMSpec(DecayConstantsMixin, AbstractFiringNeuronSpec):
     runtime = "snnspec.nn.neurons:SRM"
     parameter_names = ("decay_constants", "r_decay_constant", "r_amplitude", "threshold")
     default_trainable = ("decay_constants", "r_decay_constant", "r_amplitude")
+    time_constants = {"tau_syn": ("decay_constants", 0), "tau_mem": ("decay_constants", 1)}
     state_names = ("p", "q", "r", "spikes")
     example = {"type": "srm", "decay_constants": [0.8, 0.7], "threshold": 0.3}
     equations = (
@@ -616,6 +765,74 @@ class SRMSpec(DecayConstantsMixin, AbstractFiringNeuronSpec):
         "s' = H(q' - η·r' - threshold)   (α, β = clamp(decay_constants, 0.5, 1), "
         "γ = clamp(r_decay_constant, 0.5, 1), η = clamp(r_amplitude, 0, 2); s is the "
         "previous step's spike)"
+    )
+
+    def module_options(self) -> dict[str, Any]:
+        return {**super().module_options(), "stop_reset_grad": self.stop_reset_grad}
+
+
+class TauAdaptationMixin(SpecModel):
+    """The ``tau_adaptation`` field: the adaptation decay as a time constant."""
+
+    tau_adaptation: Seconds | None = Field(
+        default=None,
+        exclude_if=_not_given,
+        description="Adaptation time constant in seconds, instead of adaptation_decay: "
+        "ρ = exp(-dt/tau_adaptation) with the spec's dt.",
+    )
+
+
+class LSNNSpec(DecayConstantsMixin, TauMemMixin, TauAdaptationMixin, AbstractFiringNeuronSpec):
+    """LIF with an adaptive threshold (LSNN, after Bellec et al. 2018).
+
+    Bellec et al., "Long short-term memory and learning-to-learn in networks of spiking
+    neurons" (NeurIPS 2018).
+    Every spike raises the threshold B by β·(1-ρ), and the raise decays with ρ per step, so
+    a neuron that fired recently needs more input to fire again; the reset subtracts the
+    threshold the spike crossed. The right-hand sides use s and B of the previous step:
+    v' = α·v + (1-α)·x - s·B;  a' = ρ·a + (1-ρ)·s;  B' = threshold + β·a';  s' = H(v' - B').
+    ``decay_constants: [α]`` or ``tau_mem``; ``adaptation_decay: ρ`` or ``tau_adaptation``;
+    ``beta`` β (Bellec's 1.8 by default); ``threshold`` b0. α and ρ are clamped to [0.5, 1]
+    and β to β >= 0 at every step, like the other neurons' parameters. ``stop_reset_grad``
+    detaches the reset s·B; the adaptation keeps its gradient. ``init`` sets v; a and s start
+    at 0. Default trainable: decay_constants, adaptation_decay, beta. No NIR node has this
+    threshold adaptation, so NIR export refuses it; docs/extensions.md says how it compares
+    to Norse's ``LSNNCell`` and Spyx's ``ALIF``.
+    """
+
+    type: Literal["lsnn"] = "lsnn"
+    adaptation_decay: Annotated[Float, Field(ge=0.5, le=1.0)] | None = Field(
+        default=None,
+        description="ρ, the decay of the threshold adaptation per step, in [0.5, 1]. Required "
+        "unless tau_adaptation gives it.",
+    )
+    beta: Annotated[Float, Field(ge=0.0)] = Field(
+        default=1.8, description="β, the threshold raise per unit of adaptation (Bellec's 1.8)."
+    )
+    stop_reset_grad: Bool = Field(
+        default=True, description="Stop the gradient through the reset term s·B."
+    )
+
+    runtime = "snnspec.nn.neurons:LSNN"
+    parameter_names = ("decay_constants", "adaptation_decay", "beta", "threshold")
+    default_trainable = ("decay_constants", "adaptation_decay", "beta")
+    time_constants = {
+        "tau_mem": ("decay_constants", 0),
+        "tau_adaptation": ("adaptation_decay", None),
+    }
+    state_names = ("v", "a", "spikes")
+    example = {
+        "type": "lsnn",
+        "decay_constants": [0.9],
+        "adaptation_decay": 0.95,
+        "beta": 0.5,
+        "threshold": 0.3,
+    }
+    equations = (
+        "v' = α·v + (1-α)·x - sg(s·B);  a' = ρ·a + (1-ρ)·s;  B' = threshold + β·a';  "
+        "s' = H(v' - B')   (s, B of the previous step, B = threshold + β·a; "
+        "α = clamp(decay_constants[0], 0.5, 1), ρ = clamp(adaptation_decay, 0.5, 1), "
+        "β = max(beta, 0))"
     )
 
     def module_options(self) -> dict[str, Any]:
