@@ -386,3 +386,18 @@ def test_python_export_rebuilds_the_chosen_initialisation(tmp_path: Path) -> Non
     rebuilt = snnspec.parameter_arrays(module.build())
     for key, value in snnspec.parameter_arrays(snnspec.compile(original)).items():
         assert np.array_equal(value, rebuilt[key]), key
+
+
+@pytest.mark.parametrize("dtype", ["float64", "bfloat16", "float16"])
+def test_every_scheme_draws_in_every_dtype(dtype: str) -> None:
+    layers = [
+        {"type": "linear", "out_features": 6, "weight_init": scheme(name), "combine": "sum"}
+        for name in WEIGHT_INIT_TYPES
+    ]
+    model = snnspec.compile(spec(layers, [6], dtype))
+    for name, layer in zip(WEIGHT_INIT_TYPES, model.layers, strict=True):
+        weight = np.asarray(layer.weight, np.float64)
+        assert layer.weight.dtype == jnp.dtype(dtype), name
+        assert np.all(np.isfinite(weight)), name
+        if name == "orthogonal":  # 16-bit: computed in float32, then rounded
+            np.testing.assert_allclose(weight @ weight.T, np.eye(6), atol=1e-2)

@@ -208,7 +208,10 @@ class UniformWeightInitSpec(AbstractWeightInitSpec):
 
 
 class OrthogonalWeightInitSpec(AbstractWeightInitSpec):
-    """Saxe et al. (2014), as ``jax.nn.initializers.orthogonal`` with ``column_axis=0``."""
+    """Saxe et al. (2014), as ``jax.nn.initializers.orthogonal`` with ``column_axis=0``.
+
+    For the 16-bit dtypes it runs in float32 and the result is rounded (JAX's QR takes no
+    16-bit floats)."""
 
     type: Literal["orthogonal"] = "orthogonal"
     gain: Gain = Field(default=1.0, description="Multiplies the matrix (its singular values).")
@@ -219,9 +222,13 @@ class OrthogonalWeightInitSpec(AbstractWeightInitSpec):
 
     def sample(self, key: jax.Array, shape: Shape, dtype: Any, weight_shape: Shape) -> jax.Array:
         import jax
+        import jax.numpy as jnp
 
         init = jax.nn.initializers.orthogonal(self.gain, column_axis=OUT_AXIS)
-        return init(key, (shape[0], math.prod(shape[1:])), dtype).reshape(shape)
+        # JAX's QR takes no 16-bit floats: those are computed in float32, then rounded
+        wide = jnp.float32 if jnp.finfo(dtype).bits < 32 else dtype
+        matrix = init(key, (shape[0], math.prod(shape[1:])), wide)
+        return matrix.astype(dtype).reshape(shape)
 
 
 class ZerosWeightInitSpec(AbstractWeightInitSpec):
