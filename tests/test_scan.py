@@ -156,7 +156,7 @@ def test_hoisted_neuron_steps_like_the_neuron(type_name: str, trainable: bool, m
 
     results = {}
     for hoist in (False, True):
-        grad = eqx.filter_grad(lambda args, hoist=hoist: run(*args, hoist), has_aux=True)
+        grad = eqx.filter_grad(lambda args, hoist=hoist: run(args[0], args[1], hoist), has_aux=True)
         results[hoist] = eqx.filter_jit(grad)((neuron, xs))
     (plain_grads, plain), (hoisted_grads, hoisted) = results[False], results[True]
     leaves = jax.tree_util.tree_leaves
