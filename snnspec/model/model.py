@@ -150,7 +150,8 @@ class StatefulModel(eqx.Module):
 
         ``input_batch`` is an array ``(T, *shape)`` or a list of them, one per input. Step t
         draws its randomness from ``fold_in(key, t)`` (layer i of it from
-        ``fold_in(fold_in(key, t), i)``). The first ``burnin`` steps run, their state is
+        ``fold_in(fold_in(key, t), i)``; only layers that draw randomness get one). The first
+        ``burnin`` steps run, their state is
         detached with ``stop_gradient``, and only the last T - burnin steps' outputs are
         returned, one array ``(T - burnin, *shape)`` per final layer. The result does not
         depend on :attr:`schedule` (up to float rounding of reordered sums).

@@ -17,7 +17,10 @@ and reset by the reset term R, subtracted as v ← v - sg(R·s) (sg only when
 
 Parameters are clamped at every step exactly as SNNAX does (decay constants to [0.5, 1],
 see each class, with ``jax.lax.clamp``: the gradient is zero at and beyond the bounds), so
-training may move them anywhere without breaking the dynamics.
+training may move them anywhere without breaking the dynamics. A scan computes these
+transforms once, before its loop, through :meth:`AbstractNeuron.hoisted` (the same values and
+gradients): a neuron that reads its parameters through ``parameter``, ``clamped`` and
+``decay`` gets that for free.
 
 ``init_state(shape, dtype, key=None)`` draws the membrane-like state variable (named by each
 class) from the neuron's ``init`` (zeros by default); the other state variables start at 0.
