@@ -15,7 +15,9 @@ Workloads (float32, CPU):
 
 Each workload is timed for snnspec ``auto`` and ``stepwise`` and a hand-written step-major
 model (one ``lax.scan`` over time whose body walks the layers, vmapped over the batch, as
-SNNAX does), all on the same weights; the forward spikes are checked to agree. After
+SNNAX does), and for the graphs without a cycle (a, d) a hand-written layer-major model too
+(each linear on the whole (T*B, N) block, then one plain ``lax.scan`` per neuron layer, the
+same maths), all on the same weights; the forward spikes are checked to agree. After
 compilation every program runs in interleaved rounds (a 2048^3 float32 GEMM, then each
 variant's forward and forward+backward), so a shared machine's changing load hits all of them
 alike; ratios are medians of per-round ratios. Memory is XLA's compiled ``memory_analysis()``
@@ -179,6 +181,30 @@ def handwritten_forward(kind: str, params: dict[str, Any], xs: jax.Array) -> jax
     return out
 
 
+def handwritten_layer_major(kind: str, params: dict[str, Any], xs: jax.Array) -> jax.Array:
+    """A batch (B, T, n_in) -> output spikes (B, T, n_out), layer-major: each linear on the
+    whole (T*B, n) block at once, then one plain ``lax.scan`` over time per neuron layer (the
+    same maths as :func:`handwritten_forward`; only the MLP (a) and the dense (d) workloads,
+    whose graphs have no cycle through a linear)."""
+    steps, batch = xs.shape[1], xs.shape[0]
+
+    def linear(p: dict[str, Any], x: jax.Array) -> jax.Array:
+        y = x.reshape(steps * batch, -1) @ p["w"].T + p["b"]
+        return y.reshape(steps, batch, -1)
+
+    def neuron(p: dict[str, Any], currents: jax.Array) -> jax.Array:
+        zeros = jnp.zeros(currents.shape[1:], currents.dtype)
+        _, out = jax.lax.scan(lambda c, x: lif_step(p, c, x), (zeros, zeros, zeros), currents)
+        return out
+
+    h = jnp.swapaxes(xs, 0, 1)
+    mlp = (("fc1", "lif1"), ("fc2", "lif2"), ("fc3", "lif3"))
+    layers = (("fc", "lif"),) if kind == "dense" else mlp
+    for fc, lif in layers:
+        h = neuron(params[lif], linear(params[fc], h))
+    return jnp.swapaxes(h, 0, 1)
+
+
 # --- losses and timing -------------------------------------------------------------------------
 
 
@@ -283,10 +309,12 @@ def run_workload(name: str, rounds: int) -> dict[str, Any]:
 
         return params, fwd, jax.value_and_grad(loss)
 
-    def hand_variant() -> tuple[Any, Any, Any]:
+    def hand_variant(layer_major: bool = False) -> tuple[Any, Any, Any]:
         params = handwritten_params(model)
 
         def fwd(params: Any, xs: jax.Array) -> jax.Array:
+            if layer_major:
+                return handwritten_layer_major(kind, params, xs)
             return jax.vmap(lambda x: handwritten_forward(kind, params, x))(xs)
 
         def loss(params: Any, xs: jax.Array, labels: jax.Array) -> jax.Array:
@@ -296,6 +324,7 @@ def run_workload(name: str, rounds: int) -> dict[str, Any]:
 
     variants = {
         BASELINE: hand_variant(),
+        **({LAYER_MAJOR: hand_variant(layer_major=True)} if kind in ("mlp", "dense") else {}),
         "snnspec stepwise": snn_variant("stepwise"),
         "snnspec auto": snn_variant("auto"),
     }
@@ -334,6 +363,14 @@ def run_workload(name: str, rounds: int) -> dict[str, Any]:
             for t, g in zip(times[label]["fwdbwd"], gemm_times, strict=True)
         )
         row["gflops_fwdbwd"] = flops["fwdbwd"] / row["fwdbwd_s"] / 1e9
+        if LAYER_MAJOR in rows:
+            row["layer_major_ratio_fwd"] = statistics.median(
+                m / b for m, b in zip(times[label]["fwd"], times[LAYER_MAJOR]["fwd"], strict=True)
+            )
+            row["layer_major_ratio_fwdbwd"] = statistics.median(
+                m / b
+                for m, b in zip(times[label]["fwdbwd"], times[LAYER_MAJOR]["fwdbwd"], strict=True)
+            )
         row["spike_mismatches"] = int(np.sum(spikes[label] != spikes[BASELINE]))
         row["spike_rate"] = float(np.mean(spikes[label]))
         print(f"  {name} {label}: {row}", flush=True)
@@ -344,6 +381,7 @@ def run_workload(name: str, rounds: int) -> dict[str, Any]:
 
 
 BASELINE = "handwritten step-major"
+LAYER_MAJOR = "handwritten layer-major"
 
 
 # --- compile time of a 20-layer graph, validate time ------------------------------------------
@@ -427,20 +465,30 @@ def report(results: dict[str, Any]) -> str:
         "## Workloads",
         "",
         "Ratios and % GEMM are medians over rounds of the per-round ratio (time / hand-written"
-        " time in the same round; flop rate / GEMM flop rate in the same round). Times are"
-        " medians.",
+        " step-major time in the same round, or / hand-written layer-major time for the"
+        " layer-major columns; flop rate / GEMM flop rate in the same round). Times are"
+        " medians. The layer-major hand model exists for the graphs without a cycle (a, d).",
         "",
-        "| workload | model | fwd ms | fwd ratio | fwd+bwd ms | fwd+bwd ratio | GFLOP/s "
+        "| workload | model | fwd ms | fwd ratio | fwd+bwd ms | fwd+bwd ratio | "
+        "fwd / layer-major | fwd+bwd / layer-major | GFLOP/s "
         "| % GEMM | compile s | memory MiB | output spike rate | spike mismatches |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, rows in results["workloads"].items():
-        for label in (BASELINE, "snnspec stepwise", "snnspec auto"):
+        for label in (BASELINE, LAYER_MAJOR, "snnspec stepwise", "snnspec auto"):
+            if label not in rows:
+                continue
             r = rows[label]
             shown = label + (f" ({rows['schedule']})" if label == "snnspec auto" else "")
+            to_layer = (
+                f"{r['layer_major_ratio_fwd']:.2f} | {r['layer_major_ratio_fwdbwd']:.2f}"
+                if "layer_major_ratio_fwd" in r
+                else "n/a | n/a"
+            )
             lines.append(
                 f"| {name}: {DESCRIPTIONS[name]} | {shown} | {1e3 * r['fwd_s']:.1f} | "
                 f"{r['fwd_ratio']:.2f} | {1e3 * r['fwdbwd_s']:.1f} | {r['fwdbwd_ratio']:.2f} | "
+                f"{to_layer} | "
                 f"{r['gflops_fwdbwd']:.1f} | {100 * r['gemm_share_fwdbwd']:.0f}% | "
                 f"{r['compile_fwdbwd_s']:.2f} | {_mib(r['memory_fwdbwd'])} | "
                 f"{r['spike_rate']:.3f} | {r['spike_mismatches']} |"

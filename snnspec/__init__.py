@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from .training.api import train as train
     from .training.custom import register_loss as register_loss
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 __all__ = [
     "GraphError",

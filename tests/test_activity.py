@@ -58,14 +58,14 @@ def test_validate_activity_warns_about_a_silent_layer_and_the_fix_silences_the_w
     assert err == (
         f"warning: {silent}:8:5: layers[1]: layer 'lif1' (lif) is silent: not one spike on "
         "seeded Bernoulli(0.1) input, 1 sample x 20 steps; lower its `threshold` (now 5), "
-        "raise the initial weights of 'fc1', or scale the input up\n"
+        "raise the `gain` of `weight_init` of 'fc1', or scale the input up\n"
     )
-    code, out, err = run_cli(
-        "validate", silent, "--activity", "--set", "layers.1.threshold=0.05", capsys=capsys
-    )
-    assert (code, err) == (0, "")
-    rate = float(out.rsplit("  lif1  ", 1)[1].split()[0])  # the report's row, after the table
-    assert rate > 0
+    gain = "layers.0.weight_init={type: kaiming_uniform, gain: 30}"
+    for fix in ("layers.1.threshold=0.05", gain):  # each suggested fix alone
+        code, out, err = run_cli("validate", silent, "--activity", "--set", fix, capsys=capsys)
+        assert (code, err) == (0, "")
+        rate = float(out.rsplit("  lif1  ", 1)[1].split()[0])  # the report's row
+        assert rate > 0
 
 
 def test_validate_activity_warns_about_a_saturated_layer(
@@ -76,7 +76,7 @@ def test_validate_activity_warns_about_a_saturated_layer(
     )
     assert code == 0
     assert "layer 'lif1' (lif) is saturated: it spikes at 100% of its neuron-steps" in err
-    assert "raise its `threshold` (now -1), lower the initial weights of 'fc1'" in err
+    assert "raise its `threshold` (now -1), lower the `gain` of `weight_init` of 'fc1'" in err
 
 
 def test_validate_without_activity_runs_no_batch(

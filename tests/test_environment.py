@@ -298,7 +298,7 @@ def test_reproduce_a_fresh_run_matches_bitwise(
         f"parameters: bitwise identical (sha256 {sha256_file(new / 'params.safetensors')[:12]}...)"
         in lines
     )
-    assert "metrics: bitwise identical (1 epoch, 4 fields; timings not compared)" in lines
+    assert "metrics: bitwise identical (1 epoch, 5 fields; timings not compared)" in lines
     results = json.loads((new / "results.json").read_text())
     assert (
         f"results: bitwise identical (selected epoch 1, test accuracy {results['test_accuracy']})"

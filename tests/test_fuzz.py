@@ -34,6 +34,8 @@ from snnspec._errors import MAX_SHOWN, SpecError  # noqa: E402
 from snnspec.spec.loader import parse_document  # noqa: E402
 from snnspec.spec.model import json_schema, spec_from_document  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("x64")  # generated specs may be float64
+
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = sorted((ROOT / "configs").glob("*.*"))
 EXAMPLES = int(os.environ.get("SNNSPEC_FUZZ_EXAMPLES", "0"))

@@ -16,7 +16,14 @@ from snnspec.training.tracking import scalars
 CONFIG = Path(__file__).resolve().parent.parent / "configs" / "synthetic_recurrent.yaml"
 SMALL = {"train.epochs": 2, "train.data.num_samples": 64, "train.batch_size": 16, "time.steps": 16}
 
-TAGS = {"train/loss", "train/accuracy", "lr"}  # and val/* where the records have val_* keys
+TAGS = {
+    "train/loss",
+    "train/accuracy",
+    "lr",
+    "train/synops",
+    "throughput/samples_per_second",
+    "throughput/step_time",
+}  # and val/* where the records have val_* keys
 
 
 def expected_tags(records: list[dict[str, Any]]) -> set[str]:
@@ -32,6 +39,9 @@ def test_a_record_becomes_the_documented_tags() -> None:
         "val_loss": 0.625,
         "val_accuracy": 0.5,
         "learning_rate": 0.001,
+        "train_synops": 12.5,
+        "step_time": 0.25,
+        "samples_per_second": 64.0,
         "train_time_seconds": 1.0,
         "test_loss": 9.0,  # never a per-epoch scalar
     }
@@ -41,9 +51,20 @@ def test_a_record_becomes_the_documented_tags() -> None:
         "val/loss": 0.625,
         "val/accuracy": 0.5,
         "lr": 0.001,
+        "train/synops": 12.5,
+        "throughput/samples_per_second": 64.0,
+        "throughput/step_time": 0.25,
     }
-    without_val = {k: v for k, v in record.items() if not k.startswith("val_")}
-    assert scalars(without_val) == {"train/loss": 0.5, "train/accuracy": 0.75, "lr": 0.001}
+    without_val = {
+        k: v for k, v in record.items() if not k.startswith("val_") and k != "train_synops"
+    }
+    assert scalars(without_val) == {
+        "train/loss": 0.5,
+        "train/accuracy": 0.75,
+        "lr": 0.001,
+        "throughput/samples_per_second": 64.0,
+        "throughput/step_time": 0.25,
+    }
 
 
 def stop_after_first(epoch: int, record: dict[str, Any]) -> None:

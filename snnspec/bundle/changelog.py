@@ -113,6 +113,19 @@ ENTRIES: tuple[Change, ...] = (
         "`reproduce` of an older run folder reports its per-epoch records as different "
         "(they no longer carry test metrics).",
     ),
+    Change(
+        "0.4.0",
+        "resolved-defaults-0.4",
+        "resolved specs write the new training and initialisation defaults, so their sha256 "
+        "changed",
+        "Resolved specs (`snnspec resolve`, a run's resolved.yaml, a build's spec.yaml) write "
+        "`train.accumulate_steps: 1`, `train.precision: float32` and every `linear`/`conv` "
+        "layer's `weight_init: default` and `bias_init: default`, so an unchanged spec has a "
+        "different `resolved_spec_sha256` than under 0.3.0. The values, the initial "
+        "parameters (bit-identical, now drawn in one jitted program) and the numbers are "
+        "unchanged; `snnspec train DIR --resume` of a 0.3.0 run continues it as before and "
+        "records the old hash as `original_resolved_spec_sha256`.",
+    ),
 )
 
 HEADER = """\

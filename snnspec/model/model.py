@@ -152,7 +152,8 @@ class StatefulModel(eqx.Module):
 
         ``input_batch`` is an array ``(T, *shape)`` or a list of them, one per input. Step t
         draws its randomness from ``fold_in(key, t)`` (layer i of it from
-        ``fold_in(fold_in(key, t), i)``). The first ``burnin`` steps run, their state is
+        ``fold_in(fold_in(key, t), i)``; only layers that draw randomness get one). The first
+        ``burnin`` steps run, their state is
         detached with ``stop_gradient``, and only the last T - burnin steps' outputs are
         returned, one array ``(T - burnin, *shape)`` per final layer. The result does not
         depend on :attr:`schedule` (up to float rounding of reordered sums).
@@ -201,35 +202,73 @@ class StatefulModel(eqx.Module):
         """One time step of the whole graph (step-major); ``key`` is the step's key."""
         members = tuple(range(len(self.layers)))
         external = {("input", k, False): x for k, x in enumerate(inputs)}
-        new, outputs = self._group_step(members, dict(enumerate(states)), external, key)
+        random = frozenset() if key is None else self._random_layers()
+        keys = self._layer_keys(key, members, random)
+        new, outputs = self._group_step(members, dict(enumerate(states)), external, keys)
         return tuple(new[i] for i in members), tuple(outputs[i] for i in self.plan.final_layer_ids)
 
     # --- the graph walk, written once -------------------------------------------------------
 
     def _apply(
-        self, i: int, state: LayerState, values: list[Array], key: PRNGKeyArray | None
+        self, i: int, state: LayerState, x: Array, key: PRNGKeyArray | None
     ) -> tuple[LayerState, Array]:
-        """Layer i at one step: combine its source values, advance; ``(new_state, output)``."""
+        """Layer i at one step on its combined input ``x`` with its own key (None for a layer
+        that draws no randomness); ``(new_state, output)``."""
         layer = self.layers[i]
-        x = self._combine(i, values)
-        layer_key = None if key is None else jax.random.fold_in(key, i)
         kind = self._kind(i)
         if kind == "neuron":
-            return layer(state, x, key=layer_key)
+            return layer(state, x, key=key)
         if kind == "equinox":
-            y, new = _call_stateful(layer, x, state.state, layer_key)
+            y, new = _call_stateful(layer, x, state.state, key)
             return EquinoxLayerState(new, y), y
-        y = layer(x, key=layer_key)
+        y = layer(x, key=key)
         return LayerOutput(y), y
+
+    def _random_layers(self) -> frozenset[int]:
+        """The layers whose step draws randomness from its key (``dropout`` in training).
+
+        Found, not declared: each layer's step is traced once on abstract values (vmapped over
+        a batch of one, so ``batch_norm``'s axis exists) and its outputs checked for a
+        dependence on the key. Only these layers get a key derived at each step; every other
+        layer's key would be computed and thrown away (XLA removes it, but not from the jaxpr).
+        """
+        template = jax.eval_shape(lambda: self.init_state(key=jax.random.PRNGKey(0)))
+        probe_key = jax.ShapeDtypeStruct((2,), jnp.uint32)
+        random = set()
+        for i in range(len(self.layers)):
+            x = jax.ShapeDtypeStruct((1, *self.plan.layer_input_shapes[i]), jnp.dtype(self.dtype))
+            state = jax.tree_util.tree_map(
+                lambda a: jax.ShapeDtypeStruct((1, *a.shape), a.dtype), template[i]
+            )
+
+            def call(state: LayerState, x: Array, key: Array, i: int = i) -> Any:
+                return self._apply(i, state, x, key)
+
+            batched = jax.vmap(call, in_axes=(0, 0, None), axis_name=BATCH_AXIS)
+            jaxpr = jax.make_jaxpr(batched)(state, x, probe_key).jaxpr
+            if _depends_on_input(jaxpr, len(jaxpr.invars) - 1):  # the key is the last input
+                random.add(i)
+        return frozenset(random)
+
+    @staticmethod
+    def _layer_keys(
+        key: PRNGKeyArray | None, members: tuple[int, ...], random: frozenset[int]
+    ) -> dict[int, PRNGKeyArray]:
+        """Layer i's key at a step whose key is ``key``: ``fold_in(key, i)``, derived only for
+        the ``random`` members."""
+        if key is None:
+            return {}
+        return {i: jax.random.fold_in(key, i) for i in members if i in random}
 
     def _group_step(
         self,
         members: tuple[int, ...],
         states: dict[int, LayerState],
         external: dict[SourceKey, Array],
-        key: PRNGKeyArray | None,
+        keys: dict[int, PRNGKeyArray],
     ) -> tuple[dict[int, LayerState], dict[int, Array]]:
-        """One step of a group of layers, in index order.
+        """One step of a group of layers, in index order; ``keys`` holds the step's key of
+        each member that draws randomness.
 
         A source inside the group is read from this step's outputs, or from its state at the
         start of the step when the edge is delayed; any other source is in ``external``.
@@ -246,7 +285,8 @@ class StatefulModel(eqx.Module):
                 else outputs[s.index]
                 for s in self.plan.sources[i]
             ]
-            new_states[i], outputs[i] = self._apply(i, states.get(i), values, key)
+            x = self._combine(i, values)
+            new_states[i], outputs[i] = self._apply(i, states.get(i), x, keys.get(i))
         return new_states, outputs
 
     def _run(
@@ -258,8 +298,12 @@ class StatefulModel(eqx.Module):
     ) -> tuple[ModelState, dict[int, Array]]:
         """Run a window of steps group by group; final states and the emitted output series."""
 
-        def step_key(t: Array) -> PRNGKeyArray | None:
-            return None if key is None else jax.random.fold_in(key, t)
+        random = self._random_layers() if key is not None else frozenset()
+
+        def step_keys(t: Array, members: tuple[int, ...]) -> dict[int, PRNGKeyArray]:
+            if key is None or not random.intersection(members):
+                return {}
+            return self._layer_keys(jax.random.fold_in(key, t), members, random)
 
         new_states = list(states)
         series: dict[int, Array] = {}
@@ -276,18 +320,22 @@ class StatefulModel(eqx.Module):
             external = {k: self._series(k, states, inputs, series) for k in needed}
             if group.vectorized:
                 (i,) = members
-                y = self._apply_series(i, external, times, key)
+                y = self._apply_series(i, external, times, step_keys)
                 new_states[i] = LayerOutput(y[-1])
                 series[i] = y
                 continue
+            hoisted = self._hoisted(members)
 
             def body(
                 carry: dict[int, LayerState],
                 xs: tuple[dict[SourceKey, Array], Array],
                 group: Group = group,
+                hoisted: StatefulModel = hoisted,
             ) -> tuple[dict[int, LayerState], dict[int, Array]]:
                 values, t = xs
-                carry, outputs = self._group_step(group.members, carry, values, step_key(t))
+                carry, outputs = hoisted._group_step(
+                    group.members, carry, values, step_keys(t, group.members)
+                )
                 return carry, {i: outputs[i] for i in group.emits}
 
             carry = {i: states[i] for i in members}
@@ -297,18 +345,30 @@ class StatefulModel(eqx.Module):
             series.update(emitted)
         return tuple(new_states), series
 
+    def _hoisted(self, members: tuple[int, ...]) -> StatefulModel:
+        """This model with the neurons among ``members`` in their
+        :meth:`~snnspec.nn.neurons.AbstractNeuron.hoisted` form: their per-step parameter
+        transforms (``stop_gradient``, clamps) computed here, once, before a scan, instead of
+        in its body at every step."""
+        layers = tuple(
+            layer.hoisted() if i in members and isinstance(layer, AbstractNeuron) else layer
+            for i, layer in enumerate(self.layers)
+        )
+        return dataclasses.replace(self, layers=layers)
+
     def _apply_series(
         self,
         i: int,
         external: dict[SourceKey, Array],
         times: Array,
-        key: PRNGKeyArray | None,
+        step_keys: Any,
     ) -> Array:
         """Stateless layer i at every step of the window at once (vmap over time).
 
         A ``linear`` is applied as ``x @ W.T + b`` on the whole series: the same products as
         ``W @ x`` per step, laid out so that the batch and time axes lead and XLA runs one
-        (B*T, N) x (N, M) GEMM without transposing the series.
+        (B*T, N) x (N, M) GEMM without transposing the series. ``step_keys(t, members)`` gives
+        the layer keys of step t.
         """
         layer = self.layers[i]
         if type(layer) is eqx.nn.Linear and isinstance(layer.in_features, int):
@@ -318,8 +378,7 @@ class StatefulModel(eqx.Module):
             return y if layer.bias is None else y + layer.bias
 
         def one(values: dict[SourceKey, Array], t: Array) -> Array:
-            step_key = None if key is None else jax.random.fold_in(key, t)
-            return self._group_step((i,), {}, values, step_key)[1][i]
+            return self._group_step((i,), {}, values, step_keys(t, (i,)))[1][i]
 
         return jax.vmap(one)(external, times)
 
@@ -425,6 +484,18 @@ class StatefulModel(eqx.Module):
                 f"shapes {list(shapes)} do not match the inferred layer shapes "
                 f"{[list(s) for s in self.plan.layer_output_shapes]}"
             )
+
+
+def _depends_on_input(jaxpr: Any, index: int) -> bool:
+    """Whether any output of ``jaxpr`` depends on its input ``index`` (conservatively: an
+    equation with a dependent input makes all its outputs dependent)."""
+    from jax.extend.core import Var
+
+    dependent = {jaxpr.invars[index]}
+    for eqn in jaxpr.eqns:
+        if any(isinstance(v, Var) and v in dependent for v in eqn.invars):
+            dependent.update(eqn.outvars)
+    return any(isinstance(v, Var) and v in dependent for v in jaxpr.outvars)
 
 
 def simulate(

@@ -17,7 +17,10 @@ and reset by the reset term R, subtracted as v ← v - sg(R·s) (sg only when
 
 Parameters are clamped at every step exactly as SNNAX does (decay constants to [0.5, 1],
 see each class, with ``jax.lax.clamp``: the gradient is zero at and beyond the bounds), so
-training may move them anywhere without breaking the dynamics.
+training may move them anywhere without breaking the dynamics. A scan computes these
+transforms once, before its loop, through :meth:`AbstractNeuron.hoisted` (the same values and
+gradients): a neuron that reads its parameters through ``parameter``, ``clamped`` and
+``decay`` gets that for free.
 
 ``init_state(shape, dtype, key=None)`` draws the membrane-like state variable (named by each
 class) from the neuron's ``init`` (zeros by default); the other state variables start at 0.
@@ -25,6 +28,7 @@ A random ``init`` needs a ``key``.
 """
 
 import abc
+import dataclasses
 from typing import ClassVar, Generic, NamedTuple, TypeVar, cast
 
 import equinox as eqx
@@ -188,21 +192,55 @@ class AbstractNeuron(eqx.Module, Generic[StateT]):
     def output(self, state: StateT) -> Float[Array, " *neurons"]:
         """The output this state shows to the layers that read it one step late."""
 
+    _hoisted: ClassVar[bool] = False
+    """True on the copy :meth:`hoisted` returns, whose parameters are already transformed."""
+
     def parameter(self, name: str) -> Array:
         """A parameter, with its gradient stopped unless it is trainable."""
         value = getattr(self, name)
-        return value if name in self.trainable else jax.lax.stop_gradient(value)
+        if self._hoisted or name in self.trainable:
+            return value
+        return jax.lax.stop_gradient(value)
 
     def clamped(self, name: str) -> Array:
         """A parameter clamped to its range in ``clamps`` with SNNAX's ``lax.clamp``.
 
         Its gradient is zero at the bounds, where ``jnp.clip`` would pass half of it.
         """
-        return _clamp(self.parameter(name), *self.clamps[name])
+        value = self.parameter(name)
+        return value if self._hoisted else _clamp(value, *self.clamps[name])
 
     def decay(self, index: int) -> Array:
         """Decay constant ``index``, clamped to its range in ``clamps`` ([0.5, 1], SNNAX's)."""
-        return _clamp(self.parameter("decay_constants")[index], *self.clamps["decay_constants"])
+        decays = self.parameter("decay_constants")
+        if self._hoisted:
+            return decays[index]
+        return _clamp(decays[index], *self.clamps["decay_constants"])
+
+    def hoisted(self) -> "AbstractNeuron[StateT]":
+        """This neuron with its per-step parameter transforms applied once, for a scan to
+        compute before its loop: every float array field passes through ``stop_gradient``
+        unless trainable, then through its clamp in ``clamps``; ``parameter``, ``clamped`` and
+        ``decay`` of the copy return the fields as they are. Both transforms are elementwise
+        and idempotent (values and gradients), so a step of the copy equals a step of this
+        neuron for any neuron that reads its parameters through those three methods.
+        """
+        fields = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if eqx.is_inexact_array(getattr(self, f.name))
+        }
+        names = list(fields)
+        values = []
+        for name, value in fields.items():
+            if name not in self.trainable:
+                value = jax.lax.stop_gradient(value)
+            if name in self.clamps:
+                value = _clamp(value, *self.clamps[name])
+            values.append(value)
+        copy = eqx.tree_at(lambda n: [getattr(n, name) for name in names], self, values)
+        object.__setattr__(copy, "_hoisted", True)  # a marker, not a field: not traced
+        return copy
 
 
 class AbstractFiringNeuron(AbstractNeuron[StateT]):

@@ -15,6 +15,7 @@ from pydantic_core import PydanticUndefined
 
 from .layers.base import LayerSpec
 from .layers.neurons import AbstractNeuronSpec, AbstractParametricNeuronSpec
+from .layers.weights import BIAS_INIT_TYPES, WEIGHT_INIT_TYPES, AbstractWeightInitSpec
 from .registry import LAYER_TYPES, SURROGATE_TYPES
 
 COMMON_FIELDS = ("type", "name", "inputs", "combine")
@@ -74,11 +75,37 @@ def layers_markdown() -> str:
             f"`{key}` ({info.default})" for key, info in cls.model_fields.items() if key != "type"
         ]
         lines.append(f"| `{name}` | {', '.join(params) or '-'} | {cls.formula} |")
+    lines += ["", "## Weight and bias initialisation", "", _doc_text(WEIGHTS_DOC), ""]
+    lines += ["| scheme | options (default) | distribution | bias |", "|---|---|---|---|"]
+    for name, cls in WEIGHT_INIT_TYPES.items():
+        params = [f"`{key}` ({_default(info)})" for key, info in cls.model_fields.items()]
+        options = ", ".join(params[1:]) or "-"
+        bias = "yes" if name in BIAS_INIT_TYPES else "no"
+        lines.append(f"| `{name}` | {options} | {cls.formula} | {bias} |")
     return "\n".join(lines) + "\n"
 
 
+WEIGHTS_DOC = """
+`weight_init` and `bias_init` on `linear` and `conv1d|2d|3d`: a scheme's name
+(`weight_init: kaiming_uniform`) or a mapping with its options (`weight_init: {type: normal,
+std: 0.01}`); neurons keep `init` for their initial state. n_in (fan_in) is `in_features`, or
+for a convolution in_channels / groups times the kernel size; n_out (fan_out) is `out_features`,
+or out_channels times the kernel size; g is `gain`, which multiplies the standard deviation.
+Where `jax.nn.initializers` has the scheme, it draws the values, on Equinox's (out, in) and
+(out, in / groups, *kernel) layouts (`in_axis=1`, `out_axis=0`; `orthogonal`: `column_axis=0`).
+Layer i's key is `fold_in(PRNGKey(seed), i)`; split in two as Equinox splits it, the first half
+draws the weight and the second the bias, so changing `weight_init` leaves the bias unchanged.
+`default` is Equinox's own initialisation, value for value. A bias takes only the schemes not
+defined by a matrix's fans; its `default` uses the layer's n_in.
+"""
+
+
 def _doc(cls: type[LayerSpec]) -> str:
-    return " ".join((cls.__doc__ or "").split())
+    return _doc_text(cls.__doc__ or "")
+
+
+def _doc_text(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _field_row(key: str, info: FieldInfo) -> str:
@@ -112,6 +139,8 @@ def _type_name(annotation: Any) -> str:
     if origin is tuple:
         return f"list of {_type_name(args[0])}"
     if origin in (typing.Union, types.UnionType):
+        if all(isinstance(a, type) and issubclass(a, AbstractWeightInitSpec) for a in args):
+            return "scheme"
         names = [_type_name(a) for a in args if a is not type(None)]
         return " \\| ".join(names) + (" \\| none" if type(None) in args else "")
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):

@@ -37,6 +37,9 @@ SCALARS = {
     "val/loss": "val_loss",
     "val/accuracy": "val_accuracy",
     "lr": "learning_rate",
+    "train/synops": "train_synops",
+    "throughput/samples_per_second": "samples_per_second",
+    "throughput/step_time": "step_time",
 }
 """Tag -> key of a per-epoch record; a tag whose key a record lacks is not logged."""
 

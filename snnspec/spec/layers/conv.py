@@ -13,6 +13,7 @@ from pydantic import Field, Strict, field_validator
 
 from ..._errors import ShapeError
 from .base import Bool, Count, LayerSpec, Shape, require_rank
+from .weights import WeightInitMixin
 
 if TYPE_CHECKING:
     import jax
@@ -65,7 +66,7 @@ def spatial_output(
     return tuple(sizes)
 
 
-class AbstractConvSpec(LayerSpec):
+class AbstractConvSpec(LayerSpec, WeightInitMixin):
     """Fields and shape rules shared by the N-D convolutions."""
 
     out_channels: Count = Field(description="Number of output channels.")
@@ -143,7 +144,8 @@ class AbstractConvSpec(LayerSpec):
         import equinox as eqx
         import jax.numpy as jnp
 
-        return eqx.nn.Conv(
+        module = eqx.filter_eval_shape(
+            eqx.nn.Conv,
             num_spatial_dims=self.num_spatial_dims,
             in_channels=input_shape[0],
             out_channels=self.out_channels,
@@ -156,6 +158,7 @@ class AbstractConvSpec(LayerSpec):
             dtype=jnp.dtype(dtype),
             key=key,
         )
+        return self.initialised(module, key)
 
 
 class Conv1dSpec(AbstractConvSpec):

@@ -6,13 +6,18 @@ from pydantic import Field
 
 from ..._errors import ShapeError
 from .base import Bool, Count, LayerSpec, Shape, require_rank
+from .weights import WeightInitMixin
 
 if TYPE_CHECKING:
     import jax
 
 
-class LinearSpec(LayerSpec):
-    """Affine map y = W x + b on a 1-D input; W has shape (out_features, in_features)."""
+class LinearSpec(LayerSpec, WeightInitMixin):
+    """Affine map y = W x + b on a 1-D input; W has shape (out_features, in_features).
+
+    ``weight_init`` and ``bias_init`` choose the initial W and b (default: Equinox's
+    U(±1/sqrt(in_features)) for both).
+    """
 
     type: Literal["linear"] = "linear"
     runtime = "equinox.nn:Linear"
@@ -47,6 +52,12 @@ class LinearSpec(LayerSpec):
         import equinox as eqx
         import jax.numpy as jnp
 
-        return eqx.nn.Linear(
-            input_shape[0], self.out_features, self.use_bias, dtype=jnp.dtype(dtype), key=key
+        module = eqx.filter_eval_shape(
+            eqx.nn.Linear,
+            input_shape[0],
+            self.out_features,
+            self.use_bias,
+            dtype=jnp.dtype(dtype),
+            key=key,
         )
+        return self.initialised(module, key)
