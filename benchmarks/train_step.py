@@ -80,7 +80,7 @@ Spyx 1.0 needs flax nnx; it installs with snnspec's JAX pinned so that both shar
 
     python3 -m venv .venv-spyx
     echo jax==0.10.2 > jax-pin.txt
-    .venv-spyx/bin/pip install -c jax-pin.txt spyx==1.0.0 "flax==0.12.*" -e .
+    .venv-spyx/bin/pip install -c jax-pin.txt spyx==1.0.0 flax==0.12.8 -e .
 """
 
 from __future__ import annotations
