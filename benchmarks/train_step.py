@@ -6,7 +6,8 @@ Usage (from the repository root, with snnspec's own environment; writes
 benchmarks/TRAINING.md unless --no-write; about 10 to 15 minutes on 2 loaded cores):
 
     python benchmarks/train_step.py [--rounds 20] [--no-write] \\
-        [--spyx-python .venv-spyx/bin/python] [--peers-python .venv-peers/bin/python]
+        [--spyx-python .venv-spyx/bin/python] [--peers-python .venv-peers/bin/python] \\
+        [--torch-threads 1,2]
 
 Networks (float32, CPU, batch 64, T=100, Bernoulli(0.03) input, cross-entropy on the output
 spike counts, Adam with learning rate 1e-3 on every float array):
@@ -32,8 +33,10 @@ Variants, all on the same weights (snnspec's initialisation of the spec, seed 0)
                       ``Sequential``) and layer-major (``nnx.Linear`` on the whole series,
                       ``spyx.nn.run`` per neuron); the summary takes the faster
   snnTorch, Norse     peers.py's mapped neurons (snnTorch ``Leaky``, Norse ``LIFBoxCell``),
-                      step loop and layer loop as there, eager PyTorch, ``torch.optim.Adam``;
-                      the summary takes each one's fastest form
+                      step loop and layer loop as there, eager PyTorch, ``torch.optim.Adam``,
+                      with each thread count of --torch-threads (on a loaded machine two
+                      threads can be many times slower than one); the summary takes each
+                      one's fastest form
 
 Equation mapping: see peers.py (box model): snnTorch's linear weights carry the factor
 (1 - 0.9), Norse's do not; the recurrent product is added to the input current of the same
