@@ -126,6 +126,17 @@ ENTRIES: tuple[Change, ...] = (
         "unchanged; `snnspec train DIR --resume` of a 0.3.0 run continues it as before and "
         "records the old hash as `original_resolved_spec_sha256`.",
     ),
+    Change(
+        "0.4.0",
+        "event-data-sha256",
+        "the data sha256 of the event data sets is computed from the preprocessing cache",
+        "Event data sets (`shd`, `ssc`, `nmnist`) are binned once into the preprocessing cache "
+        "and their `data_sha256` (and `split.json`'s per-part sha256) is now the sha256 of the "
+        "cached arrays' digests and each part's sample indices, not of the arrays' bytes "
+        "directly. The tensors and the split are unchanged, but the recorded hashes differ "
+        "from 0.3.0's, so `snnspec train DIR --resume` and `snnspec reproduce DIR` of a 0.3.0 "
+        "run on these data sets stop with 'the data differ'; train it again.",
+    ),
 )
 
 HEADER = """\
