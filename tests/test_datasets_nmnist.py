@@ -219,7 +219,7 @@ def test_the_reader_agrees_with_tonic(tmp_path: Path) -> None:
     """tonic's ``tonic.io.read_mnist_file`` decodes the same events from the same bytes."""
     tonic_io = pytest.importorskip(
         "tonic.io",
-        reason="the cross-check needs tonic (pip install tonic), which snnspec does not require",
+        reason="the cross-check needs tonic (pip install 'snnspec[datasets]')",
     )
     path = tmp_path / "sample.bin"
     events = np.concatenate([EDGES, random_events(np.random.default_rng(5))])
