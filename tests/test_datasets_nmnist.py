@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from camera_fixtures import bin_reference, conv_layers, linear_layers, write_camera_spec
 
 from snnspec._errors import SpecError
 from snnspec.spec.load import load
@@ -25,33 +26,8 @@ PAGE = "https://www.garrickorchard.com/datasets/n-mnist"
 
 Events = np.ndarray  # (n, 4) int64 columns x, y, polarity, timestamp (microseconds)
 
-SPEC = """\
-snnspec: 1
-name: nmnist
-seed: 0
-time: {{steps: {steps}}}
-inputs: [{{name: events, shape: {shape}}}]
-layers:
-{layers}
-train:
-  data: {data}
-  epochs: 1
-  batch_size: 4
-"""
-
-LINEAR = """\
-  - {name: flat, type: flatten}
-  - {name: fc1, type: linear, out_features: 8}
-  - {name: lif1, type: lif, decay_constants: [0.9, 0.8], threshold: 0.2}
-  - {name: fc2, type: linear, out_features: 10}
-  - {name: out, type: simple_li, decay_constants: [0.9]}"""
-
-CONV = """\
-  - {name: conv, type: conv2d, out_channels: 2, kernel_size: 3, stride: 2}
-  - {name: lif1, type: lif, decay_constants: [0.9, 0.8], threshold: 0.2}
-  - {name: flat, type: flatten}
-  - {name: fc, type: linear, out_features: 10}
-  - {name: out, type: simple_li, decay_constants: [0.9]}"""
+LINEAR = linear_layers(10)
+CONV = conv_layers(10)
 
 
 def encode(events: Events) -> bytes:
@@ -118,25 +94,14 @@ def fixture(root: Path, train: int = 2, test: int = 1) -> tuple[list[Events], li
 def reference(
     samples: list[Events], window: int, steps: int, polarity: str, f: int, binary: bool
 ) -> np.ndarray:
-    """Independent binning in integer microseconds: bin t // window, pixel (y // f, x // f)."""
-    side = -(-34 // f)
-    channels = 2 if polarity == "separate" else 1
-    out = np.zeros((len(samples), steps, channels, side, side))
-    for i, events in enumerate(samples):
-        x, y, p, t = events.T
-        step = t // window
-        keep = step < steps
-        c = p if polarity == "separate" else np.zeros_like(p)
-        np.add.at(out[i], (step[keep], c[keep], y[keep] // f, x[keep] // f), 1)
-    return np.minimum(out, 1) if binary else out
+    """The independent binning of the 34x34 sensor's events (microseconds)."""
+    return bin_reference(samples, 34, window, steps, polarity, f, binary)
 
 
 def write_spec(
     folder: Path, data: str, *, shape: str = "[2, 34, 34]", steps: int = 10, layers: str = LINEAR
 ) -> Path:
-    path = folder / "spec.yaml"
-    path.write_text(SPEC.format(data=data, shape=shape, steps=steps, layers=layers))
-    return path
+    return write_camera_spec(folder, "nmnist", data, shape=shape, steps=steps, layers=layers)
 
 
 # --- binning ------------------------------------------------------------------------------

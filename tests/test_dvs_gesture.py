@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
+from camera_fixtures import SPEC, bin_reference, conv_layers, linear_layers, write_camera_spec
 
 from snnspec._errors import SpecError
 from snnspec.spec.load import load
@@ -33,33 +34,8 @@ NEEDS_TONIC = "the check needs tonic (pip install 'snnspec[datasets]'), which is
 
 Events = np.ndarray  # (n, 4) int64 columns x, y, polarity, time (milliseconds)
 
-SPEC = """\
-snnspec: 1
-name: gestures
-seed: 0
-time: {{steps: {steps}}}
-inputs: [{{name: events, shape: {shape}}}]
-layers:
-{layers}
-train:
-  data: {data}
-  epochs: 1
-  batch_size: 4
-"""
-
-LINEAR = """\
-  - {name: flat, type: flatten}
-  - {name: fc1, type: linear, out_features: 8}
-  - {name: lif1, type: lif, decay_constants: [0.9, 0.8], threshold: 0.2}
-  - {name: fc2, type: linear, out_features: 11}
-  - {name: out, type: simple_li, decay_constants: [0.9]}"""
-
-CONV = """\
-  - {name: conv, type: conv2d, out_channels: 2, kernel_size: 3, stride: 2}
-  - {name: lif1, type: lif, decay_constants: [0.9, 0.8], threshold: 0.2}
-  - {name: flat, type: flatten}
-  - {name: fc, type: linear, out_features: 11}
-  - {name: out, type: simple_li, decay_constants: [0.9]}"""
+LINEAR = linear_layers(11)
+CONV = conv_layers(11)
 
 EDGES = np.array(
     [
@@ -135,30 +111,20 @@ def reference(
     start: int = 0,
     filter_time: int | None = None,
 ) -> np.ndarray:
-    """Independent binning in integer microseconds: bin (t - start) // window, pixel
-    (y // f, x // f)."""
-    side = -(-128 // f)
-    channels = 2 if polarity == "separate" else 1
-    out = np.zeros((len(samples), steps, channels, side, side))
-    for i, sample in enumerate(samples):
+    """The independent binning of the 128x128 sensor's events (given in milliseconds, binned
+    in microseconds), after :func:`reference_denoise` with ``filter_time``."""
+    converted = []
+    for sample in samples:
         sample = sample.copy()
         sample[:, 3] *= 1000
-        if filter_time is not None:
-            sample = reference_denoise(sample, filter_time)
-        x, y, p, t = sample.T
-        step = (t - start) // window
-        keep = (t >= start) & (step < steps)
-        c = p if polarity == "separate" else np.zeros_like(p)
-        np.add.at(out[i], (step[keep], c[keep], y[keep] // f, x[keep] // f), 1)
-    return np.minimum(out, 1) if binary else out
+        converted.append(sample if filter_time is None else reference_denoise(sample, filter_time))
+    return bin_reference(converted, 128, window, steps, polarity, f, binary, start)
 
 
 def write_spec(
     folder: Path, data: str, *, shape: str = "[2, 128, 128]", steps: int = 10, layers: str = LINEAR
 ) -> Path:
-    path = folder / "spec.yaml"
-    path.write_text(SPEC.format(data=data, shape=shape, steps=steps, layers=layers))
-    return path
+    return write_camera_spec(folder, "gestures", data, shape=shape, steps=steps, layers=layers)
 
 
 # --- binning ------------------------------------------------------------------------------
@@ -469,6 +435,7 @@ def test_the_first_batch_is_checked_for_a_spec_built_in_python(
     fixture(tmp_path / "dvs")
     monkeypatch.chdir(tmp_path)
     text = SPEC.format(
+        name="gestures",
         data="{type: dvs_gesture, root: dvs, max_duration: 1.5, downsample: 4}",
         shape="[2, 64, 64]",
         steps=10,
