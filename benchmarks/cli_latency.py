@@ -15,7 +15,7 @@ e.g. before a change), interleaved in the same rounds, and the table adds the me
 per-round ratio this checkout / DIR.
 
 Targets (issue 18): the tiny ``run`` < 1.5 s wall; every refusal that the spec alone decides
-< 1 s, without building a layer (tests/test_cli_latency.py holds the structural part).
+< 1 s, without building a layer (tests/test_cli_fast_paths.py holds the structural part).
 """
 
 from __future__ import annotations
