@@ -109,6 +109,35 @@ def test_the_cached_arrays_are_the_binned_arrays_memory_mapped(
     assert cold.digests == warm.digests
 
 
+def test_an_entry_is_hashed_once_per_process_until_a_file_changes(
+    tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`snnspec data` reports the entry, then reads it: one sha256 pass, not two."""
+    shd_fixture(tmp_path / "shd")
+    spec = load(write_spec(tmp_path, SHD))
+    load_data(spec)  # builds the entry
+    [key] = entries(cache_dir)
+    hashed: list[str] = []
+    digest = cache.sha256_file
+
+    def counting(path: Path) -> str:
+        hashed.append(Path(path).name)
+        return digest(path)
+
+    monkeypatch.setattr(cache, "sha256_file", counting)
+    arrays = sorted(f.name for f in (cache_dir / key).glob("*.npy"))
+    source = datasets.event_source(spec, spec.train.data, 10, tmp_path)  # pyright: ignore
+    assert cache.status(source)[0] == "hit"
+    load_data(spec)
+    assert sorted(hashed) == arrays
+    hashed.clear()
+    changed = cache_dir / key / "test_y.npy"
+    stat = changed.stat()
+    os.utime(changed, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))
+    load_data(spec)
+    assert sorted(hashed) == arrays
+
+
 def _truncate(entry: Path) -> None:
     path = entry / "train_x.npy"
     path.write_bytes(path.read_bytes()[:-7])

@@ -21,7 +21,9 @@ format, every array file exists, its ``.npy`` header gives the recorded shape an
 its size is exactly header plus data. Then each file's sha256 is compared with the recorded
 one: one sequential read of the entry (about as long as one epoch reads the training data),
 so a file changed in place (bit rot, an edit) is never used either. A failed check is a
-one-line notice on stderr and a rebuild.
+one-line notice on stderr and a rebuild. Within one process an entry that passed is not
+hashed again while its files' inode, size, modification and change times stay the same
+(``snnspec data`` reports the entry, then reads it).
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ from .._io import sha256_file, sha256_text, write_text_atomic
 FORMAT = "snnspec-cache-1"
 """The layout of an entry; part of every key, so a new layout never reads an old entry."""
 ENTRY = "entry.json"
+_VERIFIED: dict[Path, tuple[object, ...]] = {}
+"""Entries that passed :func:`_check` in this process: folder -> (key, files' identities)."""
 INDEX = "index.json"
 CACHE_ENV = "SNNSPEC_CACHE_DIR"
 
@@ -220,11 +224,24 @@ def _check(path: Path, key: str) -> str | None:
         return f"{ENTRY} is not a {FORMAT} entry"
     if metadata.get("key") != key or not isinstance(metadata.get("arrays"), dict):
         return f"{ENTRY} does not describe this key"
+    identity = (key, *_identities(path))
+    if _VERIFIED.get(path) == identity:
+        return None
     for name, record in metadata["arrays"].items():
         problem = _check_array(path, name, record)
         if problem is not None:
             return problem
+    _VERIFIED[path] = identity
     return None
+
+
+def _identities(path: Path) -> tuple[tuple[str, int, int, int, int], ...]:
+    """Each file of the entry folder with its inode, size, modification and change times."""
+    found = []
+    for file in sorted(path.iterdir()):
+        stat = file.stat()
+        found.append((file.name, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns))
+    return tuple(found)
 
 
 def _check_array(path: Path, name: str, record: Any) -> str | None:
