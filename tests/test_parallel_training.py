@@ -103,13 +103,18 @@ def spec_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def train_cli(spec: Path, *args: str, devices: int = 4) -> subprocess.CompletedProcess[str]:
+def snnspec_cli(*args: str, devices: int = 4) -> subprocess.CompletedProcess[str]:
+    """`snnspec ARGS` in a fresh process that sees ``devices`` CPU devices."""
     env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
     env["JAX_PLATFORMS"] = "cpu"
-    command = [sys.executable, "-m", "snnspec", "train", str(spec), "--no-progress", *args]
+    command = [sys.executable, "-m", "snnspec", *args]
     return subprocess.run(
         command, capture_output=True, text=True, env=env, check=False, timeout=DEADLINE
     )
+
+
+def train_cli(spec: Path, *args: str, devices: int = 4) -> subprocess.CompletedProcess[str]:
+    return snnspec_cli("train", str(spec), "--no-progress", *args, devices=devices)
 
 
 # --- --devices ----------------------------------------------------------------------------
@@ -128,7 +133,32 @@ def test_four_devices_with_accumulation_equal_one_device(spec_file: Path, tmp_pa
     assert " on 4 cpu devices -> " in done.stdout
     assert_same_run(one, four)
     manifest = json.loads((four / "manifest.json").read_text())
-    assert manifest["devices"] == {"count": 4, "processes": 1}
+    assert manifest["placement"] == {"devices": 4, "processes": 1}
+
+
+def test_reproduce_replays_a_run_on_its_devices(spec_file: Path, tmp_path: Path) -> None:
+    """Bitwise on the run's 4 devices; on a 1-device machine a note, and equal within 1e-5."""
+    run = tmp_path / "four"
+    done = train_cli(spec_file, "-o", str(run), "--devices", "4")
+    assert done.returncode == 0, done.stderr
+    again = snnspec_cli("reproduce", str(run), "-o", str(tmp_path / "again"), "--no-progress")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "note:" not in again.stdout
+    assert "reproduced bitwise" in again.stdout
+    manifest = json.loads((tmp_path / "again" / "manifest.json").read_text())
+    assert manifest["placement"] == {"devices": 4, "processes": 1}
+    one = snnspec_cli(
+        "reproduce", str(run), "-o", str(tmp_path / "one"), "--no-progress", devices=1
+    )
+    assert (
+        "note: the run was sharded over 4 devices and this machine has 1, so it is replayed on "
+        "one device: float sums run in another order"
+    ) in one.stdout
+    manifest = json.loads((tmp_path / "one" / "manifest.json").read_text())
+    assert manifest["placement"] == {"devices": 1, "processes": 1}
+    [device] = manifest["devices"]  # the environment's device list, kept
+    assert isinstance(device, str)
+    assert_same_run(run, tmp_path / "one")
 
 
 def test_batch_that_does_not_divide_over_devices(spec_file: Path, tmp_path: Path) -> None:
@@ -195,7 +225,7 @@ def test_two_processes_then_resume_equal_one_device(spec_file: Path, tmp_path: P
     assert f"resuming {run} after epoch 1" in results[0][1]
     manifest = json.loads((run / "manifest.json").read_text())
     assert (manifest["status"], manifest["resumed"]) == ("completed", 1)
-    assert manifest["devices"] == {"count": 4, "processes": 2}
+    assert manifest["placement"] == {"devices": 4, "processes": 2}
     names = sorted(p.name for p in (run / "checkpoints").iterdir())
     assert names == ["best.safetensors", "epoch-0001.safetensors", "epoch-0002.safetensors"]
 

@@ -657,8 +657,8 @@ def train(
     prior_seconds = float(manifest.get("wall_time_seconds", 0.0)) if latest else 0.0
     manifest.update(status="running", epochs_completed=first_epoch - 1)
     manifest.pop("interrupted_by", None)
-    if placement.mesh is not None or "devices" in manifest:  # the latest session's mesh
-        manifest["devices"] = {"count": placement.devices, "processes": placement.processes}
+    # the latest session's mesh ("devices" holds the environment's device list)
+    manifest["placement"] = {"devices": placement.devices, "processes": placement.processes}
     _write_json(directory / MANIFEST, manifest)
     # Selection and early stopping are functions of the records: a resumed run recomputes them.
     selection = selection_of(train_spec, records, validation) if records else None

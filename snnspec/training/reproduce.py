@@ -3,7 +3,10 @@
 The run is replayed from what its manifest records: the resolved spec (whose sha256 must
 still match, so a hand-edited spec is refused, never silently trained), the data (its sha256
 must match), the seed (part of the resolved spec) and the `--set` overrides (already applied
-in the resolved spec; copied into the new manifest). A run extended with more epochs
+in the resolved spec; copied into the new manifest). A run sharded over N devices
+(``placement`` in the manifest) is replayed on N local devices, so its float sums run in the
+same order; where this machine has fewer, it is replayed on one device and a note says so
+(expect differences of the order of float rounding). A run extended with more epochs
 (``extensions`` in the manifest, see :mod:`.extend`) is replayed as it ran: the original
 spec up to the epoch each extension continued from, then the extension, in order. A run
 that used custom code (``custom_code``) says so, and warns when the code's file changed.
@@ -86,7 +89,7 @@ def reproduce(
         )
     target = _new_folder(directory, output)
     echo(f"reproducing {directory} -> {target}")
-    notes = []
+    devices, notes = _replay_devices(manifest)
     original = manifest.get("original_resolved_spec_sha256", manifest["resolved_spec_sha256"])
     if (
         sha256_text(resolved_text(spec)) != manifest["resolved_spec_sha256"]
@@ -113,6 +116,7 @@ def reproduce(
                 progress=progress,
                 echo=echo,
                 callbacks=[stop_after],
+                devices=devices,
             )
     lines = notes + _compare_params(directory / PARAMS, target / PARAMS)
     lines += _compare_metrics(_read_records(directory), _read_records(target))
@@ -124,6 +128,33 @@ def reproduce(
     new_manifest["reproduces"] = {"folder": str(directory), "bitwise": matched}
     write_text_atomic(target / MANIFEST, json.dumps(new_manifest, indent=2) + "\n")
     return Comparison(target, lines, matched)
+
+
+def _replay_devices(manifest: dict[str, Any]) -> tuple[int | None, list[str]]:
+    """The device count to replay the run on (None: one device) and a note when it is not
+    the run's own placement."""
+    import jax
+
+    record = manifest.get("placement")
+    if record is None:  # 0.4.0 wrote the placement over the device list, as {count, processes}
+        legacy = manifest.get("devices")
+        record = {"devices": legacy.get("count", 1), **legacy} if isinstance(legacy, dict) else {}
+    count, processes = int(record.get("devices", 1)), int(record.get("processes", 1))
+    if count == 1:
+        return None, []
+    available = jax.local_device_count()
+    if available < count:
+        return None, [
+            f"note: the run was sharded over {count} devices and this machine has {available}, "
+            "so it is replayed on one device: float sums run in another order"
+        ]
+    notes = []
+    if processes > 1:
+        notes.append(
+            f"note: the run ran in {processes} processes; it is replayed in this one process on "
+            f"{count} devices"
+        )
+    return count, notes
 
 
 class _Stopped(Exception):
