@@ -103,17 +103,17 @@ def _lif_adjoint(solve: Callable[..., tuple[jax.Array, jax.Array]]) -> Neuron:
 
     def fwd(p: dict[str, Any], currents: jax.Array) -> tuple[jax.Array, Any]:
         out, before = _forward_with_states(p, currents)
-        return out, (p, currents, before, out)
+        return out, (p, currents, before)
 
     def bwd(residuals: Any, g: jax.Array) -> tuple[dict[str, Any], jax.Array]:
-        p, currents, (v_prev, i_prev, s_prev), _ = residuals
+        p, currents, (v_prev, i_prev, s_prev) = residuals
         a, b = _decays(p)
         v_reset = v_prev - v_prev * s_prev  # reset zero; its gradient is stopped
         v = a * v_reset + (1.0 - a) * i_prev
         c = g * _surrogate(v - p["threshold"])
         lv, li = solve(a, b, c)
         d_x = (1.0 - b) * li
-        inside = (p["decay"] >= 0.5) & (p["decay"] <= 1.0)  # jnp.clip's gradient, here 1
+        inside = (p["decay"] >= 0.5) & (p["decay"] <= 1.0)  # the clip (decays 0.9, 0.8 here)
         d_a = _sum_to(lv * (v_reset - i_prev), a.shape)
         d_b = _sum_to(li * (i_prev - currents), b.shape)
         d_decay = jnp.stack([d_a, d_b]) * inside
@@ -211,9 +211,14 @@ def derived() -> Neuron:
         _, pull = jax.vjp(every, before, currents)
         zero_state = tuple(jnp.zeros_like(s) for s in before)
         c_prev, _ = pull((zero_state, g))  # B_t^T g_t, the adjoint of state_{t-1} from out_t
-        # shift: mu_t for t = 1..T needs A_{t+1}, c_t; mu_T = 0 (no final-state cotangent)
-        mats = tuple(tuple(jnp.concatenate([e[1:], e[:1] * 0]) for e in row) for row in transposed)
-        vecs = tuple(jnp.concatenate([c[1:], c[:1] * 0]) for c in c_prev)
+
+        # mu_t, the adjoint of the state after step t, is A_{t+1}^T mu_{t+1} + c_prev[t+1]
+        # (0 after the last step: no final-state cotangent): shift both by one step
+        def shifted(e: jax.Array) -> jax.Array:
+            return jnp.concatenate([e[1:], jnp.zeros_like(e[:1])])
+
+        mats = tuple(tuple(shifted(e) for e in row) for row in transposed)
+        vecs = tuple(shifted(c) for c in c_prev)
         mu = _solve_affine(mats, vecs)  # adjoint of state_t (after step t)
         _, pull_p = jax.vjp(
             lambda p, s, x: jax.vmap(lambda s, x: step(p, s, x))(s, x), p, before, currents
