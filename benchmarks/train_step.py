@@ -7,7 +7,12 @@ benchmarks/TRAINING.md unless --no-write; about 10 to 15 minutes on 2 loaded cor
 
     python benchmarks/train_step.py [--rounds 20] [--no-write] \\
         [--spyx-python .venv-spyx/bin/python] [--peers-python .venv-peers/bin/python] \\
-        [--torch-threads 1,2]
+        [--torch-threads 1,2] [--networks mlp,recurrent] [--frameworks jax,spyx,torch]
+
+``--networks`` and ``--frameworks`` (worker environments: ``jax`` is snnspec with the
+hand-written steps and always runs, ``spyx``, ``torch``) narrow a quick re-measurement, e.g.
+``--networks recurrent --frameworks jax,spyx --rounds 8 --no-write``; a narrowed run prints
+its tables and targets but does not write TRAINING.md (it needs ``--no-write``).
 
 Networks (float32, CPU, batch 64, T=100, Bernoulli(0.03) input, cross-entropy on the output
 spike counts, Adam with learning rate 1e-3 on every float array):
@@ -413,9 +418,11 @@ def optax_variant(
     )
 
 
-def jax_variants(shared: Any, folder: Path) -> tuple[list[Variant], dict[str, Any]]:
+def jax_variants(
+    shared: Any, folder: Path, networks: list[str]
+) -> tuple[list[Variant], dict[str, Any]]:
     variants, specs = [], {}
-    for network in NETWORKS:
+    for network in networks:
         variant, specs[network] = snnspec_variant(network, shared, folder / "data.npz")
         variants.append(variant)
         params = hand_params(network, shared)
@@ -425,7 +432,7 @@ def jax_variants(shared: Any, folder: Path) -> tuple[list[Variant], dict[str, An
     return variants, specs
 
 
-def spyx_variants(shared: Any) -> list[Variant]:
+def spyx_variants(shared: Any, networks: list[str]) -> list[Variant]:
     """Spyx 1.0: step-major (spyx.nn.run of a Sequential) and layer-major, per network."""
     import jax.numpy as jnp
     import spyx  # pyright: ignore[reportMissingImports]
@@ -477,7 +484,7 @@ def spyx_variants(shared: Any) -> list[Variant]:
             return jnp.swapaxes(h, 0, 1)
 
     variants = []
-    for network in NETWORKS:
+    for network in networks:
         for execution, cls in (("step-major", StepMajor), ("layer-major", LayerMajor)):
             graphdef, params = nnx.split(cls(network))
             forward = partial(apply_split, graphdef)
@@ -494,7 +501,7 @@ def apply_split(graphdef: Any, params: Any, xs: Any) -> Any:
     return nnx.merge(graphdef, params)(xs)
 
 
-def torch_variants(shared: Any, threads: list[int]) -> list[Variant]:
+def torch_variants(shared: Any, threads: list[int], networks: list[str]) -> list[Variant]:
     """snnTorch Leaky and Norse LIFBoxCell (peers.py's box mapping), step and layer loop."""
     import peers  # benchmarks/peers.py: the mapped neurons
     import torch  # pyright: ignore[reportMissingImports]
@@ -545,7 +552,7 @@ def torch_variants(shared: Any, threads: list[int]) -> list[Variant]:
         return h.transpose(0, 1)
 
     variants = []
-    for network in NETWORKS:
+    for network in networks:
         for framework in ("snnTorch", "Norse"):
             for count in threads:
                 for form, loop in (("step loop", step_loop), ("layer loop", layer_loop)):
@@ -622,18 +629,18 @@ class EpochRun:
 # --- the worker process -----------------------------------------------------------------------
 
 
-def worker(kind: str, folder: Path, threads: list[int], rounds: int) -> None:
+def worker(kind: str, folder: Path, threads: list[int], rounds: int, networks: list[str]) -> None:
     """Build ``kind``'s variants, report them, then answer the driver's commands."""
     shared = np.load(folder / "shared.npz")
     epochs: dict[str, EpochRun] = {}
     if kind == "jax":
-        variants, specs = jax_variants(shared, folder)
+        variants, specs = jax_variants(shared, folder, networks)
         for network, spec in specs.items():
             epochs[network] = EpochRun(spec, folder / f"run-{network}", rounds + 1)
     elif kind == "spyx":
-        variants = spyx_variants(shared)
+        variants = spyx_variants(shared, networks)
     else:
-        variants = torch_variants(shared, threads)
+        variants = torch_variants(shared, threads, networks)
     described = []
     for k, v in enumerate(variants):
         path = None
@@ -695,6 +702,8 @@ class Worker:
             str(args.rounds),
             "--torch-threads",
             args.torch_threads,
+            "--networks",
+            args.networks,
         ]
         self.kind = kind
         self.process = subprocess.Popen(
@@ -730,8 +739,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         folder = Path(tmp)
         make_shared(folder)
         pythons = {"jax": sys.executable, "spyx": args.spyx_python, "torch": args.peers_python}
+        networks = args.networks.split(",")
         workers, variants = {}, []
-        for kind, python in pythons.items():  # one at a time: compilation is not timed
+        for kind, python in pythons.items():
+            if kind not in args.frameworks.split(","):
+                continue  # one at a time: compilation is not timed
             workers[kind] = worker_process = Worker(kind, python, folder, args)
             ready = worker_process.read()
             env.update(ready["versions"])
@@ -741,8 +753,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     v["spikes"] = np.load(v["spikes"])
                 variants.append(v)
                 print(f"  ready: {v['key']} (warm-up {v['warmup_s']:.1f} s)", flush=True)
-        epochs = {network: [] for network in NETWORKS}
-        jobs = [("step", v) for v in variants] + [("epoch", n) for n in NETWORKS]
+        epochs = {network: [] for network in networks}
+        jobs = [("step", v) for v in variants] + [("epoch", n) for n in networks]
         for r in range(args.rounds):
             for k in range(len(jobs)):
                 what, item = jobs[(r + k) % len(jobs)]
@@ -754,7 +766,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for w in workers.values():
             w.close()
     env["load_end"] = tuple(round(x, 2) for x in os.getloadavg())
-    return {"environment": env, "variants": variants, "epochs": epochs}
+    return {"environment": env, "variants": variants, "epochs": epochs, "networks": networks}
 
 
 # --- report -----------------------------------------------------------------------------------
@@ -812,7 +824,8 @@ def report(results: dict[str, Any]) -> str:
         " run once; PyTorch: run once)",
         "",
     ]
-    for network, title in NETWORKS.items():
+    networks = {n: NETWORKS[n] for n in results["networks"]}
+    for network, title in networks.items():
         base = ours[network]["times"]
         lines += [
             f"## {title}",
@@ -833,7 +846,7 @@ def report(results: dict[str, Any]) -> str:
             )
         lines.append("")
     lines += ["## Targets (issue 19)", ""]
-    for network, title in NETWORKS.items():
+    for network, title in networks.items():
         mine = ours[network]["times"]
 
         hand = {
@@ -851,6 +864,8 @@ def report(results: dict[str, Any]) -> str:
         ]
         for framework, target in PEER_TARGETS.items():
             peer = [v for v in variants if v["network"] == network and v["framework"] == framework]
+            if not peer:  # its worker was left out (--frameworks)
+                continue
             best = min(peer, key=lambda v: ratio(v["times"], mine)[0])
             speedup = ratio(best["times"], mine)
             lines.append(
@@ -907,13 +922,33 @@ def main() -> None:
     parser.add_argument(
         "--torch-threads", default="1,2", help="PyTorch thread counts, comma-separated (e.g. 1,2)"
     )
+    parser.add_argument(
+        "--networks", default=",".join(NETWORKS), help="networks to time, comma-separated"
+    )
+    parser.add_argument(
+        "--frameworks",
+        default="jax,spyx,torch",
+        help="worker environments to run, comma-separated (jax always: snnspec is the base)",
+    )
     parser.add_argument("--worker", choices=("jax", "spyx", "torch"), help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    networks, frameworks = args.networks.split(","), args.frameworks.split(",")
+    if unknown := sorted(set(networks) - set(NETWORKS)):
+        parser.error(f"--networks: unknown {', '.join(unknown)}; choose from {', '.join(NETWORKS)}")
+    if unknown := sorted(set(frameworks) - {"jax", "spyx", "torch"}):
+        parser.error(f"--frameworks: unknown {', '.join(unknown)}; choose from jax, spyx, torch")
+    if "jax" not in frameworks:
+        parser.error("--frameworks must include jax (snnspec's step is what every ratio divides)")
     if args.worker:
         threads = [int(t) for t in args.torch_threads.split(",")]
-        worker(args.worker, args.folder, threads, args.rounds)
+        worker(args.worker, args.folder, threads, args.rounds, networks)
         return
+    narrowed = set(networks) != set(NETWORKS) or len(set(frameworks)) < 3
+    if narrowed and not args.no_write:
+        parser.error(
+            "--networks/--frameworks narrow the run: add --no-write (TRAINING.md is whole)"
+        )
     text = report(run(args))
     print(text)
     if not args.no_write:
