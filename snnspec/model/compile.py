@@ -121,8 +121,8 @@ def _arrays(
 
 INIT_COMPILER_OPTIONS: dict[str, dict[str, Any]] = {"cpu": {"xla_backend_optimization_level": 1}}
 """XLA's options for the initialisation program, by platform. On CPU, LLVM's lighter
-optimisation level makes XLA compile the program (one threefry loop per array) in about 0.7
-of the time, and the program runs once. The values are those of XLA's default level: the
+optimisation level makes XLA compile the program (one threefry loop per array) in about 0.75
+of the CPU time, and the program runs once. The values are those of XLA's default level: the
 random bits are integer arithmetic, exact at any level, and the float transforms (scaling,
 erfinv, orthogonalisation) are checked bit for bit, for every layer type, scheme and dtype,
 by ``tests/test_weight_init.py``. Level 0 changes float results (it no longer fuses the
