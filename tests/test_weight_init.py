@@ -24,6 +24,7 @@ from helpers import example_spec
 
 import snnspec
 from snnspec.spec.layers.weights import BIAS_INIT_TYPES, WEIGHT_INIT_TYPES
+from snnspec.spec.registry import LAYER_TYPES
 
 pytestmark = pytest.mark.usefixtures("x64")
 
@@ -198,6 +199,44 @@ def test_the_same_architecture_with_another_seed_draws_other_values() -> None:
     other = snnspec.parameter_arrays(snnspec.compile(spec(MLP, [5], seed=2)))
     assert all(np.array_equal(first[k], again[k]) for k in first)
     assert not np.array_equal(first["linear_0.weight"], other["linear_0.weight"])
+
+
+def every_layer(dtype: str) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """Every registered type's example layers and a ``linear`` and a grouped ``conv2d`` with
+    every weight and bias scheme, resolved, each with its input shape (one init program)."""
+    from snnspec.graph.plan import plan_graph
+
+    plans = [plan_graph(example_spec(name)) for name in sorted(LAYER_TYPES)]
+    plans += [
+        plan_graph(spec([{**layer, "weight_init": scheme(name)}], shape, dtype))
+        for name in WEIGHT_INIT_TYPES
+        for layer, shape in (LAYOUTS["linear"], LAYOUTS["conv2d"])
+    ]
+    plans += [
+        plan_graph(spec([{**LAYOUTS["linear"][0], "bias_init": scheme(name)}], [40], dtype))
+        for name in BIAS_INIT_TYPES
+    ]
+    layers = tuple(layer for plan in plans for layer in plan.layers)
+    return layers, tuple(shape for plan in plans for shape in plan.layer_input_shapes)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype", ["float32", "float64", "bfloat16", "float16"])
+def test_the_init_program_options_keep_xla_default_values(dtype: str) -> None:
+    # snnspec.compile compiles the init program with INIT_COMPILER_OPTIONS on CPU: every
+    # array must be bit for bit what XLA's default options give
+    from snnspec.model import compile as model_compile
+
+    layers, shapes = every_layer(dtype)
+    root = jax.random.PRNGKey(13)
+    tuned = model_compile._TUNED["cpu"](root, layers, shapes, dtype, 0.001)
+    default = model_compile._initial_arrays(root, layers, shapes, dtype, 0.001)
+    assert len(tuned) == len(default) > 3 * len(LAYER_TYPES)
+    for index, (a, b) in enumerate(zip(tuned, default, strict=True)):
+        a, b = np.asarray(a), np.asarray(b)
+        assert a.dtype == b.dtype, index
+        assert a.shape == b.shape, index
+        assert a.tobytes() == b.tobytes(), index
 
 
 def test_batch_norm_state_markers_are_fresh_for_every_model() -> None:

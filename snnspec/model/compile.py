@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -73,14 +72,17 @@ def build_layers(
     (fresh for every model, as an eager build makes it: ``batch_norm``'s state markers are
     its own), and inside one jitted program that computes every initial array. The program
     is cached by the layers' options (not their names or places), input shapes, dtype and
-    dt, so the same architecture with another seed compiles nothing. The values are
-    bit-identical to building the modules eagerly, op by op, which compiled a small program
-    per operation and array shape; XLA compiles one program for them all in less time.
+    dt, so the same architecture with another seed compiles nothing; on CPU it is compiled
+    with :data:`INIT_COMPILER_OPTIONS`. The values are bit-identical to building the modules
+    eagerly, op by op, which compiled a small program per operation and array shape; XLA
+    compiles one program for them all in less time.
     """
     options = tuple(layer.model_copy(update=_PLACE) for layer in layers)
     shapes = tuple(input_shapes)
     skeleton = eqx.filter_eval_shape(_build, options, shapes, dtype, dt, root)
-    arrays = iter(_initial_arrays(root, options, shapes, dtype, dt))
+    (device,) = root.devices()
+    program = _TUNED.get(device.platform, _initial_arrays)
+    arrays = iter(program(root, options, shapes, dtype, dt))
     return jax.tree.map(
         lambda leaf: next(arrays) if isinstance(leaf, jax.ShapeDtypeStruct) else leaf, skeleton
     )
@@ -105,14 +107,33 @@ def _build(
     )
 
 
-@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4))
-def _initial_arrays(
+def _arrays(
     root: jax.Array,
     layers: tuple[LayerSpec, ...],
     input_shapes: tuple[Shape, ...],
     dtype: str,
     dt: float | None,
 ) -> list[jax.Array]:
-    """The array leaves of :func:`_build`'s modules, in tree order (jitted, cached)."""
+    """The array leaves of :func:`_build`'s modules, in tree order."""
     modules = _build(layers, input_shapes, dtype, dt, root)
     return [leaf for leaf in jax.tree.leaves(modules) if eqx.is_array(leaf)]
+
+
+INIT_COMPILER_OPTIONS: dict[str, dict[str, Any]] = {"cpu": {"xla_backend_optimization_level": 1}}
+"""XLA's options for the initialisation program, by platform. On CPU, LLVM's lighter
+optimisation level makes XLA compile the program (one threefry loop per array) in about 0.75
+of the CPU time, and the program runs once. The values are those of XLA's default level: the
+random bits are integer arithmetic, exact at any level, and the float transforms (scaling,
+erfinv, orthogonalisation) are checked bit for bit, for every layer type, scheme and dtype,
+by ``tests/test_weight_init.py``. Level 0 changes float results (it no longer fuses the
+uniform draw's ``u * (b - a) + a`` into one multiply-add, as the default and level 1 do), and
+other backends' code generators were not checked, so they use XLA's defaults."""
+
+_initial_arrays = jax.jit(_arrays, static_argnums=(1, 2, 3, 4))
+"""The initialisation program with XLA's default options (cached by its static arguments)."""
+
+_TUNED = {
+    platform: jax.jit(_arrays, static_argnums=(1, 2, 3, 4), compiler_options=options)
+    for platform, options in INIT_COMPILER_OPTIONS.items()
+}
+"""The initialisation program with :data:`INIT_COMPILER_OPTIONS`, by platform."""
