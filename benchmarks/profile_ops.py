@@ -317,9 +317,10 @@ def main() -> None:
     load_end = os.getloadavg()
     print(
         f"workload (a), B={args.batch}, T={xs.shape[1]}, fwd+bwd; {args.rounds} interleaved "
-        f"rounds of {args.timed} untimed-by-profiler calls (fastest kept) and {args.runs} "
-        f"traced calls per model; load average {load_start[0]:.1f} at start, "
-        f"{load_end[0]:.1f} at end, on {os.cpu_count()} CPUs"
+        f"rounds of {args.timed} untraced calls (the fastest kept) and {args.runs} traced "
+        f"calls per model; load average {load_start[0]:.1f} at start, {load_end[0]:.1f} at "
+        f"end, on {os.cpu_count()} CPUs; GLIBC_TUNABLES: "
+        f"{os.environ.get('GLIBC_TUNABLES') or 'none'}"
     )
     base = walls[bench.BASELINE]
     header = "| | " + " | ".join(MODELS.values()) + " |"
