@@ -230,32 +230,15 @@ def derived() -> Neuron:
     return neuron
 
 
-def gemms_only(p: dict[str, Any], currents: jax.Array) -> jax.Array:
-    """No scan: a stateless spike of the current (same matrix products around it)."""
-    return bench.spike(currents - jax.lax.stop_gradient(p["threshold"]))
-
-
 VARIANTS: dict[str, Neuron] = {
     "autodiff": autodiff,
     "reverse scan": _lif_adjoint(_reverse_scan),
     "associative": _lif_adjoint(_associative),
     "associative, derived": derived(),
-    "GEMMs only": gemms_only,
+    "GEMMs only": bench.spike_of_current,
 }
 
 # --- the model, its loss, and the measurements -------------------------------------------------
-
-
-def layer_major(neuron: Neuron, params: dict[str, Any], xs: jax.Array, kind: str) -> jax.Array:
-    """bench.handwritten_layer_major with the neuron scan given."""
-    steps, batch = xs.shape[1], xs.shape[0]
-    h = jnp.swapaxes(xs, 0, 1)
-    mlp = (("fc1", "lif1"), ("fc2", "lif2"), ("fc3", "lif3"))
-    for fc, lif in (("fc", "lif"),) if kind == "dense" else mlp:
-        w, b = params[fc]["w"], params[fc]["b"]
-        y = (h.reshape(steps * batch, -1) @ w.T + b).reshape(steps, batch, -1)
-        h = neuron(params[lif], y)
-    return jnp.swapaxes(h, 0, 1)
 
 
 CONFIGS = {
@@ -280,7 +263,9 @@ def problem(config: str, dtype: Any) -> tuple[Any, ...]:
 
     def grad_of(neuron: Neuron) -> Any:
         def loss(params: Any, xs: jax.Array, labels: jax.Array) -> jax.Array:
-            return bench.loss_of(layer_major(neuron, params, xs, kind), labels, info["loss"])
+            return bench.loss_of(
+                bench.handwritten_layer_major(kind, params, xs, neuron), labels, info["loss"]
+            )
 
         return jax.jit(jax.value_and_grad(loss))
 

@@ -181,18 +181,21 @@ def handwritten_forward(kind: str, params: dict[str, Any], xs: jax.Array) -> jax
     return out
 
 
-def handwritten_layer_major(kind: str, params: dict[str, Any], xs: jax.Array) -> jax.Array:
+def handwritten_layer_major(
+    kind: str, params: dict[str, Any], xs: jax.Array, neuron: Any = None
+) -> jax.Array:
     """A batch (B, T, n_in) -> output spikes (B, T, n_out), layer-major: each linear on the
     whole (T*B, n) block at once, then one plain ``lax.scan`` over time per neuron layer (the
     same maths as :func:`handwritten_forward`; only the MLP (a) and the dense (d) workloads,
-    whose graphs have no cycle through a linear)."""
+    whose graphs have no cycle through a linear). ``neuron`` replaces that scan: a function
+    (LIF parameters, currents (T, B, n)) -> spikes (T, B, n)."""
     steps, batch = xs.shape[1], xs.shape[0]
 
     def linear(p: dict[str, Any], x: jax.Array) -> jax.Array:
         y = x.reshape(steps * batch, -1) @ p["w"].T + p["b"]
         return y.reshape(steps, batch, -1)
 
-    def neuron(p: dict[str, Any], currents: jax.Array) -> jax.Array:
+    def scan(p: dict[str, Any], currents: jax.Array) -> jax.Array:
         zeros = jnp.zeros(currents.shape[1:], currents.dtype)
         _, out = jax.lax.scan(lambda c, x: lif_step(p, c, x), (zeros, zeros, zeros), currents)
         return out
@@ -201,8 +204,14 @@ def handwritten_layer_major(kind: str, params: dict[str, Any], xs: jax.Array) ->
     mlp = (("fc1", "lif1"), ("fc2", "lif2"), ("fc3", "lif3"))
     layers = (("fc", "lif"),) if kind == "dense" else mlp
     for fc, lif in layers:
-        h = neuron(params[lif], linear(params[fc], h))
+        h = (neuron or scan)(params[lif], linear(params[fc], h))
     return jnp.swapaxes(h, 0, 1)
+
+
+def spike_of_current(p: dict[str, Any], currents: jax.Array) -> jax.Array:
+    """No neuron state: a stateless spike of the current, for a layer-major model with the
+    same matrix products and no time scan ("GEMMs only")."""
+    return spike(currents - jax.lax.stop_gradient(p["threshold"]))
 
 
 # --- losses and timing -------------------------------------------------------------------------
@@ -278,24 +287,26 @@ def gemm_program() -> tuple[Any, tuple, float]:
     return program, (a, b), 2.0 * GEMM_N**3
 
 
-def run_workload(name: str, rounds: int) -> dict[str, Any]:
-    """Compile every variant, then time them in interleaved rounds.
-
-    Round r runs the GEMM reference and each variant's forward and forward+backward once, so
-    all of them see the same machine load; a variant's ratio is the median over rounds of its
-    time divided by the hand-written model's time in the same round, and its share of the
-    GEMM peak the median of (its flop rate / the GEMM's flop rate) in the same round.
-    """
+def workload(name: str, batch: int | None = None) -> tuple[Any, jax.Array, jax.Array, str]:
+    """Workload ``name``'s compiled model, input batch (B, T, n_in), labels and graph kind
+    ("mlp", "recurrent", "feedback", "dense"); ``batch`` overrides its batch size."""
     info = WORKLOADS[name]
     spec = snnspec.ModelSpec.model_validate(info["spec"]())
     model = snnspec.compile(spec)
-    batch, steps = info["batch"], info["steps"]
+    size: int = info["batch"] if batch is None else batch
     n_in = spec.inputs[0].shape[0]
     rng = np.random.default_rng(0)
-    xs = jnp.asarray((rng.random((batch, steps, n_in)) < 0.03).astype(np.float32))
+    xs = jnp.asarray((rng.random((size, info["steps"], n_in)) < 0.03).astype(np.float32))
     n_out = model.plan.layer_output_shapes[model.plan.final_layer_ids[0]][0]
-    labels = jnp.asarray(rng.integers(0, n_out, batch))
+    labels = jnp.asarray(rng.integers(0, n_out, size))
     kind = {"a": "mlp", "b": "recurrent", "c": "feedback", "d": "dense"}[name]
+    return model, xs, labels, kind
+
+
+def variants(model: Any, kind: str, loss: str) -> dict[str, tuple[Any, Any, Any]]:
+    """Every timed model of a workload by label: (its parameters, its forward
+    ``(params, xs) -> output spikes``, ``jax.value_and_grad`` of its loss
+    ``(params, xs, labels)``), all on ``model``'s weights."""
 
     def snn_variant(schedule: str) -> tuple[Any, Any, Any]:
         m = model.with_schedule(schedule)
@@ -304,10 +315,10 @@ def run_workload(name: str, rounds: int) -> dict[str, Any]:
         def fwd(params: Any, xs: jax.Array) -> jax.Array:
             return simulate_batch(eqx.combine(params, static), (xs,), None, 0)[0]
 
-        def loss(params: Any, xs: jax.Array, labels: jax.Array) -> jax.Array:
-            return loss_of(fwd(params, xs), labels, info["loss"])
+        def loss_fn(params: Any, xs: jax.Array, labels: jax.Array) -> jax.Array:
+            return loss_of(fwd(params, xs), labels, loss)
 
-        return params, fwd, jax.value_and_grad(loss)
+        return params, fwd, jax.value_and_grad(loss_fn)
 
     def hand_variant(layer_major: bool = False) -> tuple[Any, Any, Any]:
         params = handwritten_params(model)
@@ -317,21 +328,35 @@ def run_workload(name: str, rounds: int) -> dict[str, Any]:
                 return handwritten_layer_major(kind, params, xs)
             return jax.vmap(lambda x: handwritten_forward(kind, params, x))(xs)
 
-        def loss(params: Any, xs: jax.Array, labels: jax.Array) -> jax.Array:
-            return loss_of(fwd(params, xs), labels, info["loss"])
+        def loss_fn(params: Any, xs: jax.Array, labels: jax.Array) -> jax.Array:
+            return loss_of(fwd(params, xs), labels, loss)
 
-        return params, fwd, jax.value_and_grad(loss)
+        return params, fwd, jax.value_and_grad(loss_fn)
 
-    variants = {
+    return {
         BASELINE: hand_variant(),
         **({LAYER_MAJOR: hand_variant(layer_major=True)} if kind in ("mlp", "dense") else {}),
         "snnspec stepwise": snn_variant("stepwise"),
         "snnspec auto": snn_variant("auto"),
     }
+
+
+def run_workload(name: str, rounds: int) -> dict[str, Any]:
+    """Compile every variant, then time them in interleaved rounds.
+
+    Round r runs the GEMM reference and each variant's forward and forward+backward once, so
+    all of them see the same machine load; a variant's ratio is the median over rounds of its
+    time divided by the hand-written model's time in the same round, and its share of the
+    GEMM peak the median of (its flop rate / the GEMM's flop rate) in the same round.
+    """
+    info = WORKLOADS[name]
+    model, xs, labels, kind = workload(name)
+    batch, steps = xs.shape[0], xs.shape[1]
+    timed_models = variants(model, kind, info["loss"])
     programs: dict[str, dict[str, Any]] = {}
     rows: dict[str, Any] = {}
     spikes: dict[str, np.ndarray] = {}
-    for label, (params, fwd, grad) in variants.items():
+    for label, (params, fwd, grad) in timed_models.items():
         forward, _ = compiled(fwd, (params, xs))
         backward, compile_s = compiled(grad, (params, xs, labels))
         programs[label] = {
@@ -343,7 +368,7 @@ def run_workload(name: str, rounds: int) -> dict[str, Any]:
     gemm, gemm_args, gemm_flops = gemm_program()
     flops = matmul_flops(model, batch, steps)
     times: dict[str, dict[str, list[float]]] = {
-        label: {"fwd": [], "fwdbwd": []} for label in variants
+        label: {"fwd": [], "fwdbwd": []} for label in timed_models
     }
     gemm_times = []
     for _ in range(rounds):
@@ -454,6 +479,8 @@ def report(results: dict[str, Any]) -> str:
         f"equinox {env['equinox']}, snnspec {env['snnspec']}",
         f"- load average (1, 5, 15 min) at start: {env['load_start']}, at end: {env['load_end']}"
         " (above the CPU count, other processes shared the cores during the run)",
+        f"- glibc malloc tunables (`GLIBC_TUNABLES`): {env.get('glibc_tunables') or 'none'}"
+        ' (see docs/performance.md, "Where the time of (a) goes")',
         f"- rounds: {env['rounds']} per workload ({env['rounds_d']} for d); each round times the"
         f" GEMM reference and every variant once, interleaved, so all see the same load",
         f"- float32 GEMM {GEMM_N}^3 in the same rounds (median): "
@@ -541,6 +568,7 @@ def environment(rounds: int, rounds_d: int) -> dict[str, Any]:
         "python": platform.python_version(),
         **{p: metadata.version(p) for p in ("jax", "jaxlib", "equinox", "snnspec")},
         "load_start": tuple(round(x, 2) for x in os.getloadavg()),
+        "glibc_tunables": os.environ.get("GLIBC_TUNABLES", ""),
         "rounds": rounds,
         "rounds_d": rounds_d,
     }
