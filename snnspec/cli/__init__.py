@@ -537,12 +537,18 @@ def main() -> None:
 
     A SpecWarning is one line on stderr, ``warning: FILE:LINE:COL: path: message``, once.
     When this function is the process's entry point (``snnspec`` or ``python -m snnspec``) the
-    process ends as soon as the command has (see :func:`_end_process`).
+    process ends as soon as the command has (see :func:`_end_process`), and freed heap
+    memory stays in it for reuse (:mod:`snnspec._allocator`).
     """
+    entry_point = _is_entry_point()
+    if entry_point:
+        from .._allocator import keep_freed_memory
+
+        keep_freed_memory()
     try:
         _main()
     except SystemExit as stop:
-        if not _is_entry_point():
+        if not entry_point:
             raise
         _end_process(stop.code)
 
