@@ -23,6 +23,9 @@ variant's forward and forward+backward), so a shared machine's changing load hit
 alike; ratios are medians of per-round ratios. Memory is XLA's compiled ``memory_analysis()``
 (arguments + outputs + temporaries). GFLOP/s counts the matrix products only (see
 ``matmul_flops``), and % GEMM divides it by the GEMM's rate in the same round.
+``--allocator cli`` (the default) keeps freed heap memory in the process, as the ``snnspec``
+command line does (``snnspec/_allocator.py``); ``--allocator default`` keeps glibc's, as a
+program that imports snnspec has it.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import snnspec
+from snnspec._allocator import keep_freed_memory
 from snnspec.model.model import simulate_batch
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -479,7 +483,8 @@ def report(results: dict[str, Any]) -> str:
         f"equinox {env['equinox']}, snnspec {env['snnspec']}",
         f"- load average (1, 5, 15 min) at start: {env['load_start']}, at end: {env['load_end']}"
         " (above the CPU count, other processes shared the cores during the run)",
-        f"- glibc malloc tunables (`GLIBC_TUNABLES`): {env.get('glibc_tunables') or 'none'}"
+        f"- allocator: {ALLOCATORS[env.get('allocator', 'default')]}; glibc malloc tunables"
+        f" (`GLIBC_TUNABLES`): {env.get('glibc_tunables') or 'none'}"
         ' (see docs/performance.md, "Where the time of (a) goes")',
         f"- rounds: {env['rounds']} per workload ({env['rounds_d']} for d); each round times the"
         f" GEMM reference and every variant once, interleaved, so all see the same load",
@@ -558,6 +563,13 @@ def report(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+ALLOCATORS = {
+    "cli": "freed heap memory kept in the process, as the `snnspec` command line does "
+    "(snnspec/_allocator.py)",
+    "default": "glibc's default (as in a program that imports snnspec)",
+}
+
+
 def environment(rounds: int, rounds_d: int) -> dict[str, Any]:
     from importlib import metadata
 
@@ -582,12 +594,21 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--skip-extras", action="store_true", help="no compile/validate times")
     parser.add_argument("--report-only", action="store_true", help="rewrite from results.json")
+    parser.add_argument(
+        "--allocator",
+        choices=sorted(ALLOCATORS),
+        default="cli",
+        help="keep freed heap memory as the command line does (cli), or glibc's default",
+    )
     args = parser.parse_args()
     if args.report_only:
         saved = json.loads((ROOT / "benchmarks" / "results.json").read_text(encoding="utf-8"))
         (ROOT / "benchmarks" / "RESULTS.md").write_text(report(saved), encoding="utf-8")
         return
+    if args.allocator == "cli" and not keep_freed_memory():  # before JAX starts its threads
+        parser.error("--allocator cli needs Linux with glibc and no glibc.malloc tunable set")
     results: dict[str, Any] = {"environment": environment(args.rounds, args.rounds_d)}
+    results["environment"]["allocator"] = args.allocator
     results["workloads"] = {}
     for name in args.workloads.split(","):
         rounds = args.rounds_d if name == "d" else args.rounds
