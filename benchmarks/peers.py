@@ -39,7 +39,9 @@ the loss and its gradient (JAX: ``jax.value_and_grad`` of every float array; PyT
 layer-major, like snnspec's ``auto``), each with ``torch.set_num_threads(os.cpu_count())`` and
 with one thread: PyTorch's threads synchronise after every small operation, which on a loaded
 machine can make two threads several times slower than one. The summary takes each peer's
-fastest variant against snnspec.
+fastest variant against snnspec. ``--allocator cli`` (the default) keeps freed heap memory in the
+process, as the ``snnspec`` command line does (``snnspec/_allocator.py``); JAX and PyTorch run
+in this one process, so both have it; ``--allocator default`` keeps glibc's.
 
 Equation mapping, with a, b = bench.LIF's decay constants (membrane, synaptic), x = W·in + c:
 
@@ -91,6 +93,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import snnspec
+from snnspec._allocator import keep_freed_memory
 from snnspec.model.model import simulate_batch
 
 with warnings.catch_warnings():  # the peers' own imports warn (deprecated APIs)
@@ -436,6 +439,8 @@ def report(results: dict[str, Any]) -> str:
         " order), after warm-up (JAX: compiled and run once; PyTorch: run once); PyTorch with"
         f" {threads} threads",
         f"- neurons: decays {ALPHA} (membrane), {BETA} (synaptic), threshold {THRESHOLD}",
+        f"- allocator (this one process, JAX and PyTorch alike): "
+        f"{bench.ALLOCATORS[env.get('allocator', 'default')]}",
     ]
     for model, rates in results["rates"].items():
         shown = ", ".join(f"{name} {rate:.3f}" for name, rate in zip(NEURONS, rates, strict=True))
@@ -507,8 +512,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--repeats", "--rounds", type=int, default=10, help="timing rounds")
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument(
+        "--allocator",
+        choices=sorted(bench.ALLOCATORS),
+        default="cli",
+        help="keep freed heap memory as the command line does (cli), or glibc's default; "
+        "one process: JAX and PyTorch alike",
+    )
     args = parser.parse_args()
-    text = report(run(args.repeats))
+    if args.allocator == "cli" and not keep_freed_memory():  # before JAX starts its threads
+        parser.error("--allocator cli needs Linux with glibc and no glibc.malloc tunable set")
+    results = run(args.repeats)
+    results["environment"]["allocator"] = args.allocator
+    text = report(results)
     print(text)
     if not args.no_write:
         (ROOT / "benchmarks" / "PEERS.md").write_text(text, encoding="utf-8")
