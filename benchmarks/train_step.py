@@ -8,6 +8,11 @@ benchmarks/TRAINING.md unless --no-write; about 10 to 15 minutes on 2 loaded cor
     python benchmarks/train_step.py [--rounds 20] [--no-write] \\
         [--spyx-python .venv-spyx/bin/python] [--peers-python .venv-peers/bin/python] \\
         [--torch-threads 1,2]
+    python benchmarks/train_step.py --epoch-only [--rounds 5]
+
+``--epoch-only`` runs only the epoch comparison below (snnspec's step and its epoch, no
+hand-written steps, no peers) and prints its lines without writing TRAINING.md: a quick check
+of the data-loading overhead.
 
 Networks (float32, CPU, batch 64, T=100, Bernoulli(0.03) input, cross-entropy on the output
 spike counts, Adam with learning rate 1e-3 on every float array):
@@ -413,11 +418,17 @@ def optax_variant(
     )
 
 
-def jax_variants(shared: Any, folder: Path) -> tuple[list[Variant], dict[str, Any]]:
+def jax_variants(
+    shared: Any, folder: Path, hand: bool = True
+) -> tuple[list[Variant], dict[str, Any]]:
+    """snnspec's steps (and the specs of their epochs), and unless not ``hand`` the
+    hand-written steps."""
     variants, specs = [], {}
     for network in NETWORKS:
         variant, specs[network] = snnspec_variant(network, shared, folder / "data.npz")
         variants.append(variant)
+        if not hand:
+            continue
         params = hand_params(network, shared)
         for execution, fn in (("step-major", step_major), ("layer-major", layer_major)):
             forward = partial(fn, network)
@@ -622,12 +633,12 @@ class EpochRun:
 # --- the worker process -----------------------------------------------------------------------
 
 
-def worker(kind: str, folder: Path, threads: list[int], rounds: int) -> None:
+def worker(kind: str, folder: Path, threads: list[int], rounds: int, hand: bool) -> None:
     """Build ``kind``'s variants, report them, then answer the driver's commands."""
     shared = np.load(folder / "shared.npz")
     epochs: dict[str, EpochRun] = {}
     if kind == "jax":
-        variants, specs = jax_variants(shared, folder)
+        variants, specs = jax_variants(shared, folder, hand)
         for network, spec in specs.items():
             epochs[network] = EpochRun(spec, folder / f"run-{network}", rounds + 1)
     elif kind == "spyx":
@@ -695,6 +706,7 @@ class Worker:
             str(args.rounds),
             "--torch-threads",
             args.torch_threads,
+            *(["--epoch-only"] if args.epoch_only else []),
         ]
         self.kind = kind
         self.process = subprocess.Popen(
@@ -730,6 +742,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         folder = Path(tmp)
         make_shared(folder)
         pythons = {"jax": sys.executable, "spyx": args.spyx_python, "torch": args.peers_python}
+        if args.epoch_only:
+            pythons = {"jax": sys.executable}
         workers, variants = {}, []
         for kind, python in pythons.items():  # one at a time: compilation is not timed
             workers[kind] = worker_process = Worker(kind, python, folder, args)
@@ -857,14 +871,7 @@ def report(results: dict[str, Any]) -> str:
                 f"- {title}: {framework} best ({best['execution']}) / snnspec {_pair(speedup)},"
                 f" target >= {target:g}: {_met(speedup[0] >= target)}"
             )
-        epoch = results["epochs"][network]
-        pure = [EPOCH_STEPS * t for t in mine]
-        overhead = ratio(epoch, pure)
-        lines.append(
-            f"- {title}: `snnspec train` epoch with data loading ({EPOCH_STEPS} steps, median"
-            f" {1e3 * statistics.median(epoch):.0f} ms) / {EPOCH_STEPS} x pure step"
-            f" {_pair(overhead)}, target <= {EPOCH_MARGIN:.2f}: {_met(overhead[0] <= EPOCH_MARGIN)}"
-        )
+        lines.append(epoch_line(results, network))
     warmups = ", ".join(f"{v['key']} {v['warmup_s']:.1f} s" for v in variants)
     lines += [
         "",
@@ -893,6 +900,33 @@ def report(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def epoch_line(results: dict[str, Any], network: str) -> str:
+    """The target line of ``network``'s epoch with data loading against its pure steps."""
+    mine = next(
+        v["times"]
+        for v in results["variants"]
+        if v["network"] == network and v["framework"] == "snnspec"
+    )
+    epoch = results["epochs"][network]
+    overhead = ratio(epoch, [EPOCH_STEPS * t for t in mine])
+    return (
+        f"- {NETWORKS[network]}: `snnspec train` epoch with data loading ({EPOCH_STEPS} steps,"
+        f" median {1e3 * statistics.median(epoch):.0f} ms) / {EPOCH_STEPS} x pure step"
+        f" {_pair(overhead)}, target <= {EPOCH_MARGIN:.2f}: {_met(overhead[0] <= EPOCH_MARGIN)}"
+    )
+
+
+def epoch_report(results: dict[str, Any]) -> str:
+    """``--epoch-only``'s lines: the load and each network's epoch line."""
+    env = results["environment"]
+    lines = [
+        f"load average (1, 5, 15 min) at start: {env['load_start']}, at end: {env['load_end']};"
+        f" {env['rounds']} rounds",
+        *(epoch_line(results, network) for network in NETWORKS),
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def torch_threads(variants: list[dict[str, Any]]) -> str:
     counts = {v["execution"].rsplit(", ", 1)[1] for v in variants if ", " in v["execution"]}
     return " and ".join(sorted(counts)) or "-"
@@ -907,12 +941,20 @@ def main() -> None:
     parser.add_argument(
         "--torch-threads", default="1,2", help="PyTorch thread counts, comma-separated (e.g. 1,2)"
     )
+    parser.add_argument(
+        "--epoch-only",
+        action="store_true",
+        help="only the epoch with data loading against snnspec's step; prints, never writes",
+    )
     parser.add_argument("--worker", choices=("jax", "spyx", "torch"), help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         threads = [int(t) for t in args.torch_threads.split(",")]
-        worker(args.worker, args.folder, threads, args.rounds)
+        worker(args.worker, args.folder, threads, args.rounds, hand=not args.epoch_only)
+        return
+    if args.epoch_only:
+        print(epoch_report(run(args)), end="")
         return
     text = report(run(args))
     print(text)
