@@ -16,7 +16,7 @@ import pytest
 from helpers import TINY_MODEL
 
 from snnspec.spec.load import load
-from snnspec.training.batches import ALIGNMENT, gather
+from snnspec.training.batches import ALIGNMENT, Spare, gather
 from snnspec.training.data import Rows
 
 SPEC = (
@@ -113,7 +113,8 @@ def test_the_loop_dispatches_the_next_step_before_reading_one(spec_path: Path) -
     task.train_step = step
     progress: list[tuple[float, float]] = []
     params, opt_state = task.params, task.optimizer.init(task.params)
-    _, _, record = _epoch(
+    spare = Spare()
+    params, opt_state, record = _epoch(
         task,
         data,
         Placement(),
@@ -122,6 +123,7 @@ def test_the_loop_dispatches_the_next_step_before_reading_one(spec_path: Path) -
         1,
         False,
         lambda loss, acc, _: progress.append((loss, acc)),
+        spare,
     )
     steps = task.steps_per_epoch
     expected = [("dispatch", 0)]
@@ -134,6 +136,15 @@ def test_the_loop_dispatches_the_next_step_before_reading_one(spec_path: Path) -
     assert len(progress) == steps
     assert progress[-1] == (record["train_loss"], record["train_accuracy"])
     assert record["step_time"] <= record["train_time_seconds"]
+    # every step's batch memory came back once the step had ended, for the next epoch
+    assert len(spare) == min(steps, 2 * 2 + 2)
+    kept = {array.ctypes.data for array in spare._free}
+    events.clear()
+    reused: list[int] = []
+    real_put = spare.put
+    spare.put = lambda array: (reused.append(array.ctypes.data), real_put(array))[1]
+    _epoch(task, data, Placement(), params, opt_state, 2, False, lambda *_: None, spare)
+    assert kept <= set(reused)
 
 
 def test_gather_reads_the_rows_into_aligned_memory() -> None:
@@ -152,6 +163,24 @@ def test_gather_reads_the_rows_into_aligned_memory() -> None:
         gather(source, np.array([0, 7]))
     with pytest.raises(IndexError):
         gather(source, np.array([-1]))
+
+
+def test_gather_reuses_spare_memory_of_its_shape_only() -> None:
+    source = np.arange(6 * 4, dtype=np.float32).reshape(6, 4)
+    spare = Spare(keep=2)
+    first = gather(source, np.array([1, 2]), spare)
+    spare.put(first)
+    second = gather(source, np.array([5, 0]), spare)
+    assert second is first  # the same memory, with the new rows
+    np.testing.assert_array_equal(second, source[[5, 0]])
+    spare.put(second)
+    third = gather(source, np.array([3, 3, 4]), spare)  # another shape: new memory
+    assert third is not first
+    np.testing.assert_array_equal(third, source[[3, 3, 4]])
+    assert third.ctypes.data % ALIGNMENT == 0
+    for array in (first, third, first):
+        spare.put(array)
+    assert len(spare) == 2  # at most `keep`
 
 
 def test_the_cpu_backend_uses_a_gathered_batch_in_place() -> None:
