@@ -47,7 +47,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import snnspec
-from snnspec._allocator import keep_freed_memory
+from snnspec._allocator import ALLOCATORS, keep_freed_memory
 from snnspec.model.model import simulate_batch
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -561,13 +561,6 @@ def report(results: dict[str, Any]) -> str:
         "  its results are in `benchmarks/PEERS.md`.",
     ]
     return "\n".join(lines) + "\n"
-
-
-ALLOCATORS = {
-    "cli": "freed heap memory kept in the process, as the `snnspec` command line does "
-    "(snnspec/_allocator.py)",
-    "default": "glibc's default (as in a program that imports snnspec)",
-}
 
 
 def environment(rounds: int, rounds_d: int) -> dict[str, Any]:

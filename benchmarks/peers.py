@@ -93,7 +93,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import snnspec
-from snnspec._allocator import keep_freed_memory
+from snnspec._allocator import ALLOCATORS, keep_freed_memory
 from snnspec.model.model import simulate_batch
 
 with warnings.catch_warnings():  # the peers' own imports warn (deprecated APIs)
@@ -440,7 +440,7 @@ def report(results: dict[str, Any]) -> str:
         f" {threads} threads",
         f"- neurons: decays {ALPHA} (membrane), {BETA} (synaptic), threshold {THRESHOLD}",
         f"- allocator (this one process, JAX and PyTorch alike): "
-        f"{bench.ALLOCATORS[env.get('allocator', 'default')]}",
+        f"{ALLOCATORS[env.get('allocator', 'default')]}",
     ]
     for model, rates in results["rates"].items():
         shown = ", ".join(f"{name} {rate:.3f}" for name, rate in zip(NEURONS, rates, strict=True))
@@ -514,7 +514,7 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument(
         "--allocator",
-        choices=sorted(bench.ALLOCATORS),
+        choices=sorted(ALLOCATORS),
         default="cli",
         help="keep freed heap memory as the command line does (cli), or glibc's default; "
         "one process: JAX and PyTorch alike",

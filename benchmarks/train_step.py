@@ -8,11 +8,15 @@ benchmarks/TRAINING.md unless --no-write; about 10 to 15 minutes on 2 loaded cor
     python benchmarks/train_step.py [--rounds 20] [--no-write] \\
         [--spyx-python .venv-spyx/bin/python] [--peers-python .venv-peers/bin/python] \\
         [--torch-threads 1,2] [--networks mlp,recurrent] [--frameworks jax,spyx,torch]
+    python benchmarks/train_step.py --epoch-only [--rounds 5]
 
 ``--networks`` and ``--frameworks`` (worker environments: ``jax`` is snnspec with the
 hand-written steps and always runs, ``spyx``, ``torch``) narrow a quick re-measurement, e.g.
 ``--networks recurrent --frameworks jax,spyx --rounds 8 --no-write``; a narrowed run prints
 its tables and targets but does not write TRAINING.md (it needs ``--no-write``).
+``--epoch-only`` runs only the epoch comparison below (snnspec's step and its epoch, no
+hand-written steps, no peers) and prints its lines without writing TRAINING.md: a quick check
+of the data-loading overhead.
 
 Networks (float32, CPU, batch 64, T=100, Bernoulli(0.03) input, cross-entropy on the output
 spike counts, Adam with learning rate 1e-3 on every float array):
@@ -110,6 +114,8 @@ from queue import Queue
 from typing import Any
 
 import numpy as np
+
+from snnspec._allocator import ALLOCATORS, keep_freed_memory
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH, STEPS, N_IN, HIDDEN, N_OUT = 64, 100, 700, 256, 20
@@ -419,12 +425,16 @@ def optax_variant(
 
 
 def jax_variants(
-    shared: Any, folder: Path, networks: list[str]
+    shared: Any, folder: Path, networks: list[str], hand: bool = True
 ) -> tuple[list[Variant], dict[str, Any]]:
+    """snnspec's steps of ``networks`` (and the specs of their epochs), and unless not
+    ``hand`` the hand-written steps."""
     variants, specs = [], {}
     for network in networks:
         variant, specs[network] = snnspec_variant(network, shared, folder / "data.npz")
         variants.append(variant)
+        if not hand:
+            continue
         params = hand_params(network, shared)
         for execution, fn in (("step-major", step_major), ("layer-major", layer_major)):
             forward = partial(fn, network)
@@ -629,12 +639,14 @@ class EpochRun:
 # --- the worker process -----------------------------------------------------------------------
 
 
-def worker(kind: str, folder: Path, threads: list[int], rounds: int, networks: list[str]) -> None:
+def worker(
+    kind: str, folder: Path, threads: list[int], rounds: int, networks: list[str], hand: bool
+) -> None:
     """Build ``kind``'s variants, report them, then answer the driver's commands."""
     shared = np.load(folder / "shared.npz")
     epochs: dict[str, EpochRun] = {}
     if kind == "jax":
-        variants, specs = jax_variants(shared, folder, networks)
+        variants, specs = jax_variants(shared, folder, networks, hand)
         for network, spec in specs.items():
             epochs[network] = EpochRun(spec, folder / f"run-{network}", rounds + 1)
     elif kind == "spyx":
@@ -704,6 +716,9 @@ class Worker:
             args.torch_threads,
             "--networks",
             args.networks,
+            "--allocator",
+            args.allocator,
+            *(["--epoch-only"] if args.epoch_only else []),
         ]
         self.kind = kind
         self.process = subprocess.Popen(
@@ -735,11 +750,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     env = bench.environment(rounds=args.rounds, rounds_d=0)
     del env["rounds_d"]
+    env["allocator"] = args.allocator
     with tempfile.TemporaryDirectory(prefix="snnspec-train-step-") as tmp:
         folder = Path(tmp)
         make_shared(folder)
         pythons = {"jax": sys.executable, "spyx": args.spyx_python, "torch": args.peers_python}
         networks = args.networks.split(",")
+        if args.epoch_only:
+            pythons = {"jax": sys.executable}
         workers, variants = {}, []
         for kind, python in pythons.items():
             if kind not in args.frameworks.split(","):
@@ -822,6 +840,8 @@ def report(results: dict[str, Any]) -> str:
         f"- {env['rounds']} rounds, each timing every variant's step once and one `snnspec train`"
         " epoch per network (order rotated by one each round), after warm-up (JAX: compiled and"
         " run once; PyTorch: run once)",
+        "- allocator, in every worker (JAX, Spyx and PyTorch alike): "
+        + ALLOCATORS[env["allocator"]],
         "",
     ]
     networks = {n: NETWORKS[n] for n in results["networks"]}
@@ -872,14 +892,7 @@ def report(results: dict[str, Any]) -> str:
                 f"- {title}: {framework} best ({best['execution']}) / snnspec {_pair(speedup)},"
                 f" target >= {target:g}: {_met(speedup[0] >= target)}"
             )
-        epoch = results["epochs"][network]
-        pure = [EPOCH_STEPS * t for t in mine]
-        overhead = ratio(epoch, pure)
-        lines.append(
-            f"- {title}: `snnspec train` epoch with data loading ({EPOCH_STEPS} steps, median"
-            f" {1e3 * statistics.median(epoch):.0f} ms) / {EPOCH_STEPS} x pure step"
-            f" {_pair(overhead)}, target <= {EPOCH_MARGIN:.2f}: {_met(overhead[0] <= EPOCH_MARGIN)}"
-        )
+        lines.append(epoch_line(results, network))
     warmups = ", ".join(f"{v['key']} {v['warmup_s']:.1f} s" for v in variants)
     lines += [
         "",
@@ -908,6 +921,33 @@ def report(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def epoch_line(results: dict[str, Any], network: str) -> str:
+    """The target line of ``network``'s epoch with data loading against its pure steps."""
+    mine = next(
+        v["times"]
+        for v in results["variants"]
+        if v["network"] == network and v["framework"] == "snnspec"
+    )
+    epoch = results["epochs"][network]
+    overhead = ratio(epoch, [EPOCH_STEPS * t for t in mine])
+    return (
+        f"- {NETWORKS[network]}: `snnspec train` epoch with data loading ({EPOCH_STEPS} steps,"
+        f" median {1e3 * statistics.median(epoch):.0f} ms) / {EPOCH_STEPS} x pure step"
+        f" {_pair(overhead)}, target <= {EPOCH_MARGIN:.2f}: {_met(overhead[0] <= EPOCH_MARGIN)}"
+    )
+
+
+def epoch_report(results: dict[str, Any]) -> str:
+    """``--epoch-only``'s lines: the load and each network's epoch line."""
+    env = results["environment"]
+    lines = [
+        f"load average (1, 5, 15 min) at start: {env['load_start']}, at end: {env['load_end']};"
+        f" {env['rounds']} rounds",
+        *(epoch_line(results, network) for network in results["networks"]),
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def torch_threads(variants: list[dict[str, Any]]) -> str:
     counts = {v["execution"].rsplit(", ", 1)[1] for v in variants if ", " in v["execution"]}
     return " and ".join(sorted(counts)) or "-"
@@ -930,6 +970,18 @@ def main() -> None:
         default="jax,spyx,torch",
         help="worker environments to run, comma-separated (jax always: snnspec is the base)",
     )
+    parser.add_argument(
+        "--epoch-only",
+        action="store_true",
+        help="only the epoch with data loading against snnspec's step; prints, never writes",
+    )
+    parser.add_argument(
+        "--allocator",
+        choices=sorted(ALLOCATORS),
+        default="cli",
+        help="every worker keeps freed heap memory as the command line does (cli), or glibc's "
+        "default",
+    )
     parser.add_argument("--worker", choices=("jax", "spyx", "torch"), help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -941,8 +993,13 @@ def main() -> None:
     if "jax" not in frameworks:
         parser.error("--frameworks must include jax (snnspec's step is what every ratio divides)")
     if args.worker:
+        if args.allocator == "cli" and not keep_freed_memory():  # before JAX or PyTorch start
+            parser.error("--allocator cli needs Linux with glibc and no glibc.malloc tunable set")
         threads = [int(t) for t in args.torch_threads.split(",")]
-        worker(args.worker, args.folder, threads, args.rounds, networks)
+        worker(args.worker, args.folder, threads, args.rounds, networks, not args.epoch_only)
+        return
+    if args.epoch_only:
+        print(epoch_report(run(args)), end="")
         return
     narrowed = set(networks) != set(NETWORKS) or len(set(frameworks)) < 3
     if narrowed and not args.no_write:

@@ -29,6 +29,12 @@ M_TRIM_THRESHOLD = -1
 M_MMAP_MAX = -4
 M_ARENA_MAX = -8
 SETTINGS = ((M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, 2**31 - 1), (M_ARENA_MAX, 1))
+ALLOCATORS = {
+    "cli": "freed heap memory kept in the process, as the `snnspec` command line does "
+    "(snnspec/_allocator.py)",
+    "default": "glibc's default (as in a program that imports snnspec)",
+}
+"""The benchmarks' ``--allocator`` choices and how their reports describe them."""
 
 
 def keep_freed_memory() -> bool:

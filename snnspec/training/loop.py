@@ -11,7 +11,8 @@ A run folder holds everything needed to inspect, resume, rescore or rerun an exp
     metrics.jsonl          one JSON object per epoch: training and validation metrics, never
                            test metrics, and timings (:func:`.throughput.is_timing`):
                            train_time_seconds, step_time (median seconds per optimizer
-                           step), samples_per_second, eval_time_seconds
+                           step, :class:`.throughput.EpochTimer`), samples_per_second,
+                           eval_time_seconds
     results.json           the selected epoch, why it was selected, whether early stopping
                            ended the run, and its test metrics (`snnspec evaluate DIR`)
     split.json             the indices of the train, validation and test samples in their
@@ -41,6 +42,7 @@ import math
 import re
 import shutil
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,7 +68,7 @@ from ..bundle import (
 )
 from ..spec.loader import load_json_file
 from ..spec.overrides import resolved_text
-from .batches import Batch, Prefetch
+from .batches import Prefetch, Spare, gather
 from .data import Dataset, Samples, epoch_order, has_validation, load_data, train_seed
 from .parallel import Placement
 from .throughput import EpochTimer
@@ -179,7 +181,10 @@ class Task:
             _COMPILED[key] = (
                 self.optimizer,
                 self.schedule,
-                eqx.filter_jit(self._train_step),
+                # jax.jit, not eqx.filter_jit: the step takes arrays only, and filter_jit
+                # waits for each call to finish, so the host could not dispatch the next
+                # step (nor gather its batch) while one runs
+                jax.jit(self._train_step),
                 eqx.filter_jit(self._eval_step),
                 self.static,
                 jax.tree_util.tree_structure(self.params),
@@ -683,6 +688,7 @@ def train(
 
     epoch = first_epoch - 1
     last_epoch = epoch if selection is not None and selection.stop else train_spec.epochs
+    spare = Spare()  # the batches' memory, reused from epoch to epoch
     calling: str | None = None  # the callback running, whose exception stops the run
     opened: list[Tracker] = []  # the trackers started, to close
     try:
@@ -708,7 +714,7 @@ def train(
             for epoch in range(first_epoch, last_epoch + 1):
                 bar.start(f"epoch {epoch}/{train_spec.epochs}", task.steps_per_epoch)
                 params, opt_state, record = _epoch(
-                    task, data, placement, params, opt_state, epoch, validation, bar.advance
+                    task, data, placement, params, opt_state, epoch, validation, bar.advance, spare
                 )
                 # Metrics first: a run stopped before the checkpoint redoes this epoch.
                 records.append(record)
@@ -1034,29 +1040,58 @@ def _epoch(
     epoch: int,
     validation: bool,
     advance: Callable[[float, float, float], None],
+    spare: Spare,
 ) -> tuple[Params, optax.OptState, dict[str, Any]]:
     """Train one epoch (and score the validation set): the new parameters, optimizer state
-    and the epoch's record. ``advance(loss, accuracy, samples_per_second)`` follows the steps.
+    and the epoch's record. ``advance(loss, accuracy, samples_per_second)`` follows the steps;
+    ``spare`` keeps the run's batch memory from epoch to epoch.
+
+    The host never waits for the step it has just dispatched: a step's loss, number correct
+    and SynOps are read (into the sums, in step order, as Python floats) only once the next
+    step is dispatched, so the device always has a step queued while the host reads results,
+    gathers batches and derives keys. The next batches are gathered and put on the device
+    by a thread (:class:`.batches.Prefetch`) meanwhile.
     """
+    import jax
+
     batches = task.batches(data, epoch)
 
-    def take(index: np.ndarray) -> Batch:
+    def take(index: np.ndarray) -> tuple[np.ndarray, tuple[Array, Array]]:
         rows = placement.rows(index)  # by index: this process reads only its rows
-        return np.asarray(data.x_train[rows]), data.y_train[rows]
+        # aligned, so that the CPU backend uses the batch in place (no copy in the step)
+        local = gather(data.x_train, rows, spare), data.y_train[rows]
+        # on the device (sharded over the mesh, if any) before the step asks for it
+        placed = placement.batch(*local) if placement.mesh is not None else jax.device_put(local)
+        return local[0], placed
 
     timer = EpochTimer()
-    loss_total, correct_total, synops_total, seen = 0.0, 0.0, 0.0, 0
+    totals = [0.0, 0.0, 0.0]  # loss, number correct, SynOps: summed in step order
+    seen = 0
+    # the dispatched steps not read yet: results, samples, gathered batch, new parameters
+    pending: deque[tuple[list[Array], int, np.ndarray, Params]] = deque()
+
+    def read() -> None:
+        """Wait for the oldest dispatched step and add its results to the sums."""
+        nonlocal seen
+        values, samples, gathered, stepped = pending.popleft()
+        for k, value in enumerate(values):
+            totals[k] += float(value)
+        jax.block_until_ready(stepped)  # the step has ended on every device of the mesh:
+        spare.put(gathered)  # nothing reads its batch any more
+        seen += samples
+        timer.step(samples)
+        advance(totals[0] / len(timer.steps), totals[1] / seen, timer.samples_per_second)
+
     with Prefetch(take, batches) as loader:  # the next batches are read during the step
-        for step, (index, local) in enumerate(zip(batches, loader, strict=True)):
-            x, y = placement.batch(*local)
+        for step, (index, (gathered, (x, y))) in enumerate(zip(batches, loader, strict=True)):
             key = placement.replicate(task.step_key(epoch, step))
-            params, opt_state, loss, correct, synops = task.train_step(params, opt_state, x, y, key)
-            loss_total += float(loss)
-            correct_total += float(correct)
-            synops_total += float(synops)
-            seen += len(index)
-            timer.step(len(index))
-            advance(loss_total / (step + 1), correct_total / seen, timer.samples_per_second)
+            params, opt_state, *values = task.train_step(params, opt_state, x, y, key)
+            pending.append((values, len(index), gathered, params))
+            if len(pending) > 1:
+                read()
+        while pending:
+            read()
+    loss_total, correct_total, synops_total = totals
     timing = {
         **timer.fields(),
         "data_load_time": loader.load_time,
@@ -1099,9 +1134,10 @@ def _follow(
     selection = selection_of(train_spec, records, validation) if records else None
     last = first - 1 if selection is not None and selection.stop else train_spec.epochs
     kept = None
+    spare = Spare()
     for epoch in range(first, last + 1):
         params, opt_state, record = _epoch(
-            task, data, placement, params, opt_state, epoch, validation, _no_progress
+            task, data, placement, params, opt_state, epoch, validation, _no_progress, spare
         )
         records.append(record)
         selection = selection_of(train_spec, records, validation)

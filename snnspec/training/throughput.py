@@ -29,10 +29,16 @@ def without_timings(record: dict[str, Any]) -> dict[str, Any]:
 
 
 class EpochTimer:
-    """The optimizer steps of one epoch: ``step_time`` (the median seconds per step, from
-    asking for the batch's rows to the step's loss on the host) and ``samples_per_second``
-    (samples trained over the whole training part of the epoch, first-step compilation and
-    data reading included)."""
+    """The optimizer steps of one epoch: ``step_time`` (the median seconds per step) and
+    ``samples_per_second`` (samples trained over the whole training part of the epoch,
+    first-step compilation and data reading included).
+
+    A step's time is the time between the host receiving its results and receiving the
+    previous step's (the first step's: from the start of the epoch). The loop dispatches the
+    next step before it reads one's results, so this is the time per step at which the epoch
+    advances when the steps overlap with gathering batches and reading results, not the
+    device time of one step alone.
+    """
 
     def __init__(self) -> None:
         self.started = self.last = time.perf_counter()
