@@ -481,8 +481,7 @@ def report(results: dict[str, Any]) -> str:
         f"- machine: {env['machine']}, {env['cpus']} CPUs, {env['platform']}",
         f"- versions: python {env['python']}, jax {env['jax']}, jaxlib {env['jaxlib']}, "
         f"equinox {env['equinox']}, snnspec {env['snnspec']}",
-        f"- load average (1, 5, 15 min) at start: {env['load_start']}, at end: {env['load_end']}"
-        " (above the CPU count, other processes shared the cores during the run)",
+        load_line(env),
         f"- allocator: {ALLOCATORS[env.get('allocator', 'default')]}; glibc malloc tunables"
         f" (`GLIBC_TUNABLES`): {env.get('glibc_tunables') or 'none'}"
         ' (see docs/performance.md, "Where the time of (a) goes")',
@@ -561,6 +560,17 @@ def report(results: dict[str, Any]) -> str:
         "  its results are in `benchmarks/PEERS.md`.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def load_line(env: dict[str, Any]) -> str:
+    """The report's load line: the 1-minute load average against the CPU count."""
+    line = f"- load average (1, 5, 15 min) at start: {env['load_start']}, at end: {env['load_end']}"
+    if max(env["load_start"][0], env["load_end"][0]) > env["cpus"]:
+        return line + (
+            f" (above {env['cpus']}: other processes shared the cores, so the absolute times are"
+            " inflated and noisy; the per-round ratios are what this measures)"
+        )
+    return line + f" (below {env['cpus']}: the cores were not shared)"
 
 
 def environment(rounds: int, rounds_d: int) -> dict[str, Any]:

@@ -433,8 +433,7 @@ def report(results: dict[str, Any]) -> str:
         f"- versions: python {env['python']}, jax {env['jax']}, jaxlib {env['jaxlib']}, "
         f"equinox {env['equinox']}, snnspec {env['snnspec']}, torch {env['torch']}, "
         f"snntorch {env['snntorch']}, norse {env['norse']}",
-        f"- load average (1, 5, 15 min) at start: {env['load_start']}, at end: {env['load_end']}"
-        " (above the CPU count, other processes shared the cores during the run)",
+        bench.load_line(env),
         f"- {env['rounds']} rounds, each running every variant's fwd and fwd+bwd once (rotated"
         " order), after warm-up (JAX: compiled and run once; PyTorch: run once); PyTorch with"
         f" {threads} threads",

@@ -808,17 +808,24 @@ def _met(ok: bool) -> str:
     return "**met**" if ok else "**not met**"
 
 
-NOT_VERSIONS = ("machine", "cpus", "platform", "load_start", "load_end", "rounds")
+NOT_VERSIONS = (
+    "machine",
+    "cpus",
+    "platform",
+    "load_start",
+    "load_end",
+    "rounds",
+    "glibc_tunables",
+    "allocator",
+)
 
 
 def report(results: dict[str, Any]) -> str:
+    import bench
+
     env, variants = results["environment"], results["variants"]
     ours = {v["network"]: v for v in variants if v["framework"] == "snnspec"}
-    shown_versions = ", ".join(
-        f"{k} {v}"
-        for k, v in env.items()
-        if k not in ("machine", "cpus", "platform", "load_start", "load_end", "rounds")
-    )
+    shown_versions = ", ".join(f"{k} {v}" for k, v in env.items() if k not in NOT_VERSIONS)
     lines = [
         "# Training step: snnspec, hand-written JAX+optax, Spyx, snnTorch and Norse",
         "",
@@ -834,14 +841,13 @@ def report(results: dict[str, Any]) -> str:
         "",
         f"- machine: {env['machine']}, {env['cpus']} CPUs, {env['platform']}",
         f"- versions: {shown_versions}",
-        f"- load average (1, 5, 15 min) at start: {env['load_start']}, at end: {env['load_end']}"
-        f" (above {env['cpus']}, other processes shared the cores during the run: the absolute"
-        " times are inflated and noisy; the per-round ratios are what this measures)",
+        bench.load_line(env),
         f"- {env['rounds']} rounds, each timing every variant's step once and one `snnspec train`"
         " epoch per network (order rotated by one each round), after warm-up (JAX: compiled and"
         " run once; PyTorch: run once)",
         "- allocator, in every worker (JAX, Spyx and PyTorch alike): "
-        + ALLOCATORS[env["allocator"]],
+        + ALLOCATORS[env["allocator"]]
+        + f"; glibc malloc tunables (`GLIBC_TUNABLES`): {env['glibc_tunables'] or 'none'}",
         "",
     ]
     networks = {n: NETWORKS[n] for n in results["networks"]}
