@@ -1,15 +1,16 @@
-"""Where the fwd+bwd time of workload (a) goes, per HLO operation (issue 18).
+"""Where the fwd+bwd time of a bench.py workload goes, per HLO operation (issue 18).
 
 Usage (from the repository root; prints, writes nothing):
 
     python benchmarks/profile_ops.py                     # B=32, 5 rounds of 3 traced runs
     python benchmarks/profile_ops.py --batch 64 --rounds 3 --runs 2
+    python benchmarks/profile_ops.py --workload c        # (c): auto against step-major
 
-For snnspec ``auto``, the hand-written layer-major and the hand-written step-major model of
-``bench.py`` (same weights, same loss), the compiled ``jax.value_and_grad`` program runs
-under ``jax.profiler.trace``; the trace (its Perfetto JSON) gives every executed HLO
-operation with its thread and duration, and the optimised HLO text
-(``compiled.as_text()``) says what each operation is. Each operation is put in one
+For snnspec ``auto``, the hand-written layer-major (graphs without a cycle: (a), (d)) and
+the hand-written step-major model of ``bench.py`` (same weights, same loss), the compiled
+``jax.value_and_grad`` program runs under ``jax.profiler.trace``; the trace (its Perfetto
+JSON) gives every executed HLO operation with its thread and duration, and the optimised HLO
+text (``compiled.as_text()``) says what each operation is. Each operation is put in one
 category by what it computes (a fusion by the operations it fuses):
 
 - GEMM: a ``dot`` or ``convolution`` (XLA's YNNPACK fusions of one included);
@@ -41,8 +42,9 @@ glibc's ``malloc`` serves an allocation above its ``mmap`` threshold (at most 32
 fresh pages from the kernel, and the kernel zeroes every 4 KiB page on first touch, inside
 whichever operation touches it first (a GEMM writing its output, a scan's zero fill). A
 program whose temporary buffer stays under the threshold reuses freed heap memory and pays
-nothing. Findings and the measured remedy: ``docs/performance.md``, "Where the time of (a)
-goes".
+nothing. The allocator is the command line's (``snnspec._allocator.keep_freed_memory``), as
+in ``bench.py``. Findings and the measured remedy: ``docs/performance.md``, "Where the time
+of (a) goes"; for (c), "Recurrent scans".
 """
 
 from __future__ import annotations
@@ -273,33 +275,38 @@ def row_names() -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--workload", default="a", choices=sorted(bench.WORKLOADS))
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds")
     parser.add_argument("--runs", type=int, default=3, help="traced calls per model per round")
     parser.add_argument("--timed", type=int, default=3, help="untraced calls per round")
     parser.add_argument("--top", type=int, default=12, help="slowest operations listed per model")
     args = parser.parse_args()
+    if not bench.keep_freed_memory():  # as the command line and bench.py do
+        raise SystemExit("profile_ops.py: could not keep freed memory (glibc's mallopt)")
     load_start = os.getloadavg()
-    model, xs, labels, kind = bench.workload("a", args.batch)
-    loss = bench.WORKLOADS["a"]["loss"]
+    model, xs, labels, kind = bench.workload(args.workload, args.batch)
+    loss = bench.WORKLOADS[args.workload]["loss"]
     all_models = bench.variants(model, kind, loss)
 
     def gemms_only(params: Any, xs: jax.Array, labels: jax.Array) -> jax.Array:
         spikes = bench.handwritten_layer_major(kind, params, xs, bench.spike_of_current)
         return bench.loss_of(spikes, labels, loss)
 
-    hand = bench.handwritten_params(model)
-    all_models[GEMMS_ONLY] = (hand, None, jax.value_and_grad(gemms_only))
+    if bench.LAYER_MAJOR in all_models:  # graphs without a cycle
+        hand = bench.handwritten_params(model)
+        all_models[GEMMS_ONLY] = (hand, None, jax.value_and_grad(gemms_only))
+    models = {label: column for label, column in MODELS.items() if label in all_models}
     programs, hlos = {}, {}
-    for label in MODELS:
+    for label in models:
         params, _, grad = all_models[label]
         program, _ = bench.compiled(grad, (params, xs, labels))
         programs[label] = (program, (params, xs, labels))
         hlos[label] = Hlo(program.as_text())
-    rows: dict[str, list[dict[str, float]]] = {label: [] for label in MODELS}
-    kernel: dict[str, list[tuple[float, float]]] = {label: [] for label in MODELS}
-    per_op: dict[str, list[dict[str, float]]] = {label: [] for label in MODELS}
-    walls: dict[str, list[float]] = {label: [] for label in MODELS}
+    rows: dict[str, list[dict[str, float]]] = {label: [] for label in models}
+    kernel: dict[str, list[tuple[float, float]]] = {label: [] for label in models}
+    per_op: dict[str, list[dict[str, float]]] = {label: [] for label in models}
+    walls: dict[str, list[float]] = {label: [] for label in models}
     for _ in range(args.rounds):
         for label, (program, call_args) in programs.items():
             before = resource.getrusage(resource.RUSAGE_SELF)
@@ -316,32 +323,32 @@ def main() -> None:
                 per_op[label].append(operation_times(run))
     load_end = os.getloadavg()
     print(
-        f"workload (a), B={args.batch}, T={xs.shape[1]}, fwd+bwd; {args.rounds} interleaved "
-        f"rounds of {args.timed} untraced calls (the fastest kept) and {args.runs} traced "
-        f"calls per model; load average {load_start[0]:.1f} at start, {load_end[0]:.1f} at "
-        f"end, on {os.cpu_count()} CPUs; GLIBC_TUNABLES: "
+        f"workload ({args.workload}), B={args.batch}, T={xs.shape[1]}, fwd+bwd; "
+        f"{args.rounds} interleaved rounds of {args.timed} untraced calls (the fastest kept) "
+        f"and {args.runs} traced calls per model; load average {load_start[0]:.1f} at start, "
+        f"{load_end[0]:.1f} at end, on {os.cpu_count()} CPUs; GLIBC_TUNABLES: "
         f"{os.environ.get('GLIBC_TUNABLES') or 'none'}"
     )
     base = walls[bench.BASELINE]
-    header = "| | " + " | ".join(MODELS.values()) + " |"
-    print("\n" + header + "\n|---|" + "---:|" * len(MODELS))
+    header = "| | " + " | ".join(models.values()) + " |"
+    print("\n" + header + "\n|---|" + "---:|" * len(models))
     print(
         "| untraced ms (median) | "
-        + " | ".join(f"{1e3 * statistics.median(walls[label]):.1f}" for label in MODELS)
+        + " | ".join(f"{1e3 * statistics.median(walls[label]):.1f}" for label in models)
         + " |"
     )
     print(
         "| untraced / step-major (median of rounds) | "
         + " | ".join(
             f"{statistics.median(m / b for m, b in zip(walls[label], base, strict=True)):.2f}"
-            for label in MODELS
+            for label in models
         )
         + " |"
     )
     print(
         "| traced ms (median) | "
         + " | ".join(
-            f"{statistics.median(r['wall'] for r in rows[label]) / 1e3:.1f}" for label in MODELS
+            f"{statistics.median(r['wall'] for r in rows[label]) / 1e3:.1f}" for label in models
         )
         + " |"
     )
@@ -349,27 +356,27 @@ def main() -> None:
         "| XLA temp buffer MiB | "
         + " | ".join(
             f"{programs[label][0].memory_analysis().temp_size_in_bytes / 2**20:.1f}"
-            for label in MODELS
+            for label in models
         )
         + " |"
     )
     print(
         "| page faults per untraced call (median) | "
-        + " | ".join(f"{statistics.median(f for f, _ in kernel[label]):.0f}" for label in MODELS)
+        + " | ".join(f"{statistics.median(f for f, _ in kernel[label]):.0f}" for label in models)
         + " |"
     )
     print(
         "| kernel CPU ms per untraced call (median) | "
         + " | ".join(
-            f"{1e3 * statistics.median(t for _, t in kernel[label]):.1f}" for label in MODELS
+            f"{1e3 * statistics.median(t for _, t in kernel[label]):.1f}" for label in models
         )
         + " |"
     )
     print("\nShare of the traced wall time, ms in parentheses (medians over traced runs):\n")
-    print(header + "\n|---|" + "---:|" * len(MODELS))
+    print(header + "\n|---|" + "---:|" * len(models))
     for name in row_names():
         cells = []
-        for label in MODELS:
+        for label in models:
             values = [r.get(name, 0.0) for r in rows[label]]
             shares = [r.get(name, 0.0) / r["wall"] for r in rows[label]]
             cells.append(
@@ -377,7 +384,7 @@ def main() -> None:
             )
         if any(not c.startswith("0.0% (0.00)") for c in cells):
             print(f"| {name} | " + " | ".join(cells) + " |")
-    for label, column in MODELS.items():
+    for label, column in models.items():
         print(f"\n{column}: slowest operations (median ms per traced run, a while with its body)")
         print("\n".join(slowest(hlos[label], per_op[label], args.top)))
 
