@@ -97,14 +97,6 @@ def _lif_adjoint(solve: Callable[..., tuple[jax.Array, jax.Array]]) -> Neuron:
     """The lif neuron with a custom VJP whose recurrence over time is ``solve``: given the
     per-neuron decays (a, b) and c_t (T, B, N), the adjoints (lv_t, li_t) of (v_t, i_t)."""
 
-    @jax.custom_vjp
-    def neuron(p: dict[str, Any], currents: jax.Array) -> jax.Array:
-        return autodiff(p, currents)
-
-    def fwd(p: dict[str, Any], currents: jax.Array) -> tuple[jax.Array, Any]:
-        out, before = _forward_with_states(p, currents)
-        return out, (p, currents, before)
-
     def bwd(residuals: Any, g: jax.Array) -> tuple[dict[str, Any], jax.Array]:
         p, currents, (v_prev, i_prev, s_prev) = residuals
         a, b = _decays(p)
@@ -119,6 +111,21 @@ def _lif_adjoint(solve: Callable[..., tuple[jax.Array, jax.Array]]) -> Neuron:
         d_decay = jnp.stack([d_a, d_b]) * inside
         grads = {"decay": d_decay, "threshold": jnp.zeros_like(p["threshold"])}
         return grads, d_x
+
+    return _with_backward(bwd)
+
+
+def _with_backward(bwd: Callable[[Any, jax.Array], tuple[dict[str, Any], jax.Array]]) -> Neuron:
+    """The lif neuron, forward as :func:`autodiff`, with ``bwd`` as its VJP; the residuals
+    are (parameters, currents, the states before each step)."""
+
+    @jax.custom_vjp
+    def neuron(p: dict[str, Any], currents: jax.Array) -> jax.Array:
+        return autodiff(p, currents)
+
+    def fwd(p: dict[str, Any], currents: jax.Array) -> tuple[jax.Array, Any]:
+        out, before = _forward_with_states(p, currents)
+        return out, (p, currents, before)
 
     neuron.defvjp(fwd, bwd)
     return neuron
@@ -184,14 +191,6 @@ def derived() -> Neuron:
     def step(p: dict[str, Any], state: tuple, x: jax.Array) -> tuple[tuple, jax.Array]:
         return bench.lif_step(p, state, x)
 
-    @jax.custom_vjp
-    def neuron(p: dict[str, Any], currents: jax.Array) -> jax.Array:
-        return autodiff(p, currents)
-
-    def fwd(p: dict[str, Any], currents: jax.Array) -> tuple[jax.Array, Any]:
-        out, before = _forward_with_states(p, currents)
-        return out, (p, currents, before)
-
     def bwd(residuals: Any, g: jax.Array) -> tuple[dict[str, Any], jax.Array]:
         p, currents, before = residuals
         every = jax.vmap(lambda state, x: step(p, state, x))
@@ -226,8 +225,7 @@ def derived() -> Neuron:
         d_p, _, d_x = pull_p((mu, g))
         return d_p, d_x
 
-    neuron.defvjp(fwd, bwd)
-    return neuron
+    return _with_backward(bwd)
 
 
 VARIANTS: dict[str, Neuron] = {
