@@ -8,14 +8,16 @@ Usage (from the repository root):
 
 The spec is the DVS Gesture-sized conv net of ``tests/data/dvs_gesture_conv.yaml`` (input
 [2, 128, 128], three conv + LIF + pool stages, linear 8192 -> 256 -> 11). Each round starts
-three fresh processes, because what a user meets is the first compile in a process (JAX caches
+four fresh processes, because what a user meets is the first compile in a process (JAX caches
 compiled programs within one), and times in each, after ``import snnspec`` and loading the
 spec:
 
   jit       ``snnspec.compile(spec)``: every initial array from one jitted program, cached by
-            the architecture, compiled on CPU with ``INIT_COMPILER_OPTIONS`` (what snnspec
-            does)
-  defaults  the same with XLA's default options (``snnspec.compile`` before the options)
+            the architecture, its draws merged into one threefry hash per depth
+            (``snnspec.model.merged_draws``), compiled on CPU with ``INIT_COMPILER_OPTIONS``
+            (what snnspec does)
+  unmerged  the same without merging the draws: a hash per draw
+  defaults  the same as jit with XLA's default options
   eager     the same modules built eagerly, layer by layer (``layer.build`` outside ``jit``,
             as ``snnspec.compile`` did before it moved under ``jit``): every operation
             dispatches, and compiles, on its own. The layers' ``build`` draws every array over
@@ -48,7 +50,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SPEC = ROOT / "tests" / "data" / "dvs_gesture_conv.yaml"
-KINDS = ("jit", "defaults", "eager")
+KINDS = ("jit", "unmerged", "defaults", "eager")
 
 CHILD = r"""
 import json, sys, time
@@ -60,6 +62,8 @@ from snnspec.model import compile as model_compile
 spec = snnspec.load(sys.argv[2])
 if sys.argv[1] == "defaults":
     model_compile._TUNED.clear()
+if sys.argv[1] == "unmerged":
+    model_compile.merged_draws = lambda function: function
 wall, cpu = time.perf_counter(), time.process_time()
 if sys.argv[1] != "eager":
     model = snnspec.compile(spec)
@@ -112,7 +116,7 @@ def main() -> None:
     print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     rows: list[dict[str, dict[str, float]]] = []
     for index in range(args.rounds):
-        order = KINDS[index % 3 :] + KINDS[: index % 3]
+        order = KINDS[index % len(KINDS) :] + KINDS[: index % len(KINDS)]
         timed = {kind: run(kind, args.spec) for kind in order}
         if args.jax_cache:
             with tempfile.TemporaryDirectory() as folder:
@@ -144,7 +148,12 @@ def main() -> None:
         ratios = ", ".join(
             f"{top}/{kind} "
             f"{statistics.median(row[top][measure] / row[kind][measure] for row in rows):.2f}"
-            for top, kind in (("jit", "defaults"), ("jit", "eager"), ("warm", "jit"))
+            for top, kind in (
+                ("jit", "unmerged"),
+                ("jit", "defaults"),
+                ("jit", "eager"),
+                ("warm", "jit"),
+            )
             if kind in kinds and top in kinds
         )
         print(f"median {measure}: {medians}; {ratios} (medians of per-round ratios)")
