@@ -13,7 +13,8 @@ JAX's own implementation (``jax.extend.random.threefry_prng_impl``), and evaluat
 bound as one hash. Counters that are a row-major index (``iota_2x32_shape``) become one index
 less each hash's start; scalar keys are looked up by segment. A hash of more than
 :data:`MERGE_LIMIT` counters is bound alone: a merged hash carries its keys as arrays, which
-costs time in proportion to its size, more than a loop of its own costs to compile.
+costs run time in proportion to its size, and above the limit more than a loop of its own
+costs to compile.
 
 A draw it cannot write out (another PRNG, a batch of keys, a draw inside a loop or a custom
 derivative) is evaluated as it was: merging changes the program, never a value.
@@ -34,11 +35,13 @@ from jax import lax
 from jax.extend import core as jax_core
 from jax.extend.random import threefry2x32_p, threefry_prng_impl
 
-MERGE_LIMIT = 2**22
-"""The largest hash (in counters) merged with others. Keys as arrays cost about 13 ns per
-counter on this project's 2-core CPU (a merged hash of 2.2 M counters took 61 ms against
-33 ms alone); a loop of its own costs about 80 ms of XLA compile time, so a hash pays its
-own loop above about 6 M counters."""
+MERGE_LIMIT = 2**20
+"""The largest hash (in counters) merged with others. A merged hash carries its keys as
+arrays, which costs about 23 ns per counter on this project's 2-core CPU (the merged program
+of ``tests/data/dvs_gesture_conv.yaml`` ran in 70 ms against 20 ms unmerged), and a loop of
+its own about 60-80 ms of XLA compile time. Measured with ``benchmarks/startup.py``: at 2**20
+that conv net compiles as fast as at 2**22 and its program runs in 0.03 s instead of 0.08 s,
+and an MLP of 46 M parameters compiles in 0.98 of the unmerged time instead of 1.10."""
 
 _CALLS = frozenset({"jit", "pjit", "closed_call", "core_call"})
 """Call primitives inlined: their ``jaxpr`` parameter is evaluated in place."""
@@ -132,7 +135,9 @@ def _inline(closed: Any, inputs: Sequence[Any], nodes: list[_Node]) -> list[Any]
 
 
 def _bind(eqn: Any, *values: Any) -> Sequence[Any]:
-    out = eqn.primitive.bind(*values, **eqn.primitive.get_bind_params(eqn.params))
+    """``eqn`` applied to ``values``, as ``jax.core.eval_jaxpr`` applies it."""
+    with eqn.ctx.manager:
+        out = eqn.primitive.bind(*values, **eqn.primitive.get_bind_params(eqn.params))
     return out if eqn.primitive.multiple_results else (out,)
 
 
