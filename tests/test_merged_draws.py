@@ -96,12 +96,18 @@ def test_the_hashes_of_one_depth_are_bound_as_one() -> None:
         assert hashes_in(many_draws, root) > 20
 
 
-def test_a_hash_above_the_merge_limit_is_bound_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_merged_hashes_hold_at_most_the_merge_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    def draws(root: jax.Array) -> list[jax.Array]:
+        keys = jax.random.split(root, 4)
+        return [jax.random.bits(keys[i], (size,)) for i, size in enumerate([10, 10, 10, 40])]
+
     root = jax.random.PRNGKey(3)
-    expected = jax.jit(many_draws)(root)
-    monkeypatch.setattr(merged_module, "MERGE_LIMIT", 16)  # uniform, normal and orthogonal
-    assert hashes_in(merged_draws(many_draws), root) == 4 + 3
-    assert_bitwise_equal(jax.jit(merged_draws(many_draws))(root), expected)
+    expected = jax.jit(draws)(root)
+    monkeypatch.setattr(merged_module, "MERGE_LIMIT", 20)
+    # the split, then the bits in three hashes: (10, 10), (10) and the 40 alone
+    assert hashes_in(merged_draws(draws), root) == 1 + 3
+    assert_bitwise_equal(jax.jit(merged_draws(draws))(root), expected)
+    assert_bitwise_equal(jax.jit(merged_draws(many_draws))(root), jax.jit(many_draws)(root))
 
 
 def test_draws_it_cannot_write_out_are_evaluated_as_they_are() -> None:

@@ -11,10 +11,10 @@ each ``random_bits``, ``random_split`` and ``random_fold_in`` of a single threef
 JAX's own implementation (``jax.extend.random.threefry_prng_impl``), and evaluates it with the
 ``threefry2x32`` hashes of equal depth -- the number of hashes on the longest path to one --
 bound as one hash. Counters that are a row-major index (``iota_2x32_shape``) become one index
-less each hash's start; scalar keys are looked up by segment. A hash of more than
-:data:`MERGE_LIMIT` counters is bound alone: a merged hash carries its keys as arrays, which
-costs run time in proportion to its size, and above the limit more than a loop of its own
-costs to compile.
+less each hash's start; scalar keys are looked up by segment. A merged hash holds at most
+:data:`MERGE_LIMIT` counters, and a larger hash is bound alone: a merged hash carries its
+keys as arrays, which costs run time and memory in proportion to its size, and above the
+limit more than a loop of its own costs to compile.
 
 A draw it cannot write out (another PRNG, a batch of keys, a draw inside a loop or a custom
 derivative) is evaluated as it was: merging changes the program, never a value.
@@ -36,12 +36,14 @@ from jax.extend import core as jax_core
 from jax.extend.random import threefry2x32_p, threefry_prng_impl
 
 MERGE_LIMIT = 2**20
-"""The largest hash (in counters) merged with others. A merged hash carries its keys as
-arrays, which costs about 23 ns per counter on this project's 2-core CPU (the merged program
-of ``tests/data/dvs_gesture_conv.yaml`` ran in 70 ms against 20 ms unmerged), and a loop of
-its own about 60-80 ms of XLA compile time. Measured with ``benchmarks/startup.py``: at 2**20
-that conv net compiles as fast as at 2**22 and its program runs in 0.03 s instead of 0.08 s,
-and an MLP of 46 M parameters compiles in 0.98 of the unmerged time instead of 1.10."""
+"""The most counters one merged hash holds; a larger draw is hashed alone. A merged hash
+carries its keys as arrays: about 10 words of XLA temporary memory per counter (40 MiB at the
+limit, against 6 MiB for the same four draws unmerged) and about 23 ns per counter of run
+time on this project's 2-core CPU (the merged program of ``tests/data/dvs_gesture_conv.yaml``
+ran in 70 ms against 20 ms unmerged), where a loop of its own costs about 60-80 ms of XLA
+compile time. Measured with ``benchmarks/startup.py``: at 2**20 that conv net compiles as
+fast as at 2**22 and its program runs in 0.03 s instead of 0.08 s, and an MLP of 46 M
+parameters compiles in 0.98 of the unmerged time instead of 1.10."""
 
 _CALLS = frozenset({"jit", "pjit", "closed_call", "core_call"})
 """Call primitives inlined: their ``jaxpr`` parameter is evaluated in place."""
@@ -215,12 +217,15 @@ def _evaluate(nodes: Sequence[_Node], values: dict[Any, Any]) -> None:
 
 
 def _groups(hashes: Sequence[_Hash]) -> list[list[_Hash]]:
-    """``hashes`` in groups to bind as one: those above :data:`MERGE_LIMIT` alone, the others
-    together, in groups of fewer than 2**31 counters (the merged hash's int32 index)."""
-    groups = [[h] for h in hashes if h.size > MERGE_LIMIT]
+    """``hashes`` in groups to bind as one, in order, each of at most :data:`MERGE_LIMIT`
+    counters; a larger hash alone."""
+    groups: list[list[_Hash]] = []
     merged: list[_Hash] = []
-    for h in (h for h in hashes if h.size <= MERGE_LIMIT):
-        if sum(m.size for m in merged) + h.size >= 2**31:
+    for h in hashes:
+        if h.size > MERGE_LIMIT:
+            groups.append([h])
+            continue
+        if sum(m.size for m in merged) + h.size > MERGE_LIMIT:
             groups.append(merged)
             merged = []
         merged.append(h)
