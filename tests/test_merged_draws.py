@@ -115,6 +115,23 @@ def test_draws_it_cannot_write_out_are_evaluated_as_they_are() -> None:
     assert_bitwise_equal(jax.jit(merged_draws(batched_keys))(root), jax.jit(batched_keys)(root))
 
 
+def test_a_function_with_side_effects_is_evaluated_in_its_order(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def draw_and_print(root: jax.Array) -> jax.Array:
+        first = jax.random.normal(jax.random.fold_in(root, 1), (2,))
+        jax.debug.print("first {}", 1, ordered=True)
+        second = jax.random.normal(jax.random.split(jax.random.fold_in(root, 2))[0], (2,))
+        jax.debug.print("second {}", 2, ordered=True)
+        return first + second
+
+    root = jax.random.PRNGKey(1)
+    assert hashes_in(merged_draws(draw_and_print), root) == hashes_in(draw_and_print, root)
+    got = jax.block_until_ready(jax.jit(merged_draws(draw_and_print))(root))
+    assert capsys.readouterr().out.splitlines()[-2:] == ["first 1", "second 2"]
+    assert_bitwise_equal(got, jax.jit(draw_and_print)(root))
+
+
 def test_typed_keys_and_other_arguments_pass_through() -> None:
     def draw(key: jax.Array, scale: jax.Array) -> jax.Array:
         return scale * jax.random.normal(jax.random.split(key)[1], (3, 3), jnp.float32)

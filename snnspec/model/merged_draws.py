@@ -17,7 +17,9 @@ keys as arrays, which costs run time and memory in proportion to its size, and a
 limit more than a loop of its own costs to compile.
 
 A draw it cannot write out (another PRNG, a batch of keys, a draw inside a loop or a custom
-derivative) is evaluated as it was: merging changes the program, never a value.
+derivative) is evaluated as it was, and a function with side effects (a callback, a print)
+as a whole, since merging evaluates operations out of their program order: merging changes
+the program, never a value.
 """
 
 from __future__ import annotations
@@ -89,6 +91,8 @@ def merged_draws(function: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(function)
     def merged(*args: Any) -> Any:
         closed, out_shape = jax.make_jaxpr(function, return_shape=True)(*args)
+        if closed.effects:  # merging reorders operations; effects keep their program order
+            return function(*args)
         inputs = [object() for _ in closed.jaxpr.invars]
         nodes: list[_Node] = []
         outputs = _inline(closed, inputs, nodes)
