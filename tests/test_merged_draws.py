@@ -96,6 +96,18 @@ def test_the_hashes_of_one_depth_are_bound_as_one() -> None:
         assert hashes_in(many_draws, root) > 20
 
 
+def test_the_counters_of_draws_and_splits_are_known_as_the_row_major_index() -> None:
+    """So a merged hash takes one index for them. Every other hash here is of one counter:
+    fold_in's (its data) and the scalar draw's."""
+    root = jax.random.PRNGKey(0)
+    with jax.threefry_partitionable(True):
+        program = merged_module._Program([], {})
+        merged_module._inline(jax.make_jaxpr(many_draws)(root), [object()], program)
+    hashes = [node for node in program.nodes if isinstance(node, merged_module._Hash)]
+    assert len(hashes) == 23
+    assert all(h.index_counters == (h.size > 1) for h in hashes)
+
+
 def test_merged_hashes_hold_at_most_the_merge_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     def draws(root: jax.Array) -> list[jax.Array]:
         keys = jax.random.split(root, 4)

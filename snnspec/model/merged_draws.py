@@ -85,6 +85,15 @@ class _Hash:
 _Node = _Operation | _Hash
 
 
+@dataclass(frozen=True)
+class _Program:
+    """The flattened program: its operations in order, and the counters known to be a
+    row-major index (low counter's token -> the high and low counters' tokens)."""
+
+    nodes: list[_Node]
+    index_counters: dict[object, tuple[object, object]]
+
+
 def merged_draws(function: Callable[..., Any]) -> Callable[..., Any]:
     """``function`` (of arrays, to a pytree of arrays) evaluated with its hashes merged."""
 
@@ -94,25 +103,24 @@ def merged_draws(function: Callable[..., Any]) -> Callable[..., Any]:
         if closed.effects:  # merging reorders operations; effects keep their program order
             return function(*args)
         inputs = [object() for _ in closed.jaxpr.invars]
-        nodes: list[_Node] = []
-        outputs = _inline(closed, inputs, nodes)
+        program = _Program([], {})
+        outputs = _inline(closed, inputs, program)
         values: dict[Any, Any] = dict(zip(inputs, jax.tree.leaves(args), strict=True))
-        _evaluate(nodes, values)
+        _evaluate(program.nodes, values)
         leaves = [jnp.asarray(_read(values, token)) for token in outputs]  # constants too
         return jax.tree.unflatten(jax.tree.structure(out_shape), leaves)
 
     return merged
 
 
-def _inline(closed: Any, inputs: Sequence[Any], nodes: list[_Node]) -> list[Any]:
-    """Append ``closed``'s equations to ``nodes``, calls inlined and draws written out; the
-    tokens of its outputs."""
+def _inline(closed: Any, inputs: Sequence[Any], program: _Program) -> list[Any]:
+    """Append ``closed``'s equations to ``program``, calls inlined and draws written out;
+    the tokens of its outputs."""
     jaxpr = closed.jaxpr
     tokens: dict[Any, Any] = dict(zip(jaxpr.invars, inputs, strict=True))
     tokens.update(
         (var, _Constant(value)) for var, value in zip(jaxpr.constvars, closed.consts, strict=True)
     )
-    index_of: dict[object, tuple[object, object]] = {}  # low counter token -> (high, low)
 
     def read(var: Any) -> Any:
         return _Constant(var.val) if isinstance(var, jax_core.Literal) else tokens[var]
@@ -123,19 +131,21 @@ def _inline(closed: Any, inputs: Sequence[Any], nodes: list[_Node]) -> list[Any]
         if eqn.primitive.name in _CALLS and isinstance(
             eqn.params.get("jaxpr"), jax_core.ClosedJaxpr
         ):
-            outs = _inline(eqn.params["jaxpr"], ins, nodes)
+            outs = _inline(eqn.params["jaxpr"], ins, program)
         elif written_out is not None:
-            outs = _inline(written_out, ins, nodes)
+            outs = _inline(written_out, ins, program)
         elif eqn.primitive is threefry2x32_p:
             outs = [object(), object()]
             shape = tuple(eqn.outvars[0].aval.shape)
-            index = index_of.get(ins[3]) == (ins[2], ins[3])
-            nodes.append(_Hash((ins[0], ins[1], ins[2], ins[3]), (outs[0], outs[1]), shape, index))
+            index = program.index_counters.get(ins[3]) == (ins[2], ins[3])
+            hash_ = _Hash((ins[0], ins[1], ins[2], ins[3]), (outs[0], outs[1]), shape, index)
+            program.nodes.append(hash_)
         else:
             outs = [object() for _ in eqn.outvars]
-            nodes.append(_Operation(functools.partial(_bind, eqn), tuple(ins), tuple(outs)))
+            operation = _Operation(functools.partial(_bind, eqn), tuple(ins), tuple(outs))
+            program.nodes.append(operation)
             if eqn.primitive.name == "iota_2x32_shape" and math.prod(eqn.params["shape"]) < 2**32:
-                index_of[outs[1]] = (outs[0], outs[1])
+                program.index_counters[outs[1]] = (outs[0], outs[1])
         tokens.update(zip(eqn.outvars, outs, strict=True))
     return [read(var) for var in jaxpr.outvars]
 
@@ -157,10 +167,14 @@ def _written_out(eqn: Any) -> Any:
         return None
     if name == "random_fold_in":
         data = eqn.invars[1].aval
-        return _fold_in_jaxpr(keys.dtype, data.dtype) if data.shape == () else None
-    params = tuple(sorted(eqn.params.items()))
+        return _fold_in_jaxpr(keys.dtype, data.dtype, _modes()) if data.shape == () else None
+    return _draw_jaxpr(name, keys.dtype, tuple(sorted(eqn.params.items())), _modes())
+
+
+def _modes() -> tuple[bool, bool]:
+    """JAX's settings that a traced implementation depends on: the threefry mode, 64-bit."""
     partitionable = jax.config.jax_threefry_partitionable  # pyright: ignore[reportAttributeAccessIssue]
-    return _draw_jaxpr(name, keys.dtype, params, bool(partitionable))
+    return bool(partitionable), bool(jax.config.read("jax_enable_x64"))
 
 
 @functools.cache
@@ -170,9 +184,9 @@ def _is_threefry(dtype: Any) -> bool:
 
 @functools.cache
 def _draw_jaxpr(
-    name: str, key_dtype: Any, params: tuple[tuple[str, Any], ...], partitionable: bool
+    name: str, key_dtype: Any, params: tuple[tuple[str, Any], ...], modes: tuple[bool, bool]
 ) -> Any:
-    """Cached by the threefry mode too: JAX's implementation of a draw depends on it."""
+    """Cached by :func:`_modes` too: JAX's implementation of a draw depends on them."""
     options = dict(params)
 
     def draw(key: jax.Array) -> jax.Array:
@@ -186,7 +200,7 @@ def _draw_jaxpr(
 
 
 @functools.cache
-def _fold_in_jaxpr(key_dtype: Any, data_dtype: Any) -> Any:
+def _fold_in_jaxpr(key_dtype: Any, data_dtype: Any, modes: tuple[bool, bool]) -> Any:
     def fold_in(key: jax.Array, data: jax.Array) -> jax.Array:
         folded = threefry_prng_impl.fold_in(jax.random.key_data(key), data)
         return jax.random.wrap_key_data(folded, impl=_IMPL)
