@@ -64,6 +64,18 @@ def run_cli(*args: str | Path, capsys: pytest.CaptureFixture[str]) -> tuple[int,
 # --- elementwise functions ---------------------------------------------------------------
 
 
+def primitives_of(jaxpr: Any) -> list[str]:
+    """The name of every primitive in ``jaxpr``, in order, those of nested jaxprs included."""
+    names = []
+    for eqn in jaxpr.eqns:
+        names.append(eqn.primitive.name)
+        for param in eqn.params.values():
+            inner = getattr(param, "jaxpr", param)
+            if hasattr(inner, "eqns"):
+                names += primitives_of(inner)
+    return names
+
+
 def heaviside(x: np.ndarray) -> np.ndarray:
     """H(x) = 1 for x >= 0 else 0 (H(0) = 1)."""
     return (np.asarray(x) >= 0).astype(F64)

@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import primitives_of
 
 from snnspec.model import merged_draws as merged_module
 from snnspec.model.merged_draws import merged_draws
@@ -57,18 +58,8 @@ HASHES = frozenset({"threefry2x32", "random_bits", "random_split", "random_fold_
 
 def hashes_in(function: Callable[..., Any], *args: Any) -> int:
     """How many threefry hashes the program of ``function`` binds (nested calls too)."""
-
-    def count(jaxpr: Any) -> int:
-        total = 0
-        for eqn in jaxpr.eqns:
-            total += eqn.primitive.name in HASHES
-            for param in eqn.params.values():
-                inner = getattr(param, "jaxpr", None)
-                if inner is not None and hasattr(inner, "eqns"):
-                    total += count(inner)
-        return total
-
-    return count(jax.make_jaxpr(function)(*args).jaxpr)
+    names = primitives_of(jax.make_jaxpr(function)(*args).jaxpr)
+    return sum(name in HASHES for name in names)
 
 
 def assert_bitwise_equal(actual: Any, expected: Any) -> None:

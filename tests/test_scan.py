@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import spec_dict
+from helpers import primitives_of, spec_dict
 
 import snnspec
 from snnspec.model.model import simulate_batch
@@ -52,17 +52,6 @@ def _scans(jaxpr: Any) -> Iterator[Any]:
                 yield from _scans(inner)
 
 
-def _primitives(jaxpr: Any) -> list[str]:
-    names = []
-    for eqn in jaxpr.eqns:
-        names.append(eqn.primitive.name)
-        for param in eqn.params.values():
-            inner = getattr(param, "jaxpr", param)
-            if hasattr(inner, "eqns"):
-                names += _primitives(inner)
-    return names
-
-
 def _scan_primitives(spec: dict[str, Any], schedule: str) -> list[list[str]]:
     """The primitives of each scan body of a keyed, batched forward pass under ``schedule``."""
     model = snnspec.compile(snnspec.ModelSpec.model_validate(spec)).with_schedule(schedule)
@@ -70,7 +59,7 @@ def _scan_primitives(spec: dict[str, Any], schedule: str) -> list[list[str]]:
     jaxpr = jax.make_jaxpr(lambda x, k: simulate_batch(model, (x,), k, 0))(
         xs, jax.random.PRNGKey(0)
     )
-    return [_primitives(body) for body in _scans(jaxpr.jaxpr)]
+    return [primitives_of(body) for body in _scans(jaxpr.jaxpr)]
 
 
 def _mlp(lif1_inputs: tuple[str, ...] = ("fc1",), *extra: dict[str, Any]) -> dict[str, Any]:
