@@ -239,14 +239,16 @@ def _groups(hashes: Sequence[_Hash]) -> list[list[_Hash]]:
     counters; a larger hash alone."""
     groups: list[list[_Hash]] = []
     merged: list[_Hash] = []
+    size = 0
     for h in hashes:
         if h.size > MERGE_LIMIT:
             groups.append([h])
             continue
-        if sum(m.size for m in merged) + h.size > MERGE_LIMIT:
+        if size + h.size > MERGE_LIMIT:
             groups.append(merged)
-            merged = []
+            merged, size = [], 0
         merged.append(h)
+        size += h.size
     return [*groups, merged] if merged else groups
 
 
